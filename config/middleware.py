@@ -1,0 +1,29 @@
+from django.db import OperationalError, InterfaceError
+from django.http import JsonResponse
+from django.template.response import SimpleTemplateResponse
+
+
+class DatabaseUnavailableMiddleware:
+    """Answer 503 with a clear message while the database is unreachable.
+
+    Without this, a stopped PostgreSQL surfaces as a 500 with a traceback. Requests succeed
+    again as soon as the server is back (CONN_HEALTH_CHECKS drops the dead connection).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, (OperationalError, InterfaceError)):
+            return None
+        message = "The database is unavailable right now. Please retry in a few seconds."
+        if request.path.startswith("/api/"):
+            response = JsonResponse({"detail": message}, status=503)
+        else:
+            response = SimpleTemplateResponse("503.html", {"message": message}, status=503)
+            response.render()
+        response["Retry-After"] = "5"
+        return response

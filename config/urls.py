@@ -1,0 +1,24 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
+
+from config import views
+
+api_v1 = [
+    path("health/", views.health, name="health"),
+    path("auth/token/", views.obtain_token, name="token"),
+    path("", include("glossary.api_urls")),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("", include("glossary.urls")),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("api/v1/", include((api_v1, "api"))),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+]
+
+handler404 = "config.api.not_found"

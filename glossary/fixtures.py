@@ -1,0 +1,75 @@
+"""Glossary content as reviewable files: one Markdown file with YAML front matter per entry.
+
+Reading and writing only; no database here. `dump(parse(text))` is the canonical form, so
+an exported file loads back to exactly the same content (see tests/glossary/test_fixtures.py).
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import frontmatter
+import yaml
+
+REQUIRED = ("term", "category", "summary", "sources")
+FIELD_ORDER = ("term", "aliases", "category", "summary", "sources")
+
+
+class FixtureError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class EntryFile:
+    slug: str
+    term: str
+    aliases: list
+    category: str
+    summary: str
+    body: str
+    sources: list
+
+    def content(self) -> dict:
+        """The same shape as Entry.content()."""
+        return {"term": self.term, "aliases": list(self.aliases), "category": self.category,
+                "summary": self.summary, "body": self.body, "sources": list(self.sources)}
+
+
+def parse(slug: str, text: str) -> EntryFile:
+    try:
+        post = frontmatter.loads(text)
+    except yaml.YAMLError as error:
+        raise FixtureError(f"{slug}: front matter is not valid YAML: {error}") from error
+    missing = [key for key in REQUIRED if not post.get(key)]
+    if missing:
+        raise FixtureError(f"{slug}: missing {', '.join(missing)}")
+    sources = post["sources"]
+    if not isinstance(sources, list) or not all(isinstance(s, dict) and s.get("title") for s in sources):
+        raise FixtureError(f"{slug}: every source needs a title")
+    aliases = post.get("aliases") or []
+    if not isinstance(aliases, list):
+        raise FixtureError(f"{slug}: aliases must be a list")
+    return EntryFile(
+        slug=slug,
+        term=str(post["term"]).strip(),
+        aliases=[str(a).strip() for a in aliases],
+        category=str(post["category"]).strip(),
+        summary=" ".join(str(post["summary"]).split()),
+        body=post.content.strip(),
+        sources=[{"title": str(s["title"]), **({"url": str(s["url"])} if s.get("url") else {})}
+                 for s in sources],
+    )
+
+
+def dump(content: dict) -> str:
+    meta = {key: content[key] for key in FIELD_ORDER if content.get(key) or key != "aliases"}
+    front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=100)
+    return f"---\n{front}---\n{content['body'].strip()}\n"
+
+
+def read_directory(directory: Path) -> list[EntryFile]:
+    return [parse(path.stem, path.read_text(encoding="utf-8"))
+            for path in sorted(directory.glob("*.md")) if path.name != "README.md"]
+
+
+def read_categories(path: Path) -> list[dict]:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -1,0 +1,245 @@
+import hashlib
+import json
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
+from django.db import models, transaction
+from django.db.models import F, Func, Value
+from django.urls import reverse
+from pgvector.django import HnswIndex, VectorField
+
+from glossary.links import lookup_key
+
+
+class StaleRevision(Exception):
+    """An edit was based on a revision that is no longer the latest."""
+
+    def __init__(self, current: "Entry"):
+        super().__init__(f"The entry changed since revision {current.revision - 1}.")
+        self.current = current
+
+
+class Category(models.Model):
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "name"]
+        verbose_name_plural = "categories"
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("glossary:category", args=[self.slug])
+
+
+class EntryQuerySet(models.QuerySet):
+    def matching(self, text: str):
+        """Entries whose term or alias equals `text` (case, spaces, hyphens, underscores ignored)."""
+        return self.filter(lookup_keys__contains=[lookup_key(text)])
+
+
+class Entry(models.Model):
+    slug = models.SlugField(unique=True, max_length=100)
+    term = models.CharField(max_length=200)
+    aliases = ArrayField(models.CharField(max_length=200), default=list, blank=True)
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="entries")
+    summary = models.TextField()
+    body = models.TextField(blank=True)
+    sources = models.JSONField(default=list, blank=True)
+    # Rendered from `body`; re-rendered whenever the set of terms changes (see links.py),
+    # because auto-links depend on every other entry's terms.
+    body_html = models.TextField(blank=True, editable=False)
+    # The normalised term and aliases, for exact lookups and wiki-link resolution.
+    lookup_keys = ArrayField(models.CharField(max_length=200), default=list, editable=False)
+    revision = models.PositiveIntegerField(default=0, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # Weighted for keyword search: term and aliases A, summary B, body C. Written by save():
+    # a GeneratedField cannot use array_to_string, which PostgreSQL marks only STABLE.
+    search_vector = SearchVectorField(null=True, editable=False)
+
+    objects = EntryQuerySet.as_manager()
+
+    SEARCH_VECTOR = (
+        SearchVector("term", weight="A", config="english")
+        + SearchVector(Func(F("aliases"), Value(" "), function="array_to_string",
+                            output_field=models.TextField()),
+                       weight="A", config="english")
+        + SearchVector("summary", weight="B", config="english")
+        + SearchVector("body", weight="C", config="english")
+    )
+
+    class Meta:
+        ordering = ["term"]
+        verbose_name_plural = "entries"
+        indexes = [
+            GinIndex(fields=["lookup_keys"], name="entry_lookup_keys"),
+            GinIndex(fields=["search_vector"], name="entry_search_vector"),
+        ]
+
+    def __str__(self):
+        return self.term
+
+    def get_absolute_url(self):
+        return reverse("glossary:entry", args=[self.slug])
+
+    def save(self, *args, **kwargs):
+        self.lookup_keys = sorted({lookup_key(t) for t in [self.term, *self.aliases] if t.strip()})
+        super().save(*args, **kwargs)
+        Entry.objects.filter(pk=self.pk).update(search_vector=self.SEARCH_VECTOR)
+
+    def content(self) -> dict:
+        """The editable content, as stored in a revision and in a fixture file."""
+        return {
+            "term": self.term,
+            "aliases": list(self.aliases),
+            "category": self.category.slug,
+            "summary": self.summary,
+            "body": self.body,
+            "sources": list(self.sources),
+        }
+
+    def content_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.content(), sort_keys=True).encode()).hexdigest()
+
+    EDITABLE = ("term", "aliases", "summary", "body", "sources")
+
+    @transaction.atomic
+    def apply_edit(self, content: dict, *, author=None, message: str = "",
+                   base_revision: int | None = None) -> "Revision":
+        """Change the entry, keep a revision, and bring links and embeddings up to date.
+
+        `content` holds any of EDITABLE plus "category" (a Category). When `base_revision`
+        is given and another edit landed since, nothing changes and StaleRevision is raised:
+        concurrent edits never silently overwrite each other.
+        """
+        from glossary.links import refresh_links
+
+        if self.pk is not None:
+            current = Entry.objects.select_for_update().get(pk=self.pk)
+            if base_revision is not None and current.revision != base_revision:
+                raise StaleRevision(current)
+            names_before = (current.term, list(current.aliases))
+        else:
+            names_before = None
+        for field in (*self.EDITABLE, "category"):
+            if field in content:
+                setattr(self, field, content[field])
+        self.save()
+        revision = self.record_revision(author=author, message=message)
+        # Other entries' auto-links depend on this entry's names; a body edit touches only its own.
+        names_changed = names_before != (self.term, list(self.aliases))
+        refresh_links(None if names_changed else Entry.objects.filter(pk=self.pk))
+        self.refresh_embeddings()
+        return revision
+
+    @transaction.atomic
+    def delete_with_links(self):
+        """Delete, then re-render the entries that mentioned this one (now missing links)."""
+        from glossary.links import refresh_links
+
+        referring = list(self.incoming.values_list("source_id", flat=True))
+        self.delete()
+        refresh_links(None if referring else Entry.objects.none())
+
+    def refresh_embeddings(self):
+        import logging
+
+        from glossary.embeddings import sync_chunks
+
+        try:
+            sync_chunks([self])
+        except (OSError, RuntimeError) as error:
+            # Keyword search keeps working without the embedding model; `reindex` catches up.
+            logging.getLogger(__name__).warning("embeddings not updated for %s: %s", self.slug, error)
+
+    @transaction.atomic
+    def record_revision(self, author=None, message: str = "") -> "Revision":
+        """Store the current content as the next revision."""
+        self.revision += 1
+        Entry.objects.filter(pk=self.pk).update(revision=self.revision)
+        return Revision.objects.create(
+            entry=self,
+            number=self.revision,
+            content=self.content(),
+            author=author,
+            message=message,
+        )
+
+
+class Revision(models.Model):
+    entry = models.ForeignKey(Entry, on_delete=models.CASCADE, related_name="revisions")
+    number = models.PositiveIntegerField()
+    content = models.JSONField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    message = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["entry", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["entry", "number"], name="unique_revision_number")
+        ]
+
+    def __str__(self):
+        return f"{self.entry} r{self.number}"
+
+
+class Link(models.Model):
+    """One link from an entry's body to another entry, explicit ([[...]]) or automatic."""
+
+    source = models.ForeignKey(Entry, on_delete=models.CASCADE, related_name="outgoing")
+    target = models.ForeignKey(Entry, on_delete=models.CASCADE, related_name="incoming")
+    automatic = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "target"], name="unique_link")
+        ]
+
+
+class MissingLink(models.Model):
+    """A [[wiki link]] whose target matches no entry yet: listed on the "missing" page."""
+
+    source = models.ForeignKey(Entry, on_delete=models.CASCADE, related_name="missing_links")
+    target_text = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["target_text"]
+
+
+class Chunk(models.Model):
+    """A passage of an entry, embedded for semantic search.
+
+    Chunk 0 is the term, aliases and summary; the others are the body split by paragraphs
+    into pieces the embedding model reads whole (see glossary/embeddings.py).
+    """
+
+    entry = models.ForeignKey(Entry, on_delete=models.CASCADE, related_name="chunks")
+    position = models.PositiveIntegerField()
+    text = models.TextField()
+    text_hash = models.CharField(max_length=64)
+    embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS, null=True)
+
+    class Meta:
+        ordering = ["entry", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["entry", "position"], name="unique_chunk_position")
+        ]
+        indexes = [
+            HnswIndex(
+                name="chunk_embedding_hnsw",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            )
+        ]

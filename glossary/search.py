@@ -1,0 +1,134 @@
+"""Glossary search: PostgreSQL full text, pgvector similarity, and their fusion.
+
+- keyword:  the weighted `search_vector` (term/aliases A, summary B, body C) against a
+            websearch-syntax query, ranked by ts_rank; when it finds nothing, trigram word
+            similarity on terms catches typos ("lamma.cpp", "quantisation").
+- semantic: the query embedded with the same model as the passages, nearest passages by
+            cosine distance through the HNSW index, best passage per entry.
+- hybrid:   reciprocal rank fusion of the two lists (Cormack et al., SIGIR 2009, k = 60).
+An entry whose term or alias equals the query always comes first, in every mode.
+"""
+
+import html
+import time
+from dataclasses import asdict, dataclass
+
+from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank, TrigramWordSimilarity
+from django.db.models import F
+from pgvector.django import CosineDistance
+
+from glossary.models import Chunk, Entry
+
+MODES = ("hybrid", "semantic", "keyword")
+MAX_QUERY_LENGTH = 300
+RRF_K = 60
+TRIGRAM_THRESHOLD = 0.3
+# Markers that cannot occur in entry text, replaced by <mark> after HTML-escaping.
+_START, _STOP = "\u2e3a\u2e3b", "\u2e3b\u2e3a"
+
+
+@dataclass
+class Result:
+    type: str
+    slug: str | None
+    id: int | None
+    title: str
+    snippet: str
+    score: float
+    url: str
+    category: str = ""
+
+
+def _snippet(raw: str | None, fallback: str) -> str:
+    text = raw if raw and _START in raw else fallback
+    escaped = html.escape(text)
+    return escaped.replace(html.escape(_START), "<mark>").replace(html.escape(_STOP), "</mark>")
+
+
+def _query(text: str) -> SearchQuery:
+    return SearchQuery(text, search_type="websearch", config="english")
+
+
+def keyword_ranking(text: str, limit: int) -> list[int]:
+    query = _query(text)
+    ids = list(
+        Entry.objects.filter(search_vector=query)
+        .annotate(rank=SearchRank(F("search_vector"), query, normalization=1))
+        .order_by("-rank", "term")
+        .values_list("id", flat=True)[:limit]
+    )
+    if ids:
+        return ids
+    return list(
+        Entry.objects.annotate(similarity=TrigramWordSimilarity(text, "term"))
+        .filter(similarity__gte=TRIGRAM_THRESHOLD)
+        .order_by("-similarity", "term")
+        .values_list("id", flat=True)[:limit]
+    )
+
+
+def semantic_ranking(text: str, limit: int) -> list[int]:
+    from glossary.embeddings import encode
+
+    vector = encode([text])[0]
+    # Several passages may belong to one entry; fetch enough to fill `limit` entries.
+    passages = (
+        Chunk.objects.annotate(distance=CosineDistance("embedding", vector))
+        .order_by("distance")
+        .values_list("entry_id", flat=True)[: limit * 4]
+    )
+    ranking: list[int] = []
+    for entry_id in passages:
+        if entry_id not in ranking:
+            ranking.append(entry_id)
+    return ranking[:limit]
+
+
+def fuse(rankings: list[list[int]]) -> dict[int, float]:
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for position, entry_id in enumerate(ranking, start=1):
+            scores[entry_id] = scores.get(entry_id, 0.0) + 1.0 / (RRF_K + position)
+    return scores
+
+
+def search(text: str, mode: str = "hybrid", limit: int = 10) -> tuple[list[Result], float]:
+    """Return (results, took_ms). `text` must already be validated (non-empty, not too long)."""
+    started = time.perf_counter()
+    depth = max(limit * 3, 30)
+    rankings = []
+    if mode in ("hybrid", "keyword"):
+        rankings.append(keyword_ranking(text, depth))
+    if mode in ("hybrid", "semantic"):
+        rankings.append(semantic_ranking(text, depth))
+    scores = fuse(rankings)
+    exact = list(Entry.objects.matching(text).values_list("id", flat=True))
+    for entry_id in exact:
+        scores[entry_id] = 1.0 + scores.get(entry_id, 0.0)  # above any fused score (< 1)
+    ordered = sorted(scores, key=lambda entry_id: -scores[entry_id])[:limit]
+
+    query = _query(text)
+    entries = Entry.objects.filter(id__in=ordered).select_related("category").annotate(
+        headline=SearchHeadline(
+            "body", query, config="english", start_sel=_START, stop_sel=_STOP,
+            max_words=28, min_words=12, max_fragments=1,
+        )
+    )
+    by_id = {entry.id: entry for entry in entries}
+    results = [
+        Result(type="entry", slug=by_id[i].slug, id=None, title=by_id[i].term,
+               snippet=_snippet(by_id[i].headline, by_id[i].summary),
+               score=round(scores[i], 6), url=by_id[i].get_absolute_url(),
+               category=by_id[i].category.name)
+        for i in ordered if i in by_id
+    ]
+    return results, (time.perf_counter() - started) * 1000
+
+
+def as_dicts(results: list[Result]) -> list[dict]:
+    out = []
+    for result in results:
+        item = asdict(result)
+        item.pop("id" if result.type == "entry" else "slug")
+        out.append(item)
+    return out

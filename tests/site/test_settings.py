@@ -1,0 +1,44 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_data_directory_is_outside_the_tracked_source():
+    tracked = subprocess.run(["git", "ls-files", "--", str(settings.DATA_DIR)], cwd=ROOT,
+                             capture_output=True, text=True).stdout
+    assert tracked == ""
+    ignored = subprocess.run(["git", "check-ignore", "-q", str(settings.DATA_DIR / "postgres")],
+                             cwd=ROOT)
+    assert settings.DATA_DIR.resolve().is_relative_to(ROOT) is False or ignored.returncode == 0
+
+
+def test_production_mode_passes_the_deploy_check():
+    env = {**{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
+           "PRODUCTION": "1", "DEBUG": "0",
+           "SECRET_KEY": "a-long-random-production-secret-key-" + "x" * 30,
+           "ALLOWED_HOSTS": "guide.example.com"}
+    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_production_mode_refuses_to_start_without_a_secret_key():
+    env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    env.update(PRODUCTION="1", ALLOWED_HOSTS="guide.example.com")
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_an_external_database_url_is_used_as_given():
+    from config.database import database_config
+
+    config = database_config("postgres://app:pw@db.internal:5433/guide", Path("/nonexistent"))
+    assert (config["HOST"], config["PORT"], config["NAME"], config["USER"]) == (
+        "db.internal", 5433, "guide", "app")
