@@ -37,7 +37,7 @@ def get_model():
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(model_path(), device="cpu", local_files_only=True)
-    dimensions = model.get_sentence_embedding_dimension()
+    dimensions = model.get_embedding_dimension()
     if dimensions != settings.EMBEDDING_DIMENSIONS:
         raise RuntimeError(
             f"EMBEDDING_MODEL gives {dimensions}-dimensional vectors but EMBEDDING_DIMENSIONS "
