@@ -33,7 +33,9 @@ class EntryAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         # Through apply_edit, so admin edits get revisions, links and embeddings too.
         content = {field: form.cleaned_data[field] for field in form.changed_data
-                   if field in (*Entry.EDITABLE, "category")}
+                   if field in Entry.EDITABLE}
+        if "category" in form.changed_data:
+            content["category"] = form.cleaned_data["category"].slug
         obj.apply_edit(content, author=request.user, message="Edited in the admin")
 
     def delete_model(self, request, obj):

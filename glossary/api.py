@@ -1,18 +1,33 @@
 from django.db.models import Count, Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import generics, serializers
+from rest_framework import generics, permissions, serializers, status
 from rest_framework.decorators import api_view
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from glossary import search as glossary_search
 from glossary.links import lookup_key
-from glossary.models import Category, Entry, Link
+from glossary.models import Category, Entry, Link, StaleRevision
 from glossary.serializers import (
-    CategorySerializer, EntryListSerializer, EntrySerializer, LookupQuerySerializer,
+    CategorySerializer, EntryListSerializer, EntrySerializer, EntryWriteSerializer, LookupQuerySerializer,
     RevisionSerializer, SearchQuerySerializer,
 )
+
+
+class IsEditorOrReadOnly(permissions.BasePermission):
+    """Editors (the change_entry permission, e.g. the Editors group) and staff write entries."""
+
+    def has_permission(self, request, view):
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        return bool(request.user and request.user.has_perm("glossary.change_entry"))
+
+
+class StaleSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    revision = serializers.IntegerField()
+    current = serializers.DictField()
 
 
 def entries_with_links():
@@ -26,8 +41,21 @@ def entries_with_links():
     OpenApiParameter("category", str, description="category slug"),
     OpenApiParameter("search", str, description="words in the term, aliases or text"),
 ])
-class EntryList(generics.ListAPIView):
-    serializer_class = EntryListSerializer
+class EntryList(generics.ListCreateAPIView):
+    permission_classes = [IsEditorOrReadOnly]
+
+    def get_serializer_class(self):
+        return EntryWriteSerializer if self.request.method == "POST" else EntryListSerializer
+
+    @extend_schema(request=EntryWriteSerializer, responses={201: EntrySerializer})
+    def post(self, request, *args, **kwargs):
+        data = EntryWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        entry = Entry(slug=data.validated_data["slug"])
+        entry.apply_edit(data.content(), author=request.user,
+                         message=data.validated_data.get("message") or "Created")
+        return Response(EntrySerializer(entries_with_links().get(pk=entry.pk)).data,
+                        status=status.HTTP_201_CREATED)
 
     def get_queryset(self):
         entries = Entry.objects.select_related("category").order_by("term")
@@ -38,12 +66,31 @@ class EntryList(generics.ListAPIView):
         return entries
 
 
-class EntryDetail(generics.RetrieveAPIView):
+class EntryDetail(generics.RetrieveUpdateDestroyAPIView):
     serializer_class = EntrySerializer
     lookup_field = "slug"
+    permission_classes = [IsEditorOrReadOnly]
+    http_method_names = ["get", "patch", "delete", "head", "options"]
 
     def get_queryset(self):
         return entries_with_links()
+
+    @extend_schema(request=EntryWriteSerializer, responses={200: EntrySerializer, 409: StaleSerializer})
+    def patch(self, request, *args, **kwargs):
+        entry = self.get_object()
+        data = EntryWriteSerializer(entry, data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        try:
+            entry.apply_edit(data.content(), author=request.user,
+                             base_revision=data.validated_data["revision"],
+                             message=data.validated_data.get("message", ""))
+        except StaleRevision as stale:
+            return Response({"detail": str(stale), "revision": stale.current.revision,
+                             "current": stale.current.content()}, status=status.HTTP_409_CONFLICT)
+        return Response(EntrySerializer(entries_with_links().get(pk=entry.pk)).data)
+
+    def perform_destroy(self, entry):
+        entry.delete_with_links()
 
 
 class RevisionList(generics.ListAPIView):

@@ -1,6 +1,3 @@
-import hashlib
-import json
-
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
@@ -17,7 +14,8 @@ class StaleRevision(Exception):
     """An edit was based on a revision that is no longer the latest."""
 
     def __init__(self, current: "Entry"):
-        super().__init__(f"The entry changed since revision {current.revision - 1}.")
+        super().__init__(f"Someone else saved this entry meanwhile; it is at revision "
+                         f"{current.revision} now.")
         self.current = current
 
 
@@ -105,8 +103,15 @@ class Entry(models.Model):
             "sources": list(self.sources),
         }
 
-    def content_hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.content(), sort_keys=True).encode()).hexdigest()
+    def name_conflicts(self, names: list[str]) -> list[tuple[str, "Entry"]]:
+        """Names (term or aliases) that another entry already answers to."""
+        conflicts = []
+        others = Entry.objects.exclude(pk=self.pk) if self.pk else Entry.objects.all()
+        for name in names:
+            other = others.matching(name).first()
+            if other is not None:
+                conflicts.append((name, other))
+        return conflicts
 
     EDITABLE = ("term", "aliases", "summary", "body", "sources")
 
@@ -115,7 +120,7 @@ class Entry(models.Model):
                    base_revision: int | None = None) -> "Revision":
         """Change the entry, keep a revision, and bring links and embeddings up to date.
 
-        `content` holds any of EDITABLE plus "category" (a Category). When `base_revision`
+        `content` has the shape of `content()` (any subset; "category" is a slug). When `base_revision`
         is given and another edit landed since, nothing changes and StaleRevision is raised:
         concurrent edits never silently overwrite each other.
         """
@@ -128,9 +133,11 @@ class Entry(models.Model):
             names_before = (current.term, list(current.aliases))
         else:
             names_before = None
-        for field in (*self.EDITABLE, "category"):
+        for field in self.EDITABLE:
             if field in content:
                 setattr(self, field, content[field])
+        if "category" in content:
+            self.category = Category.objects.get(slug=content["category"])
         self.save()
         revision = self.record_revision(author=author, message=message)
         # Other entries' auto-links depend on this entry's names; a body edit touches only its own.

@@ -29,7 +29,8 @@ def entry_detail(request, slug):
     )
     related = (Entry.objects.filter(category=entry.category).exclude(pk=entry.pk)
                .only("slug", "term").order_by("term")[:12])
-    return render(request, "glossary/entry.html", {"entry": entry, "related": related})
+    return render(request, "glossary/entry.html",
+                  {"entry": entry, "related": related, "can_edit": can_edit(request.user)})
 
 
 def entry_preview(request, slug):
@@ -71,3 +72,142 @@ def search_page(request):
                "took_ms": took_ms, "error": error, "modes": glossary_search.MODES}
     template = "search.html#results" if request.htmx else "search.html"
     return render(request, template, context)
+
+
+def can_edit(user) -> bool:
+    return user.has_perm("glossary.change_entry")
+
+
+def editors_only(view):
+    from functools import wraps
+
+    from django.contrib.auth.views import redirect_to_login
+    from django.core.exceptions import PermissionDenied
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not can_edit(request.user):
+            raise PermissionDenied("Only editors change glossary entries.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@editors_only
+def entry_edit(request, slug=None):
+    """Edit (or, without a slug, create) an entry. A stale base revision shows the conflict screen."""
+    from django.utils.text import slugify
+
+    from glossary.forms import EntryForm
+    from glossary.models import StaleRevision
+
+    entry = get_object_or_404(Entry.objects.select_related("category"), slug=slug) if slug else None
+    if request.method != "POST":
+        return render(request, "glossary/edit.html", {"form": EntryForm(entry=entry), "entry": entry})
+
+    form = EntryForm(request.POST, entry=entry)
+    if not form.is_valid():
+        return render(request, "glossary/edit.html", {"form": form, "entry": entry}, status=400)
+    if entry is None:
+        new_slug = slugify(form.cleaned_data["term"])[:100]
+        if not new_slug or Entry.objects.filter(slug=new_slug).exists():
+            form.add_error("term", "An entry with this name (or slug) exists already.")
+            return render(request, "glossary/edit.html", {"form": form, "entry": entry}, status=400)
+        entry = Entry(slug=new_slug)
+    try:
+        entry.apply_edit(form.content(), author=request.user,
+                         message=form.cleaned_data["message"] or ("Created" if not slug else ""),
+                         base_revision=form.cleaned_data["base_revision"] if slug else None)
+    except StaleRevision as stale:
+        current = stale.current
+        return render(request, "glossary/conflict.html", {
+            "entry": current, "form": form,
+            "diff": content_diff(current.content(), form.content()),
+            "current_form": EntryForm(entry=current),
+        }, status=409)
+    return redirect(entry)
+
+
+def markdown_preview(request):
+    """Live preview while editing (htmx posts the body here)."""
+    from django.http import HttpResponse
+
+    from glossary.links import TermIndex
+    from glossary.markdown import render as render_markdown
+
+    if request.method != "POST":
+        return HttpResponse(status=405)
+    text = request.POST.get("body", "")[:100_000]
+    index = TermIndex.from_database()
+    html = render_markdown(text, index.resolve, autolink=index.autolink_pattern(),
+                           own_slug=request.POST.get("slug") or None).html
+    return HttpResponse(html or '<p class="muted">Nothing to preview yet.</p>')
+
+
+def content_diff(old: dict, new: dict) -> list[dict]:
+    """Field-by-field line diff of two entry contents, for the history and conflict pages."""
+    import difflib
+
+    def lines(content, field):
+        value = content.get(field, "")
+        if field == "sources":
+            return [f"{s['title']} | {s.get('url', '')}" for s in value]
+        if isinstance(value, list):
+            return list(value)
+        return str(value).splitlines()
+
+    fields = []
+    for field in ("term", "aliases", "category", "summary", "body", "sources"):
+        a, b = lines(old, field), lines(new, field)
+        if a == b:
+            continue
+        rows = []
+        for line in difflib.unified_diff(a, b, lineterm="", n=2):
+            if line.startswith(("---", "+++")):
+                continue
+            kind = {"+": "added", "-": "removed", "@": "hunk"}.get(line[:1], "same")
+            rows.append({"kind": kind, "text": line[1:] if kind != "hunk" else line})
+        fields.append({"field": field, "rows": rows})
+    return fields
+
+
+def entry_history(request, slug):
+    entry = get_object_or_404(Entry, slug=slug)
+    revisions = list(entry.revisions.select_related("author"))
+    numbers = [r.number for r in revisions]
+    diff = None
+    try:
+        old_n = int(request.GET.get("from", numbers[1] if len(numbers) > 1 else 0))
+        new_n = int(request.GET.get("to", numbers[0] if numbers else 0))
+    except ValueError:
+        old_n = new_n = 0
+    by_number = {r.number: r for r in revisions}
+    if old_n in by_number and new_n in by_number:
+        diff = content_diff(by_number[old_n].content, by_number[new_n].content)
+    return render(request, "glossary/history.html", {
+        "entry": entry, "revisions": revisions, "diff": diff, "old_n": old_n, "new_n": new_n,
+        "can_edit": can_edit(request.user)})
+
+
+@editors_only
+def entry_restore(request, slug, number):
+    if request.method != "POST":
+        return redirect("glossary:history", slug=slug)
+    entry = get_object_or_404(Entry, slug=slug)
+    revision = get_object_or_404(entry.revisions, number=number)
+    content = dict(revision.content)
+    if not Category.objects.filter(slug=content["category"]).exists():
+        content.pop("category")
+    entry.apply_edit(content, author=request.user, message=f"Restored revision {number}")
+    return redirect(entry)
+
+
+@editors_only
+def entry_delete(request, slug):
+    entry = get_object_or_404(Entry, slug=slug)
+    if request.method == "POST":
+        entry.delete_with_links()
+        return redirect("glossary:index")
+    return render(request, "glossary/delete.html", {"entry": entry})

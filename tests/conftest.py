@@ -83,3 +83,12 @@ def api_client():
 @pytest.fixture
 def member(db, django_user_model):
     return django_user_model.objects.create_user("member", password="correct horse battery")
+
+
+@pytest.fixture
+def editor(db, django_user_model):
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user("editor", password="correct horse battery")
+    user.groups.add(Group.objects.get(name="Editors"))
+    return user

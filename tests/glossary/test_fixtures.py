@@ -1,0 +1,70 @@
+"""Loading fixtures is idempotent and exporting them back is lossless."""
+
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from glossary import fixtures
+from glossary.models import Chunk, Entry, Revision
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_fixture_file_parses_and_names_a_known_category():
+    categories = {c["slug"] for c in fixtures.read_categories(ROOT / "fixtures" / "categories.yaml")}
+    files = fixtures.read_directory(ROOT / "fixtures" / "glossary")
+    assert len(files) >= 20
+    for entry_file in files:
+        assert entry_file.category in categories, entry_file.slug
+        assert entry_file.sources and all(s["title"] for s in entry_file.sources)
+
+
+def test_a_fixture_with_no_sources_is_rejected():
+    with pytest.raises(fixtures.FixtureError, match="missing sources"):
+        fixtures.parse("x", "---\nterm: X\ncategory: formats\nsummary: s\n---\nbody")
+
+
+def test_dump_then_parse_gives_back_the_same_content():
+    for entry_file in fixtures.read_directory(ROOT / "fixtures" / "glossary"):
+        again = fixtures.parse(entry_file.slug, fixtures.dump(entry_file.content()))
+        assert again == entry_file
+
+
+@pytest.mark.django_db
+def test_loading_twice_changes_nothing_the_second_time(glossary):
+    revisions = Revision.objects.count()
+    chunks = dict(Chunk.objects.values_list("id", "text_hash"))
+    call_command("load_glossary", verbosity=0)
+    call_command("reindex", verbosity=0)
+    assert Revision.objects.count() == revisions
+    assert dict(Chunk.objects.values_list("id", "text_hash")) == chunks
+
+
+@pytest.mark.django_db
+def test_export_then_load_round_trips_losslessly(glossary, tmp_path):
+    before = {e.slug: e.content() for e in Entry.objects.select_related("category")}
+    call_command("export_glossary", directory=str(tmp_path / "glossary"), verbosity=0)
+    (tmp_path / "categories.yaml").write_text((ROOT / "fixtures" / "categories.yaml").read_text())
+    exported = {p.stem: p.read_text() for p in (tmp_path / "glossary").glob("*.md")}
+    assert set(exported) == set(before)
+
+    Entry.objects.all().delete()
+    call_command("load_glossary", directory=str(tmp_path), verbosity=0)
+    after = {e.slug: e.content() for e in Entry.objects.select_related("category")}
+    assert after == before
+
+    call_command("export_glossary", directory=str(tmp_path / "again"), verbosity=0)
+    assert {p.stem: p.read_text() for p in (tmp_path / "again").glob("*.md")} == exported
+
+
+@pytest.mark.django_db
+def test_a_changed_fixture_updates_only_that_entry(glossary, tmp_path):
+    call_command("export_glossary", directory=str(tmp_path / "glossary"), verbosity=0)
+    (tmp_path / "categories.yaml").write_text((ROOT / "fixtures" / "categories.yaml").read_text())
+    path = tmp_path / "glossary" / "gguf.md"
+    path.write_text(path.read_text().replace("\n---\n", "\n---\nA new first paragraph.\n\n", 1))
+    revisions = Revision.objects.count()
+    call_command("load_glossary", directory=str(tmp_path), verbosity=0)
+    assert Revision.objects.count() == revisions + 1
+    assert Entry.objects.get(slug="gguf").body.startswith("A new first paragraph.")

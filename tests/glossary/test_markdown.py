@@ -1,0 +1,80 @@
+"""The Markdown renderer on its own: no database, a dictionary as the term index."""
+
+from glossary.links import TermIndex
+from glossary.markdown import render
+
+INDEX = TermIndex([
+    ("lora", "LoRA", ["low-rank adaptation"]),
+    ("qlora", "QLoRA", []),
+    ("kv-cache", "KV cache", ["key-value cache"]),
+    ("q4-k-m", "Q4_K_M", ["q4-k-m"]),
+    ("gguf", "GGUF", []),
+])
+
+
+def html_of(text, own_slug=None, autolink=True):
+    return render(text, INDEX.resolve, autolink=INDEX.autolink_pattern() if autolink else None,
+                  own_slug=own_slug)
+
+
+def test_wiki_links_resolve_through_terms_and_aliases():
+    result = html_of("See [[low-rank adaptation]] and [[QLoRA|the 4-bit variant]].", autolink=False)
+    assert '<a class="wikilink" data-slug="lora" href="/glossary/lora/"' in result.html
+    assert 'href="/glossary/qlora/"' in result.html and ">the 4-bit variant</a>" in result.html
+    assert result.links == ["lora", "qlora"]
+
+
+def test_wiki_links_ignore_case_spaces_hyphens_and_underscores():
+    result = html_of("[[q4 k m]], [[Q4-K-M]], [[kv_cache]]", autolink=False)
+    assert result.links == ["q4-k-m", "kv-cache"]
+
+
+def test_unknown_targets_render_as_visible_missing_links():
+    result = html_of("Try [[Speculative decoding]].")
+    assert 'class="wikilink missing"' in result.html
+    assert "/glossary/missing/?term=Speculative%20decoding" in result.html
+    assert result.missing == ["Speculative decoding"]
+
+
+def test_first_mention_of_another_term_is_linked_once():
+    result = html_of("The KV cache grows. The KV cache is big. GGUF files hold it.")
+    assert result.html.count('href="/glossary/kv-cache/"') == 1
+    assert result.html.count('href="/glossary/gguf/"') == 1
+    assert result.auto_links == ["kv-cache", "gguf"]
+
+
+def test_auto_links_skip_code_math_existing_links_and_the_entry_itself():
+    text = ("`GGUF` in code, $\\text{LoRA}$ in math, [[QLoRA]] linked, QLoRA again.\n\n"
+            "```\nLoRA in a block\n```\n\nThis GGUF entry.")
+    result = html_of(text, own_slug="gguf")
+    assert "<code>GGUF</code>" in result.html
+    assert "/glossary/gguf/" not in result.html          # never links to itself
+    assert result.html.count("/glossary/qlora/") == 1     # the explicit link only
+    assert "/glossary/lora/" not in result.html           # code and math are left alone
+
+
+def test_auto_links_match_whole_words_only():
+    result = html_of("GGUFs and preGGUF and Q4_K_Mx stay plain; Q4_K_M does not.")
+    assert result.auto_links == ["q4-k-m"]
+
+
+def test_math_becomes_mathml_on_the_server():
+    result = html_of("Inline $b = \\frac{144 \\cdot 8}{256}$ and\n\n$$\n\\sum_l n_l\n$$\n")
+    assert '<math display="inline"' in result.html or '<math xmlns' in result.html
+    assert "<mfrac>" in result.html and '<div class="math">' in result.html
+    assert "$" not in result.html
+
+
+def test_bad_math_shows_its_source_instead_of_failing():
+    result = html_of("Broken $\\frac{1}{$ here")
+    assert "<script" not in result.html
+
+
+def test_dangerous_html_is_removed():
+    result = html_of('<script>alert(1)</script><img src=x onerror="alert(1)">'
+                     '[x](javascript:alert(1)) <iframe src="https://e.com"></iframe>'
+                     '<a href="https://example.com" onclick="alert(1)" style="color:red">ok</a>')
+    html = result.html
+    for bad in ["<script", "onerror", "javascript:", "<iframe", "onclick", "style=", "<img"]:
+        assert bad not in html
+    assert 'href="https://example.com"' in html and 'rel="nofollow noopener"' in html
