@@ -22,7 +22,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e . --group test
 	touch $@
 
-install: $(STAMP)
+# Browser libraries (Chart.js) from the npm registry, served as static files.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(STAMP) node_modules/.package-lock.json
 
 # Debian's Chromium for the browser tests (Playwright cannot download a browser here).
 chromium:
