@@ -8,11 +8,13 @@ api_v1 = [
     path("health/", views.health, name="health"),
     path("auth/token/", views.obtain_token, name="token"),
     path("", include("glossary.api_urls")),
+    path("calculators/", include("calculators.api_urls")),
 ]
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("", include("glossary.urls")),
+    path("calculators/", include("calculators.urls")),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include((api_v1, "api"))),

@@ -37,9 +37,18 @@ class TermIndex:
         return self.by_key.get(lookup_key(text))
 
     def autolink_pattern(self):
+        """Terms, and the aliases distinctive enough to link on sight.
+
+        A one-word lowercase alias ("seed", "ties", "dense") is also an ordinary English
+        word; linking it everywhere would mislink prose, so only [[wiki links]] use it.
+        """
         from glossary.markdown import term_pattern
 
-        return term_pattern([name for names in self.names_by_slug.values() for name in names])
+        names = []
+        for term, *aliases in self.names_by_slug.values():
+            names.append(term)
+            names.extend(a for a in aliases if not re.fullmatch(r"[a-z]+", a))
+        return term_pattern(names)
 
 
 def render_entry(entry, index: TermIndex):

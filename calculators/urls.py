@@ -1,0 +1,16 @@
+"""Calculator pages under /calculators/. Each calculator's views live in calculators/web/<name>.py."""
+
+from django.urls import include, path
+
+from calculators.web import bitlayout, lora, memory, sampling
+from calculators import views
+
+app_name = "calculators"
+
+urlpatterns = [
+    path("", views.hub, name="hub"),
+    path("", include(bitlayout.urlpatterns)),
+    path("", include(lora.urlpatterns)),
+    path("", include(memory.urlpatterns)),
+    path("", include(sampling.urlpatterns)),
+]
