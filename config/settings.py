@@ -73,7 +73,9 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "csp",
     "config",
+    "accounts",
     "glossary",
+    "notes",
     "calculators",
     "live",
 ]

@@ -9,6 +9,7 @@ api_v1 = [
     path("auth/token/", views.obtain_token, name="token"),
     path("", include("glossary.api_urls")),
     path("calculators/", include("calculators.api_urls")),
+    path("", include("notes.api_urls")),
 ]
 
 urlpatterns = [
@@ -16,7 +17,9 @@ urlpatterns = [
     path("", include("glossary.urls")),
     path("calculators/", include("calculators.urls")),
     path("admin/", admin.site.urls),
+    path("accounts/", include("accounts.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("notes/", include("notes.urls")),
     path("api/v1/", include((api_v1, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
