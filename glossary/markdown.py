@@ -23,7 +23,11 @@ from markdown.util import AtomicString
 
 Resolver = Callable[[str], tuple[str, str] | None]
 
-WIKI_LINK_PATTERN = r"\[\[([^\[\]|\n]+?)(?:\|([^\[\]\n]+?))?\]\]"
+# Inside tables a "|" would split the cell before inline patterns run, so render() first
+# swaps the label separator of every [[target|label]] for this private-use character.
+LABEL_SEPARATOR = "\ue000"
+WIKI_LINK_PATTERN = rf"\[\[([^\[\]|{LABEL_SEPARATOR}]+?)(?:[|{LABEL_SEPARATOR}]([^\[\]]+?))?\]\]"
+_WIKI_LINK_WITH_LABEL = re.compile(r"\[\[([^\[\]|]+?)\|([^\[\]]+?)\]\]")
 
 
 @dataclass
@@ -53,8 +57,8 @@ class WikiLinkProcessor(InlineProcessor):
         self.result = result
 
     def handleMatch(self, m, data):
-        target = m.group(1).strip()
-        label = (m.group(2) or target).strip()
+        target = " ".join(m.group(1).split())  # a link may wrap onto the next line
+        label = " ".join((m.group(2) or m.group(1)).split())
         link = etree.Element("a")
         link.text = AtomicString(label)
         found = self.resolve(target)
@@ -256,5 +260,6 @@ def render(text: str, resolve: Resolver, *, autolink: re.Pattern | None = None,
     md.treeprocessors.register(AutoLinkProcessor(md, autolink, resolve, result, own_slug),
                                "autolink", 5)
     md.postprocessors.register(MathToMathML(md), "mathml", 0)
+    text = _WIKI_LINK_WITH_LABEL.sub(lambda m: f"[[{m.group(1)}{LABEL_SEPARATOR}{m.group(2)}]]", text)
     result.html = sanitize(md.convert(text))
     return result

@@ -78,3 +78,14 @@ def test_dangerous_html_is_removed():
     for bad in ["<script", "onerror", "javascript:", "<iframe", "onclick", "style=", "<img"]:
         assert bad not in html
     assert 'href="https://example.com"' in html and 'rel="nofollow noopener"' in html
+
+
+def test_labelled_wiki_links_work_inside_table_cells():
+    result = html_of("| a | b |\n|---|---|\n| [[QLoRA|4-bit]] | x |\n", autolink=False)
+    assert "<td><a" in result.html and ">4-bit</a></td>" in result.html
+    assert result.html.count("<td>") == 2
+
+
+def test_a_wiki_link_may_wrap_onto_the_next_line():
+    result = html_of("See [[low-rank\nadaptation]] here.", autolink=False)
+    assert result.links == ["lora"]

@@ -1,0 +1,42 @@
+"""Search quality on questions people ask in their own words (tests/search/questions.yaml)."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from glossary.search import search
+
+QUESTIONS = yaml.safe_load((Path(__file__).parent / "questions.yaml").read_text())
+
+
+def measure(mode):
+    hits, reciprocal_ranks, misses = 0, [], []
+    for item in QUESTIONS:
+        results, _ = search(item["q"], mode=mode, limit=10)
+        slugs = [r.slug for r in results]
+        rank = next((i for i, slug in enumerate(slugs, 1) if slug in item["expect"]), None)
+        reciprocal_ranks.append(1 / rank if rank else 0.0)
+        if rank and rank <= 5:
+            hits += 1
+        else:
+            misses.append((item["q"], slugs[:5]))
+    return hits / len(QUESTIONS), sum(reciprocal_ranks) / len(QUESTIONS), misses
+
+
+def test_the_question_set_is_big_enough_and_points_at_real_entries(glossary):
+    assert len(QUESTIONS) >= 40
+    known = set(glossary.values_list("slug", flat=True))
+    for item in QUESTIONS:
+        assert set(item["expect"]) & known, item["q"]
+
+
+@pytest.mark.parametrize("mode, floor", [("hybrid", 0.9), ("semantic", 0.75), ("keyword", 0.3)])
+def test_recall_at_5(glossary, mode, floor, capsys):
+    recall, mrr, misses = measure(mode)
+    with capsys.disabled():
+        print(f"\n[search quality] mode={mode:8s} recall@5={recall:.3f} MRR={mrr:.3f} "
+              f"({len(QUESTIONS)} questions)")
+        for question, top in misses:
+            print(f"    miss: {question!r} -> {top}")
+    assert recall >= floor
