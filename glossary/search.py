@@ -49,14 +49,35 @@ def _query(text: str) -> SearchQuery:
     return SearchQuery(text, search_type="websearch", config="english")
 
 
+class AnyWordQuery(SearchQuery):
+    """The websearch query with its ANDs turned into ORs.
+
+    A question in plain words ("my model doesn't fit on my 24 GB card") rarely has every
+    word in one entry; ranking entries by how many of the words they hold works better.
+    websearch_to_tsquery never fails on user input, and its output stays a valid tsquery
+    when & becomes |.
+    """
+
+    def __init__(self, text):
+        super().__init__(text, search_type="websearch", config="english")
+
+    def as_sql(self, compiler, connection, function=None, template=None):
+        sql, params = super().as_sql(compiler, connection, function, template)
+        return f"to_tsquery('english'::regconfig, replace(({sql})::text, ' & ', ' | '))", params
+
+
 def keyword_ranking(text: str, limit: int) -> list[int]:
-    query = _query(text)
-    ids = list(
-        Entry.objects.filter(search_vector=query)
-        .annotate(rank=SearchRank(F("search_vector"), query, normalization=1))
-        .order_by("-rank", "term")
-        .values_list("id", flat=True)[:limit]
-    )
+    ids = []
+    for query in (_query(text), AnyWordQuery(text)):
+        ids += [
+            entry_id for entry_id in
+            Entry.objects.filter(search_vector=query).exclude(id__in=ids)
+            .annotate(rank=SearchRank(F("search_vector"), query, normalization=1))
+            .order_by("-rank", "term")
+            .values_list("id", flat=True)[: limit - len(ids)]
+        ]
+        if len(ids) >= limit:
+            break
     if ids:
         return ids
     return list(
