@@ -55,9 +55,15 @@ def load_content(transactional_db):
 
 @pytest.fixture
 def make_entry(db):
-    """Create entries in the test transaction, with links refreshed like the loader does."""
+    """Create entries in the test transaction, with links refreshed like the loader does.
+
+    Starts from an empty glossary (inside the test's transaction, so the real content that
+    other tests loaded comes back afterwards): small worlds make link tests exact.
+    """
     from glossary.links import refresh_links
     from glossary.models import Category, Entry
+
+    Entry.objects.all().delete()
 
     def make(slug, term, body="", aliases=(), summary=None, category="architecture"):
         category_obj, _ = Category.objects.get_or_create(
