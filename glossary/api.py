@@ -7,6 +7,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from glossary import search as glossary_search
+from glossary.embeddings import EmbeddingUnavailable
 from glossary.links import lookup_key
 from glossary.models import Category, Entry, Link, StaleRevision
 from glossary.serializers import (
@@ -148,6 +149,10 @@ def search(request):
     query = SearchQuerySerializer(data=request.query_params)
     query.is_valid(raise_exception=True)
     params = query.validated_data
-    results, took_ms = glossary_search.search(params["q"], params["mode"], params["limit"])
+    try:
+        results, took_ms = glossary_search.search(params["q"], params["mode"], params["limit"])
+    except EmbeddingUnavailable as error:
+        return Response({"detail": f"Semantic search is unavailable: {error}. Keyword search works."},
+                        status=status.HTTP_503_SERVICE_UNAVAILABLE)
     return Response({"query": params["q"], "mode": params["mode"],
                      "results": glossary_search.as_dicts(results), "took_ms": round(took_ms, 2)})

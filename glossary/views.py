@@ -4,6 +4,7 @@ from django.db.models import Count, Prefetch
 from django.shortcuts import get_object_or_404, redirect, render
 
 from glossary import search as glossary_search
+from glossary.embeddings import EmbeddingUnavailable
 from glossary.models import Category, Entry, Link, MissingLink
 from glossary.serializers import SearchQuerySerializer
 
@@ -65,7 +66,10 @@ def search_page(request):
             exact = Entry.objects.matching(query).first()
             if exact and not request.htmx and request.GET.get("go") == "1":
                 return redirect(exact)
-            results, took_ms = glossary_search.search(params["q"], params["mode"], params["limit"])
+            try:
+                results, took_ms = glossary_search.search(params["q"], params["mode"], params["limit"])
+            except EmbeddingUnavailable:
+                error = "Semantic search is unavailable right now; try hybrid or keyword mode."
         else:
             error = "; ".join(f"{field}: {' '.join(map(str, msgs))}" for field, msgs in form.errors.items())
     context = {"query": query, "mode": request.GET.get("mode", "hybrid"), "results": results,
