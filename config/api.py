@@ -1,7 +1,7 @@
 """Conventions every API endpoint shares: permissions, pagination, error shape."""
 
 from django.http import Http404, JsonResponse
-from rest_framework import exceptions, pagination, permissions
+from rest_framework import exceptions, pagination, parsers, permissions
 
 
 class ReadOnlyOrAuthenticated(permissions.BasePermission):
@@ -17,6 +17,20 @@ class Pagination(pagination.PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, but deeply nested input is a 400, not a 500.
+
+    Python's json module raises RecursionError on deep nesting; DRF's parser catches only
+    ValueError and lets it through.
+    """
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("JSON parse error - nested too deeply") from None
 
 
 def exception_handler(exc, context):

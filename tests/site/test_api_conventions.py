@@ -66,3 +66,10 @@ def test_openapi_schema_and_docs_are_served(client):
 @pytest.mark.django_db
 def test_writes_need_an_account(api_client):
     assert api_client.post("/api/v1/entries/", {}, format="json").status_code in (401, 403, 405)
+
+
+@pytest.mark.django_db
+def test_deeply_nested_json_is_a_400_not_a_500(api_client, member):
+    body = "[" * 100_000 + "]" * 100_000
+    response = api_client.post("/api/v1/auth/token/", body, content_type="application/json")
+    assert response.status_code == 400

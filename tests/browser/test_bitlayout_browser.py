@@ -1,0 +1,152 @@
+"""The bit-layout page in Chromium: typing, flipping bits, blocks and the comparison chart.
+
+Expected values come from numpy / ml_dtypes / gguf.quants, not from the page's own API.
+"""
+
+import re
+
+import gguf
+import ml_dtypes
+import numpy as np
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+PAGE = "/calculators/bit-layout/"
+
+
+def bits_on_page(page):
+    return "".join(page.locator("#scalar-bits button.bit").all_inner_texts())
+
+
+def test_typing_1_in_fp16_then_flipping_the_sign_bit_gives_minus_1(live_server, page):
+    page.goto(live_server.url + PAGE)
+    page.select_option("#scalar-format", "fp16")
+    page.fill("#scalar-value", "1")
+    # IEEE half precision 1.0 is 0x3c00 = 0 01111 0000000000.
+    one = format(int(np.array([1.0], np.float16).view(np.uint16)[0]), "016b")
+    expect(page.locator("#scalar-hex")).to_have_text("0x3c00")
+    assert bits_on_page(page) == one
+    expect(page.locator("#scalar-decoded")).to_have_text("1")
+
+    sign = page.locator("#scalar-bits button.bit").first
+    expect(sign).to_have_attribute("aria-pressed", "false")
+    sign.click()
+    expect(page.locator("#scalar-decoded")).to_have_text("-1")
+    expect(sign).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#scalar-value")).to_have_value("-1")
+    assert bits_on_page(page) == "1" + one[1:]
+
+    # Clearing the lowest exponent bit halves it: 1 01110 0... is -0.5 in numpy's float16.
+    page.locator("#scalar-bits button.bit").nth(5).click()
+    expected = float(np.array([int("1" + "01110" + "0" * 10, 2)], np.uint16).view(np.float16)[0])
+    expect(page.locator("#scalar-decoded")).to_have_text(str(expected))
+    assert expected == -0.5
+
+
+def test_bits_flip_from_the_keyboard_and_show_special_values(live_server, page):
+    page.goto(live_server.url + PAGE + "?format=fp8_e4m3&value=448")
+    expect(page.locator("#scalar-decoded")).to_have_text("448")
+    assert bits_on_page(page) == "01111110"
+    last = page.locator("#scalar-bits button.bit").last
+    last.focus()
+    page.keyboard.press("Space")
+    # 0.1111.111 is E4M3's only NaN pattern with a clear sign bit (ml_dtypes agrees).
+    assert np.isnan(np.array([0b01111111], np.uint8).view(ml_dtypes.float8_e4m3fn).astype(np.float32)[0])
+    expect(page.locator("#scalar-decoded")).to_have_text("NaN")
+    expect(page.locator("#scalar-kind")).to_have_text("nan")
+    expect(last).to_be_focused()
+    # Arrow keys walk along the bits.
+    page.keyboard.press("ArrowLeft")
+    expect(page.locator("#scalar-bits button.bit").nth(6)).to_be_focused()
+
+
+def test_bf16_shows_the_stored_value_and_its_error(live_server, page):
+    page.goto(live_server.url + PAGE)
+    page.select_option("#scalar-format", "bf16")
+    page.fill("#scalar-value", "0.3333333333333333")
+    stored = float(np.array([1 / 3], np.float32).astype(ml_dtypes.bfloat16)[0])
+    expect(page.locator("#scalar-decoded")).to_have_text(str(stored))
+    assert bits_on_page(page) == "0011111010101011"
+    expect(page.locator("#scalar-abs")).to_have_attribute("title", str(abs(stored - 0.3333333333333333)))
+    # The next value down is one bf16 step below.
+    down = float(np.array([0x3EAA], np.uint16).view(ml_dtypes.bfloat16)[0].astype(np.float32))
+    page.locator("#scalar-down").click()
+    expect(page.locator("#scalar-value")).to_have_value(str(down))
+    expect(page.locator("#scalar-decoded")).to_have_text(str(down))
+
+
+def test_bad_value_shows_an_inline_error_and_keeps_the_text(live_server, page):
+    page.goto(live_server.url + PAGE)
+    page.fill("#scalar-value", "12abc")
+    error = page.locator("#scalar-value-error")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("not a number")
+    expect(page.locator("#scalar-value")).to_have_value("12abc")
+    expect(page.locator("#scalar-value")).to_have_attribute("aria-invalid", "true")
+    page.fill("#scalar-value", "2")
+    expect(error).to_be_hidden()
+    expect(page.locator("#scalar-decoded")).to_have_text("2")
+
+
+def test_random_q4_0_block_shows_the_bytes_gguf_quants_produces(live_server, page):
+    page.goto(live_server.url + PAGE)
+    page.select_option("#block-format", "q4_0")
+    page.fill("#block-seed", "11")
+    x = np.random.default_rng(11).standard_normal(32)
+    raw = gguf.quants.quantize(x.astype(np.float32), gguf.GGMLQuantizationType.Q4_0).reshape(-1)
+    hex_bytes = [f"{b:02x}" for b in raw]
+    cells = page.locator("#block-bytes .byte")
+    expect(cells).to_have_count(18)
+    expect(page.locator("#block-bytes .bl-field-bytes").first.locator(".byte")).to_have_text(hex_bytes[:2])
+    assert cells.all_inner_texts() == hex_bytes
+    expect(page.locator("#block-stats")).to_contain_text("4.5 (18 bytes × 8 / 32 weights)")
+    expect(page.locator("#block-weights tr")).to_have_count(32)
+
+
+def test_pasted_values_of_the_wrong_length_are_named(live_server, page):
+    page.goto(live_server.url + PAGE)
+    page.select_option("#block-format", "q8_0")
+    page.check("input[name=source][value=paste]")
+    page.fill("#block-values", "0.5, 1, -2")
+    expect(page.locator("#block-values-error")).to_contain_text("needs exactly 32 numbers, got 3")
+    expect(page.locator("#block-count")).to_have_text("(3 of 32)")
+
+
+def fp32_rmse(x):
+    """RMSE of storing float64 values as float32 (numpy's cast)."""
+    return float(np.sqrt(np.mean((x.astype(np.float32).astype(np.float64) - x) ** 2)))
+
+
+def test_comparison_chart_and_table_cover_every_format(live_server, page):
+    page.goto(live_server.url + PAGE)
+    rows = page.locator("#compare-rows tr")
+    expect(rows).to_have_count(20)
+    # Sorted by bits per weight, FP32 first; its RMSE is the fp32 rounding of the seeded draw.
+    cell = rows.first.locator("td").nth(1)
+    expect(cell).to_have_attribute("title", re.compile(r"\d"))
+    x = np.random.default_rng(0).standard_normal(256)
+    assert float(cell.get_attribute("title")) == fp32_rmse(x)
+    assert page.evaluate("() => !!window.Chart && !!Chart.getChart('compare-chart')")
+
+    before = cell.get_attribute("title")
+    page.fill("#compare-seed", "3")
+    expect(cell).not_to_have_attribute("title", before)
+    x = np.random.default_rng(3).standard_normal(256)
+    assert float(cell.get_attribute("title")) == fp32_rmse(x)
+
+
+@pytest.mark.slow
+def test_real_block_is_read_only_when_asked_with_a_loading_state(live_server, page):
+    page.goto(live_server.url + PAGE)
+    page.select_option("#block-format", "q4_k")
+    page.check("input[name=source][value=model]")
+    status = page.locator("#block-model-status")
+    expect(status).to_contain_text("Read the block")  # nothing fetched yet
+    page.click("#block-load")
+    expect(status).to_contain_text(re.compile(r"Block 0 of blk\.\d+\.\w+\.weight"), timeout=90_000)
+    expect(page.locator("#block-bytes .byte")).to_have_count(144)
+    expect(page.locator("#block-tensor")).to_be_enabled()
+    page.fill("#block-index", "1")
+    expect(status).to_contain_text("Block 1 of")
