@@ -52,3 +52,39 @@ def not_found(request, exception=None):
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception or Http404())
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "description": '{"field": ["message", ...]} for invalid input, or {"detail": "..."}',
+    "additionalProperties": True,
+}
+
+
+def document_error_responses(result, generator, request, public):
+    """drf-spectacular post-processing hook: the error answers every endpoint can give.
+
+    They follow one convention (config.api.exception_handler), so they are added here once
+    instead of on every view: 400 invalid input, 401/403 writes without the right account,
+    404 unknown objects, 409 stale edits, 429 throttling, 503 database or model unavailable.
+    """
+    def response(description):
+        return {"description": description,
+                "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            responses = operation.setdefault("responses", {})
+            extra = {"400": "Invalid input; the fields at fault are named.",
+                     "503": "The database or a model is unavailable; retry later.",
+                     "429": "Too many requests."}
+            if method in ("post", "put", "patch", "delete"):
+                extra["401"] = "Authentication required."
+                extra["403"] = "This account may not do this."
+            if "{" in path or method == "get":
+                extra["404"] = "Not found (or a page number past the end of a list)."
+            if method == "patch":
+                extra["409"] = "The object changed since the revision the edit was based on."
+            for status, description in extra.items():
+                responses.setdefault(status, response(description))
+    return result
