@@ -112,7 +112,7 @@ class RevisionDetail(generics.RetrieveAPIView):
 
 class CategoryList(generics.ListAPIView):
     serializer_class = CategorySerializer
-    queryset = Category.objects.annotate(entry_count=Count("entries"))
+    queryset = Category.objects.annotate(entry_count=Count("entries")).order_by("position", "name")
 
 
 @extend_schema(

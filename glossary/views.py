@@ -14,7 +14,7 @@ def index(request):
     entries = Entry.objects.only("slug", "term", "summary").order_by("term")
     letters = [(letter, list(group)) for letter, group in
                groupby(entries, key=lambda e: e.term[0].upper() if e.term[0].isalpha() else "#")]
-    categories = Category.objects.annotate(entry_count=Count("entries"))
+    categories = Category.objects.annotate(entry_count=Count("entries")).order_by("position", "name")
     recent = Entry.objects.order_by("-updated_at").only("slug", "term", "updated_at")[:10]
     return render(request, "glossary/index.html",
                   {"letters": letters, "categories": categories, "recent": recent})
