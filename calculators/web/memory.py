@@ -7,7 +7,7 @@ sizes full fine-tuning / LoRA / QLoRA, `calculators.gpus` lists the cards. This 
 parses input, calls them, and renders.
 
 - `POST /api/v1/calculators/memory/`: one estimate (or a training estimate), with a fit
-  verdict per GPU. JSON, or multipart with a `gguf` part holding the first MiB of a file.
+  verdict per GPU. JSON, or multipart with a `gguf` part: the first few MiB of a file.
 - `POST /api/v1/calculators/memory/mixes/`: the same model under every quant mix.
 - `POST /api/v1/calculators/memory/context/`: KV cache against weights as the context
   grows, and the context at which the KV cache overtakes the weights.
@@ -69,12 +69,12 @@ GGUF_CACHE_SECONDS = 3600
 # A GGUF header drives loops over its layers: bound it like a pasted architecture
 # (calculators/web/lora.py MAX_LAYERS).
 MAX_GGUF_LAYERS = 1024
+# Real files list a few thousand tensors at most (Llama 3.1 405B: 126 layers × 9 + 4 = 1,138).
+MAX_GGUF_TENSORS = 65_536
 
 MODES = ("inference", "full", "lora", "qlora")
 DEFAULT_QUANT = "Q4_K_M"
 DEFAULT_CONTEXT = 4096
-# llama.cpp's -ngl 999 idiom: more layers than any model has, i.e. everything on the GPU.
-ALL_LAYERS = 999
 MAX_GPU_LAYERS = 1_000_000
 
 # The mixes the table shows, largest first (names as llama-quantize spells them).
@@ -189,7 +189,7 @@ def _cache_type_field(help_text):
     return serializers.CharField(required=False, allow_null=True, max_length=16, help_text=help_text)
 
 
-class MemoryRequestSerializer(serializers.Serializer):
+class MemoryInputSerializer(serializers.Serializer):
     """What every memory endpoint reads. Exactly one of model, architecture, gguf."""
 
     model = serializers.CharField(required=False, allow_null=True, max_length=100,
@@ -278,7 +278,7 @@ class MemoryRequestSerializer(serializers.Serializer):
         return data
 
 
-class MixesRequestSerializer(MemoryRequestSerializer):
+class MemoryMixesInputSerializer(MemoryInputSerializer):
     quants = serializers.ListField(child=serializers.CharField(max_length=20), required=False,
                                    max_length=len(MIXES), allow_empty=False,
                                    help_text=f"mixes to compare (default: {', '.join(TABLE_MIXES)})")
@@ -365,12 +365,19 @@ def _parse(data: bytes) -> GGUFHeader:
         header = parse_header(data)
     except GGUFError as exc:
         raise InvalidInput("gguf", exc.message) from None
-    n_layer = header.metadata.get(f"{header.architecture}.block_count")
     if not header.architecture:
         raise InvalidInput("gguf", "general.architecture is missing")
-    if isinstance(n_layer, int) and n_layer > MAX_GGUF_LAYERS:
-        raise InvalidInput("gguf", f"{header.architecture}.block_count is {n_layer:,}; at most "
-                                   f"{MAX_GGUF_LAYERS:,} layers are supported")
+    # The loader builds per-layer tuples and walks every tensor: bound both before it runs.
+    key = f"{header.architecture}.block_count"
+    try:
+        n_layer = int(header.metadata.get(key, 0))
+    except (TypeError, ValueError, OverflowError):
+        n_layer = 0  # not a number: hyperparameters() names the key
+    if n_layer > MAX_GGUF_LAYERS:
+        raise InvalidInput("gguf", f"{key} is {n_layer:,}; at most {MAX_GGUF_LAYERS:,} layers are supported")
+    if len(header.tensors) > MAX_GGUF_TENSORS:
+        raise InvalidInput("gguf", f"the file lists {len(header.tensors):,} tensors; at most "
+                                   f"{MAX_GGUF_TENSORS:,} are supported")
     return header
 
 
@@ -410,7 +417,8 @@ def _estimate_kwargs(params: dict, source: Source) -> dict:
         cache_type_k=params.get("cache_type_k") or both,
         cache_type_v=params.get("cache_type_v") or both,
         flash_attention=params["flash_attention"],
-        n_gpu_layers=ALL_LAYERS if gpu_layers is None else gpu_layers,
+        # none given: every layer, output layer included (llama.cpp's -ngl 999 idiom)
+        n_gpu_layers=source.n_layer + 1 if gpu_layers is None else gpu_layers,
         n_seq=params["parallel"],
         n_ubatch=params["ubatch_size"],
         n_batch=params["batch_size"],
@@ -423,8 +431,8 @@ def _estimate(source: Source, params: dict, **overrides) -> memory.MemoryEstimat
     kwargs = {**_estimate_kwargs(params, source), **overrides}
     try:
         return memory.estimate(source.model, **kwargs)
-    except (FieldError, GGUFError, ValueError) as exc:
-        if hasattr(exc, "field") or isinstance(exc, GGUFError):
+    except ValueError as exc:  # FieldError, InputError, QuantMixError and GGUFError among them
+        if hasattr(exc, "field"):
             raise _rename(exc, params) from None
         # A header whose metadata has the wrong types (a string where a count belongs)
         raise InvalidInput("gguf" if source.kind == "gguf" else "architecture",
@@ -447,7 +455,7 @@ def _verdicts(result, params: dict) -> tuple[list[dict], dict | None]:
 
 def _effective_gpu_layers(params: dict, n_layer: int) -> int:
     gpu_layers = params.get("gpu_layers")
-    return min(n_layer + 1, ALL_LAYERS if gpu_layers is None else gpu_layers)
+    return n_layer + 1 if gpu_layers is None else min(n_layer + 1, gpu_layers)
 
 
 def inference(source: Source, params: dict) -> dict:
@@ -658,14 +666,14 @@ def context_series(source: Source, params: dict) -> dict:
 # --- API -----------------------------------------------------------------------------------
 
 
-class TensorSerializer(serializers.Serializer):
+class MemoryTensorSerializer(serializers.Serializer):
     name = serializers.CharField()
     type = serializers.CharField(help_text="ggml type, e.g. Q4_K")
     shape = serializers.ListField(child=serializers.IntegerField(), help_text="ggml order: ne0 first")
     bytes = serializers.IntegerField()
 
 
-class BreakdownSerializer(serializers.Serializer):
+class MemoryBreakdownSerializer(serializers.Serializer):
     label = serializers.CharField()
     bytes = serializers.IntegerField()
     device = serializers.ChoiceField(choices=("gpu", "cpu"))
@@ -673,7 +681,7 @@ class BreakdownSerializer(serializers.Serializer):
                                    help_text="the part of the stacked bar it belongs to")
 
 
-class VerdictSerializer(serializers.Serializer):
+class MemoryVerdictSerializer(serializers.Serializer):
     device = serializers.CharField(help_text="accelerator slug, or system-ram")
     name = serializers.CharField()
     available_bytes = serializers.IntegerField()
@@ -683,7 +691,7 @@ class VerdictSerializer(serializers.Serializer):
     fits = serializers.BooleanField()
 
 
-class GGUFInfoSerializer(serializers.Serializer):
+class MemoryGGUFInfoSerializer(serializers.Serializer):
     architecture = serializers.CharField()
     version = serializers.IntegerField()
     tensor_count = serializers.IntegerField()
@@ -692,7 +700,7 @@ class GGUFInfoSerializer(serializers.Serializer):
     key = serializers.CharField(help_text="sha256 of the upload")
 
 
-class ModelInfoSerializer(serializers.Serializer):
+class MemoryModelInfoSerializer(serializers.Serializer):
     source = serializers.ChoiceField(choices=("preset", "architecture", "gguf"))
     slug = serializers.CharField(allow_null=True)
     name = serializers.CharField()
@@ -700,10 +708,10 @@ class ModelInfoSerializer(serializers.Serializer):
     n_layer = serializers.IntegerField()
     context_length = serializers.IntegerField(help_text="the model's training context")
     architecture = serializers.DictField(allow_null=True)
-    gguf = GGUFInfoSerializer(allow_null=True)
+    gguf = MemoryGGUFInfoSerializer(allow_null=True)
 
 
-class SettingsSerializer(serializers.Serializer):
+class MemorySettingsSerializer(serializers.Serializer):
     context_length = serializers.IntegerField()
     n_ctx = serializers.IntegerField(help_text="cells llama.cpp allocates (padded to 256)")
     cache_type_k = serializers.CharField()
@@ -718,7 +726,7 @@ class SettingsSerializer(serializers.Serializer):
     kv_unified = serializers.BooleanField()
 
 
-class KVCacheSerializer(serializers.Serializer):
+class MemoryKVCacheSerializer(serializers.Serializer):
     label = serializers.CharField()
     cells = serializers.IntegerField()
     streams = serializers.IntegerField()
@@ -730,23 +738,23 @@ class KVCacheSerializer(serializers.Serializer):
     bytes = serializers.IntegerField()
 
 
-class TrainingRowSerializer(serializers.Serializer):
+class MemoryTrainingRowSerializer(serializers.Serializer):
     label = serializers.CharField()
     bytes = serializers.IntegerField()
 
 
-class TrainingKindsSerializer(serializers.Serializer):
+class MemoryTrainingKindsSerializer(serializers.Serializer):
     weights = serializers.IntegerField()
     gradients = serializers.IntegerField()
     optimizer_states = serializers.IntegerField()
     activations = serializers.IntegerField()
 
 
-class TrainingSerializer(serializers.Serializer):
+class MemoryTrainingSerializer(serializers.Serializer):
     mode = serializers.CharField()
     total_bytes = serializers.IntegerField()
-    breakdown = TrainingRowSerializer(many=True)
-    by_kind = TrainingKindsSerializer()
+    breakdown = MemoryTrainingRowSerializer(many=True)
+    by_kind = MemoryTrainingKindsSerializer()
     notes = serializers.ListField(child=serializers.CharField())
     trainable_parameters = serializers.IntegerField()
     rank = serializers.IntegerField(allow_null=True)
@@ -754,10 +762,10 @@ class TrainingSerializer(serializers.Serializer):
 
 
 class MemoryResponseSerializer(serializers.Serializer):
-    model = ModelInfoSerializer()
+    model = MemoryModelInfoSerializer()
     mode = serializers.ChoiceField(choices=MODES)
     quant = serializers.CharField(allow_null=True, help_text="null: the GGUF file's own types")
-    settings = SettingsSerializer(allow_null=True, help_text="inference only")
+    settings = MemorySettingsSerializer(allow_null=True, help_text="inference only")
     parameters = serializers.IntegerField()
     weights_bytes = serializers.IntegerField()
     bits_per_weight = serializers.FloatField()
@@ -768,16 +776,16 @@ class MemoryResponseSerializer(serializers.Serializer):
     total_bytes = serializers.IntegerField()
     gpu_bytes = serializers.IntegerField()
     cpu_bytes = serializers.IntegerField()
-    tensors = TensorSerializer(many=True)
-    breakdown = BreakdownSerializer(many=True)
+    tensors = MemoryTensorSerializer(many=True)
+    breakdown = MemoryBreakdownSerializer(many=True)
     notes = serializers.ListField(child=serializers.CharField())
-    kv_caches = KVCacheSerializer(many=True)
-    verdicts = VerdictSerializer(many=True)
-    verdict = VerdictSerializer(allow_null=True, help_text="the verdict for `gpu`, if given")
-    training = TrainingSerializer(allow_null=True)
+    kv_caches = MemoryKVCacheSerializer(many=True)
+    verdicts = MemoryVerdictSerializer(many=True)
+    verdict = MemoryVerdictSerializer(allow_null=True, help_text="the verdict for `gpu`, if given")
+    training = MemoryTrainingSerializer(allow_null=True)
 
 
-class MixRowSerializer(serializers.Serializer):
+class MemoryMixRowSerializer(serializers.Serializer):
     quant = serializers.CharField()
     glossary = serializers.CharField(help_text="glossary slug explaining the mix")
     parameters = serializers.IntegerField()
@@ -790,7 +798,7 @@ class MixRowSerializer(serializers.Serializer):
     fits = serializers.BooleanField(allow_null=True)
 
 
-class AcceleratorSerializer(serializers.Serializer):
+class MemoryAcceleratorSerializer(serializers.Serializer):
     slug = serializers.CharField()
     name = serializers.CharField()
     memory_bytes = serializers.IntegerField()
@@ -798,14 +806,14 @@ class AcceleratorSerializer(serializers.Serializer):
     gpu_usable_bytes = serializers.IntegerField()
 
 
-class MixesResponseSerializer(serializers.Serializer):
-    model = ModelInfoSerializer()
-    gpu = AcceleratorSerializer(allow_null=True)
+class MemoryMixesResponseSerializer(serializers.Serializer):
+    model = MemoryModelInfoSerializer()
+    gpu = MemoryAcceleratorSerializer(allow_null=True)
     quant = serializers.CharField(allow_null=True, help_text="the request's own mix")
-    mixes = MixRowSerializer(many=True)
+    mixes = MemoryMixRowSerializer(many=True)
 
 
-class ContextPointSerializer(serializers.Serializer):
+class MemoryContextPointSerializer(serializers.Serializer):
     context_length = serializers.IntegerField()
     n_ctx = serializers.IntegerField()
     kv_cache_bytes = serializers.IntegerField()
@@ -813,12 +821,12 @@ class ContextPointSerializer(serializers.Serializer):
     gpu_bytes = serializers.IntegerField()
 
 
-class ContextResponseSerializer(serializers.Serializer):
-    model = ModelInfoSerializer()
+class MemoryContextResponseSerializer(serializers.Serializer):
+    model = MemoryModelInfoSerializer()
     weights_bytes = serializers.IntegerField()
     context_length = serializers.IntegerField()
     trained_context = serializers.IntegerField(allow_null=True)
-    points = ContextPointSerializer(many=True)
+    points = MemoryContextPointSerializer(many=True)
     kv_overtakes_weights_at = serializers.IntegerField(
         allow_null=True, help_text="smallest context (tokens) whose KV cache exceeds the weights; "
                                    "null if none up to 10M")
@@ -856,7 +864,7 @@ def _run(request, serializer_class, compute):
         return Response({exc.field: [exc.message]}, status=400)
 
 
-_REQUEST = {"application/json": MemoryRequestSerializer, "multipart/form-data": MemoryRequestSerializer}
+_REQUEST = {"application/json": MemoryInputSerializer, "multipart/form-data": MemoryInputSerializer}
 _ERRORS = OpenApiResponse(description='{"<field>": ["message"]}, e.g. "context_length", "quant", '
                                       '"kv_cache_type", "gguf", "model", "architecture.hidden_size"')
 def _api(view):
@@ -881,30 +889,30 @@ def _api(view):
 )
 @_api
 def memory_api(request):
-    return _run(request, MemoryRequestSerializer, calculate)
+    return _run(request, MemoryInputSerializer, calculate)
 
 
 @extend_schema(
     summary="Every quant mix of a model: size, bits per weight, and whether it fits on `gpu`",
-    request={"application/json": MixesRequestSerializer, "multipart/form-data": MixesRequestSerializer},
-    responses={200: MixesResponseSerializer, 400: _ERRORS},
+    request={"application/json": MemoryMixesInputSerializer, "multipart/form-data": MemoryMixesInputSerializer},
+    responses={200: MemoryMixesResponseSerializer, 400: _ERRORS},
     examples=[OpenApiExample("Mistral 7B on a 12 GB card", request_only=True, value={
         "model": "mistral-7b-v0.1", "context_length": 8192, "gpu": "rtx-3060-12gb"})],
 )
 @_api
 def mixes_api(request):
-    return _run(request, MixesRequestSerializer,
+    return _run(request, MemoryMixesInputSerializer,
                 lambda source, params: mixes(source, params, params.get("quants")))
 
 
 @extend_schema(
     summary="KV cache against weights as the context grows",
     request=_REQUEST,
-    responses={200: ContextResponseSerializer, 400: _ERRORS},
+    responses={200: MemoryContextResponseSerializer, 400: _ERRORS},
 )
 @_api
 def context_api(request):
-    return _run(request, MemoryRequestSerializer, context_series)
+    return _run(request, MemoryInputSerializer, context_series)
 
 
 # --- page ----------------------------------------------------------------------------------
@@ -1041,8 +1049,10 @@ def _training_comparison(source: Source, params: dict) -> list[dict]:
             r = training(source, {**params, "mode": mode})
         except InvalidInput:
             continue
+        kinds = r["training"]["by_kind"]
         rows.append({"mode": mode, "title": title, "total_bytes": r["total_bytes"],
-                     "total_gib": _gib(r["total_bytes"]), "by_kind": r["training"]["by_kind"],
+                     "total_gib": _gib(r["total_bytes"]), "by_kind": kinds,
+                     "cells": [{"bytes": kinds[k], "gib": _gib(kinds[k])} for k, _ in TRAINING_KINDS],
                      "verdict": r["verdict"], "chosen": mode == params["mode"]})
     return rows
 
@@ -1107,7 +1117,7 @@ def _compute_for_page(values: dict, files) -> tuple[dict, dict, Source | None]:
     data, errors, header = _request_data(values, files)
     if errors:
         return {}, errors, None
-    form = MemoryRequestSerializer(data=data, context={"gguf_header": header})
+    form = MemoryInputSerializer(data=data, context={"gguf_header": header})
     if not form.is_valid():
         return {}, _errors_from(form.errors), None
     params = dict(form.validated_data)

