@@ -10,6 +10,7 @@ api_v1 = [
     path("", include("glossary.api_urls")),
     path("calculators/", include("calculators.api_urls")),
     path("", include("notes.api_urls")),
+    path("llm/", include("live.api_urls")),
 ]
 
 urlpatterns = [
@@ -20,6 +21,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("notes/", include("notes.urls")),
+    path("live/", include("live.urls")),
     path("api/v1/", include((api_v1, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),

@@ -63,7 +63,7 @@ class EntryList(generics.ListCreateAPIView):
         if category := self.request.query_params.get("category"):
             entries = entries.filter(category__slug=category)
         if text := self.request.query_params.get("search", "").strip()[:300]:
-            entries = entries.filter(search_vector=glossary_search._query(text))
+            entries = entries.filter(search_vector=glossary_search.websearch_query(text))
         return entries
 
 
@@ -150,7 +150,7 @@ def search(request):
     query.is_valid(raise_exception=True)
     params = query.validated_data
     try:
-        results, took_ms = glossary_search.search(params["q"], params["mode"], params["limit"])
+        results, took_ms = glossary_search.search(params["q"], params["mode"], params["limit"], user=request.user)
     except EmbeddingUnavailable as error:
         return Response({"detail": f"Semantic search is unavailable: {error}. Keyword search works."},
                         status=status.HTTP_503_SERVICE_UNAVAILABLE)

@@ -118,44 +118,45 @@ def text_hash(text: str) -> str:
 
 
 def sync_chunks(entries, progress=None) -> dict:
-    """Bring the entries' chunks up to date, encoding only passages whose text changed.
-
-    `progress` is a tqdm bar (the reindex command's); it is reset to the number of passages
-    that need encoding and advanced batch by batch.
-    Returns counts: {"chunks", "encoded", "deleted"}.
-    """
-    from django.db import transaction
-
+    """Bring the entries' passages up to date (see sync_passages)."""
     from glossary.models import Chunk
 
     wanted = {}  # (entry_id, position) -> text
     for entry in entries:
-        texts = chunk_texts(entry.term, entry.aliases, entry.summary, entry.body)
-        for position, text in enumerate(texts):
+        for position, text in enumerate(chunk_texts(entry.term, entry.aliases, entry.summary, entry.body)):
             wanted[(entry.id, position)] = text
-    entry_ids = {entry_id for entry_id, _ in wanted}
+    return sync_passages(Chunk, "entry_id", wanted, {entry.id for entry in entries}, progress)
+
+
+def sync_passages(model, owner_field: str, wanted: dict, owner_ids: set, progress=None) -> dict:
+    """Store `wanted` {(owner id, position): text} as `model` rows, encoding only changed text.
+
+    Shared by entries (glossary.Chunk) and notes (notes.NoteChunk). `progress` is a tqdm bar
+    (the reindex command's), reset to the number of passages that need encoding.
+    Returns counts: {"chunks", "encoded", "deleted"}.
+    """
+    from django.db import transaction
+
     existing = {
-        (c.entry_id, c.position): c
-        for c in Chunk.objects.filter(entry_id__in=entry_ids).defer("embedding")
+        (getattr(c, owner_field), c.position): c
+        for c in model.objects.filter(**{f"{owner_field}__in": owner_ids}).defer("embedding")
     }
     stale = [key for key, text in wanted.items()
              if key not in existing or existing[key].text_hash != text_hash(text)]
     if progress is not None:
         progress.reset(total=len(stale))
-    encoded = 0
     for start in range(0, len(stale), ENCODE_BATCH_SIZE * 4):
         batch = stale[start:start + ENCODE_BATCH_SIZE * 4]
         vectors = encode([wanted[key] for key in batch])
         with transaction.atomic():
-            for key, vector in zip(batch, vectors):
-                Chunk.objects.update_or_create(
-                    entry_id=key[0], position=key[1],
-                    defaults={"text": wanted[key], "text_hash": text_hash(wanted[key]),
-                              "embedding": vector},
+            for (owner_id, position), vector in zip(batch, vectors):
+                text = wanted[(owner_id, position)]
+                model.objects.update_or_create(
+                    **{owner_field: owner_id}, position=position,
+                    defaults={"text": text, "text_hash": text_hash(text), "embedding": vector},
                 )
-        encoded += len(batch)
         if progress is not None:
             progress.update(len(batch))
     gone = [c.pk for key, c in existing.items() if key not in wanted]
-    Chunk.objects.filter(pk__in=gone).delete()
-    return {"chunks": len(wanted), "encoded": encoded, "deleted": len(gone)}
+    model.objects.filter(pk__in=gone).delete()
+    return {"chunks": len(wanted), "encoded": len(stale), "deleted": len(gone)}

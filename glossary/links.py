@@ -3,6 +3,11 @@
 import re
 
 from django.db import transaction
+from django.dispatch import Signal
+
+# Sent after every entry was re-rendered because terms or aliases changed; other text that
+# links to entries (team notes) re-renders itself on it.
+terms_changed = Signal()
 
 _SEPARATORS = re.compile(r"[\s_\-]+")
 
@@ -51,12 +56,6 @@ class TermIndex:
         return term_pattern(names)
 
 
-def render_entry(entry, index: TermIndex):
-    from glossary.markdown import render
-
-    return render(entry.body, index.resolve, autolink=index.autolink_pattern(), own_slug=entry.slug)
-
-
 @transaction.atomic
 def refresh_links(entries=None, index: TermIndex | None = None) -> None:
     """Re-render bodies and rewrite Link/MissingLink rows.
@@ -90,3 +89,5 @@ def refresh_links(entries=None, index: TermIndex | None = None) -> None:
         MissingLink.objects.bulk_create(
             MissingLink(source=entry, target_text=text) for text in rendered.missing
         )
+    if entries is None:
+        terms_changed.send(sender=Entry, index=index)

@@ -25,7 +25,7 @@ MAX_QUERY_LENGTH = 300
 RRF_K = 60
 TRIGRAM_THRESHOLD = 0.3
 # Markers that cannot occur in entry text, replaced by <mark> after HTML-escaping.
-_START, _STOP = "\u2e3a\u2e3b", "\u2e3b\u2e3a"
+HIGHLIGHT_START, HIGHLIGHT_STOP = "\u2e3a\u2e3b", "\u2e3b\u2e3a"
 
 
 @dataclass
@@ -40,13 +40,13 @@ class Result:
     category: str = ""
 
 
-def _snippet(raw: str | None, fallback: str) -> str:
-    text = raw if raw and _START in raw else fallback
+def highlight(raw: str | None, fallback: str) -> str:
+    text = raw if raw and HIGHLIGHT_START in raw else fallback
     escaped = html.escape(text)
-    return escaped.replace(html.escape(_START), "<mark>").replace(html.escape(_STOP), "</mark>")
+    return escaped.replace(html.escape(HIGHLIGHT_START), "<mark>").replace(html.escape(HIGHLIGHT_STOP), "</mark>")
 
 
-def _query(text: str) -> SearchQuery:
+def websearch_query(text: str) -> SearchQuery:
     return SearchQuery(text, search_type="websearch", config="english")
 
 
@@ -69,7 +69,7 @@ class AnyWordQuery(SearchQuery):
 
 def keyword_ranking(text: str, limit: int) -> list[int]:
     ids = []
-    for query in (_query(text), AnyWordQuery(text)):
+    for query in (websearch_query(text), AnyWordQuery(text)):
         ids += [
             entry_id for entry_id in
             Entry.objects.filter(search_vector=query).exclude(id__in=ids)
@@ -114,45 +114,71 @@ def fuse(rankings: list[list[int]]) -> dict[int, float]:
     return scores
 
 
-def search(text: str, mode: str = "hybrid", limit: int = 10) -> tuple[list[Result], float]:
-    """Return (results, took_ms). `text` must already be validated (non-empty, not too long).
+def fused_scores(mode: str, keyword, semantic) -> dict[int, float]:
+    """RRF over the rankings the mode asks for; `keyword`/`semantic` are callables.
 
-    Without the embedding model, hybrid search falls back to keywords alone; semantic mode
+    Without the embedding model, hybrid falls back to keywords alone and semantic mode
     raises EmbeddingUnavailable for the caller to report.
     """
-    started = time.perf_counter()
-    depth = max(limit * 3, 30)
     rankings = []
     if mode in ("hybrid", "keyword"):
-        rankings.append(keyword_ranking(text, depth))
+        rankings.append(keyword())
     if mode in ("hybrid", "semantic"):
         try:
-            rankings.append(semantic_ranking(text, depth))
+            rankings.append(semantic())
         except EmbeddingUnavailable:
             if mode == "semantic":
                 raise
-    scores = fuse(rankings)
-    exact = list(Entry.objects.matching(text).values_list("id", flat=True))
-    for entry_id in exact:
-        scores[entry_id] = 1.0 + scores.get(entry_id, 0.0)  # above any fused score (< 1)
-    ordered = sorted(scores, key=lambda entry_id: -scores[entry_id])[:limit]
+    return fuse(rankings)
 
-    query = _query(text)
-    entries = Entry.objects.filter(id__in=ordered).select_related("category").annotate(
+
+def search(text: str, mode: str = "hybrid", limit: int = 10, user=None) -> tuple[list[Result], float]:
+    """Entries, and the team notes `user` may read, for `text`: (results, took_ms).
+
+    `text` must already be validated (non-empty, not too long). Entries and notes are
+    ranked on the same RRF scale and merged; an exact term or alias match comes first.
+    """
+    started = time.perf_counter()
+    depth = max(limit * 3, 30)
+    scores = fused_scores(mode, lambda: keyword_ranking(text, depth),
+                          lambda: semantic_ranking(text, depth))
+    for entry_id in Entry.objects.matching(text).values_list("id", flat=True):
+        scores[entry_id] = 1.0 + scores.get(entry_id, 0.0)  # above any fused score (< 1)
+    note_scores = {}
+    if user is not None:
+        from notes import search as note_search  # notes build on the glossary, not the reverse
+
+        note_scores = fused_scores(mode, lambda: note_search.keyword_ranking(text, user, depth),
+                                   lambda: note_search.semantic_ranking(text, user, depth))
+    ranked = sorted([(score, "entry", i) for i, score in scores.items()]
+                    + [(score, "note", i) for i, score in note_scores.items()],
+                    key=lambda item: -item[0])[:limit]
+
+    entry_ids = [i for _, kind, i in ranked if kind == "entry"]
+    rows = {("entry", r.id): r for r in entry_results(entry_ids, text, scores)}
+    if user is not None:
+        note_ids = [i for _, kind, i in ranked if kind == "note"]
+        rows.update({("note", r.id): r for r in note_search.note_results(note_ids, text, user, note_scores)})
+    results = [rows[(kind, i)] for _, kind, i in ranked if (kind, i) in rows]
+    return results, (time.perf_counter() - started) * 1000
+
+
+def entry_results(ids: list[int], text: str, scores: dict[int, float]) -> list[Result]:
+    """Result rows for these entry ids, in order, with highlighted snippets."""
+    entries = Entry.objects.filter(id__in=ids).select_related("category").annotate(
         headline=SearchHeadline(
-            "body", query, config="english", start_sel=_START, stop_sel=_STOP,
-            max_words=28, min_words=12, max_fragments=1,
+            "body", websearch_query(text), config="english", start_sel=HIGHLIGHT_START,
+            stop_sel=HIGHLIGHT_STOP, max_words=28, min_words=12, max_fragments=1,
         )
     )
     by_id = {entry.id: entry for entry in entries}
-    results = [
-        Result(type="entry", slug=by_id[i].slug, id=None, title=by_id[i].term,
-               snippet=_snippet(by_id[i].headline, by_id[i].summary),
+    return [
+        Result(type="entry", slug=by_id[i].slug, id=i, title=by_id[i].term,
+               snippet=highlight(by_id[i].headline, by_id[i].summary),
                score=round(scores[i], 6), url=by_id[i].get_absolute_url(),
                category=by_id[i].category.name)
-        for i in ordered if i in by_id
+        for i in ids if i in by_id
     ]
-    return results, (time.perf_counter() - started) * 1000
 
 
 def as_dicts(results: list[Result]) -> list[dict]:

@@ -30,8 +30,12 @@ def entry_detail(request, slug):
     )
     related = (Entry.objects.filter(category=entry.category).exclude(pk=entry.pk)
                .only("slug", "term").order_by("term")[:12])
-    return render(request, "glossary/entry.html",
-                  {"entry": entry, "related": related, "can_edit": can_edit(request.user)})
+    from notes.views import notes_for_entry
+
+    return render(request, "glossary/entry.html", {
+        "entry": entry, "related": related, "can_edit": can_edit(request.user),
+        "entry_notes": notes_for_entry(entry, request.user),
+    })
 
 
 def entry_preview(request, slug):
@@ -67,7 +71,7 @@ def search_page(request):
             if exact and not request.htmx and request.GET.get("go") == "1":
                 return redirect(exact)
             try:
-                results, took_ms = glossary_search.search(params["q"], params["mode"], params["limit"])
+                results, took_ms = glossary_search.search(params["q"], params["mode"], params["limit"], user=request.user)
             except EmbeddingUnavailable:
                 error = "Semantic search is unavailable right now; try hybrid or keyword mode."
         else:

@@ -248,7 +248,7 @@ class NoteChunk(models.Model):
 def rerender_notes(notes=None) -> int:
     """Re-render notes' HTML after glossary terms changed (wiki and auto links depend on them).
 
-    Returns how many notes changed. Meant to run beside glossary.links.refresh_links(None).
+    Returns how many notes changed. Runs on glossary.links.terms_changed (notes/apps.py).
     """
     from glossary.links import TermIndex
 

@@ -13,14 +13,14 @@ from django.contrib.postgres.search import SearchHeadline, SearchRank, TrigramWo
 from django.db.models import F
 from pgvector.django import CosineDistance
 
-from glossary.embeddings import ENCODE_BATCH_SIZE, chunk_texts, encode, text_hash
-from glossary.search import TRIGRAM_THRESHOLD, Result, _query, _snippet, _START, _STOP
+from glossary.embeddings import chunk_texts, encode, sync_passages
+from glossary.search import HIGHLIGHT_START, HIGHLIGHT_STOP, TRIGRAM_THRESHOLD, Result, highlight, websearch_query
 from notes.models import Note, NoteChunk
 
 
 def keyword_ranking(text: str, user, limit: int) -> list[int]:
     """Ids of notes visible to `user` that match `text`, best first."""
-    query = _query(text)
+    query = websearch_query(text)
     notes = Note.objects.visible_to(user)
     ids = list(
         notes.filter(search_vector=query)
@@ -61,14 +61,14 @@ def note_results(ids: list[int], text: str, user, scores: dict[int, float] | Non
     reveal a note the user may not read.
     """
     scores = scores or {}
-    query = _query(text)
+    query = websearch_query(text)
     notes = Note.objects.visible_to(user).filter(id__in=ids).select_related("entry").annotate(
-        headline=SearchHeadline("body", query, config="english", start_sel=_START,
-                                stop_sel=_STOP, max_words=28, min_words=12, max_fragments=1))
+        headline=SearchHeadline("body", query, config="english", start_sel=HIGHLIGHT_START,
+                                stop_sel=HIGHLIGHT_STOP, max_words=28, min_words=12, max_fragments=1))
     by_id = {note.id: note for note in notes}
     return [
         Result(type="note", slug=None, id=note_id, title=by_id[note_id].title,
-               snippet=_snippet(by_id[note_id].headline, by_id[note_id].body[:200]),
+               snippet=highlight(by_id[note_id].headline, by_id[note_id].body[:200]),
                score=round(scores.get(note_id, 0.0), 6), url=by_id[note_id].get_absolute_url(),
                category=by_id[note_id].entry.term if by_id[note_id].entry_id else "")
         for note_id in ids if note_id in by_id
@@ -82,28 +82,10 @@ def note_chunk_texts(note: Note) -> list[str]:
     return chunk_texts(note.title, aliases, "", note.body)
 
 
-def sync_note_chunks(notes) -> dict:
-    """Bring the notes' chunks up to date, encoding only passages whose text changed.
-
-    Mirrors glossary.embeddings.sync_chunks. Returns counts: {"chunks", "encoded", "deleted"}.
-    """
+def sync_note_chunks(notes, progress=None) -> dict:
+    """Bring the notes' passages up to date (glossary.embeddings.sync_passages)."""
     wanted = {}  # (note_id, position) -> text
     for note in notes:
         for position, text in enumerate(note_chunk_texts(note)):
             wanted[(note.id, position)] = text
-    note_ids = {note.id for note in notes}
-    existing = {(c.note_id, c.position): c
-                for c in NoteChunk.objects.filter(note_id__in=note_ids).defer("embedding")}
-    stale = [key for key, text in wanted.items()
-             if key not in existing or existing[key].text_hash != text_hash(text)]
-    for start in range(0, len(stale), ENCODE_BATCH_SIZE):
-        batch = stale[start:start + ENCODE_BATCH_SIZE]
-        vectors = encode([wanted[key] for key in batch])
-        for key, vector in zip(batch, vectors):
-            NoteChunk.objects.update_or_create(
-                note_id=key[0], position=key[1],
-                defaults={"text": wanted[key], "text_hash": text_hash(wanted[key]), "embedding": vector},
-            )
-    gone = [c.pk for key, c in existing.items() if key not in wanted]
-    NoteChunk.objects.filter(pk__in=gone).delete()
-    return {"chunks": len(wanted), "encoded": len(stale), "deleted": len(gone)}
+    return sync_passages(NoteChunk, "note_id", wanted, {note.id for note in notes}, progress)
