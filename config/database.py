@@ -17,11 +17,20 @@ import dj_database_url
 EMBEDDED_DATABASE_NAME = "fieldguide"
 
 
+# pgvector 0.8: when a query filters the rows it ranks (notes the reader may see), keep
+# scanning the HNSW index until enough rows pass the filter instead of returning too few.
+SESSION_OPTIONS = "-c hnsw.iterative_scan=strict_order"
+
+
 def database_config(database_url: str | None, data_dir: Path) -> dict:
     """Django's DATABASES["default"] for an external URL or the embedded server."""
     if database_url:
-        return dj_database_url.parse(database_url, conn_max_age=60, conn_health_checks=True)
-    return embedded_database_config(data_dir)
+        config = dj_database_url.parse(database_url, conn_max_age=60, conn_health_checks=True)
+    else:
+        config = embedded_database_config(data_dir)
+    options = config.setdefault("OPTIONS", {})
+    options["options"] = f"{options.get('options', '')} {SESSION_OPTIONS}".strip()
+    return config
 
 
 def embedded_database_config(data_dir: Path) -> dict:

@@ -1,0 +1,142 @@
+"""Search at scale: 10,000 and 100,000 synthetic team notes.
+
+    .venv/bin/python bench/bench_search_scale.py [--sizes 10000 100000] [--queries 50]
+
+Reports, per size and in the same run: hybrid search latency p50/p99 (entries + notes, as a
+signed-in member sees them), the cost of the query embedding alone, a bare
+embed + pgvector query as the baseline, and HNSW recall@10 against exact search.
+
+The notes are synthetic: text stitched from glossary summaries, one passage each, whose
+vector is a real glossary passage's vector plus noise (so the vectors cluster the way real
+text does; encoding 100,000 texts would take most of an hour on 2 cores).
+"""
+
+import argparse
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from common import django_setup, print_table, save, scratch_database, summary_ms, time_calls
+
+
+def insert_notes(count, start, entries, vectors, users, rng):
+    from notes.models import Note, NoteChunk
+
+    batch_size = 5000
+    for offset in range(0, count, batch_size):
+        size = min(batch_size, count - offset)
+        notes = []
+        for i in range(start + offset, start + offset + size):
+            entry = entries[rng.randrange(len(entries))]
+            other = entries[rng.randrange(len(entries))]
+            visibility = rng.choices(["team", "public", "private"], weights=[7, 2, 1])[0]
+            notes.append(Note(
+                title=f"Note {i}: {entry.term} on our machines",
+                body=f"{entry.summary} {other.summary} Measured {rng.randint(5, 120)} tokens/s.",
+                visibility=visibility, entry=entry if rng.random() < 0.5 else None,
+                author=users[0] if visibility != "private" else users[1], revision=1))
+        notes = Note.objects.bulk_create(notes)
+        noise = np.random.default_rng(start + offset).normal(0, 0.06, (size, vectors.shape[1]))
+        picked = vectors[np.random.default_rng(offset).integers(0, len(vectors), size)] + noise
+        picked /= np.linalg.norm(picked, axis=1, keepdims=True)
+        NoteChunk.objects.bulk_create(
+            NoteChunk(note=note, position=0, text=note.title, text_hash="synthetic", embedding=vector)
+            for note, vector in zip(notes, picked))
+
+
+def rebuild_index():
+    from django.db import connection
+
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("set maintenance_work_mem = '512MB'")
+        cursor.execute("drop index if exists note_chunk_embedding_hnsw")
+        cursor.execute("create index note_chunk_embedding_hnsw on notes_notechunk "
+                       "using hnsw (embedding vector_cosine_ops) with (m = 16, ef_construction = 64)")
+        cursor.execute("analyze notes_notechunk")
+    return time.perf_counter() - started
+
+
+def nearest(cursor, vector, exact):
+    cursor.execute("begin")
+    if exact:
+        cursor.execute("set local enable_indexscan = off")
+    cursor.execute("select id from notes_notechunk order by embedding <=> %s::vector limit 10",
+                   [str(list(map(float, vector)))])
+    ids = [row[0] for row in cursor.fetchall()]
+    cursor.execute("commit")
+    return ids
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--queries", type=int, default=50)
+    args = parser.parse_args(argv)
+    django_setup()
+
+    from django.contrib.auth.models import User
+    from django.core.management import call_command
+    from django.db import connection
+
+    from glossary.embeddings import encode, sync_chunks
+    from glossary.models import Chunk, Entry
+    from glossary.search import search
+
+    questions = [q["q"] for q in yaml.safe_load(
+        (Path(__file__).resolve().parent.parent / "tests/search/questions.yaml").read_text())]
+    questions = questions[: args.queries]
+    rng = random.Random(7)
+    rows, result = [("notes", "search p50/p99 ms", "embed only p50 ms", "embed+pgvector p50 ms",
+                     "ratio p50", "HNSW recall@10", "index build s")], {}
+    with scratch_database():
+        call_command("load_glossary", verbosity=0)
+        entries = list(Entry.objects.all())
+        sync_chunks(entries)
+        vectors = np.array([c.embedding for c in Chunk.objects.all()], dtype=np.float32)
+        reader = User.objects.create_user("bench-reader", password="bench-password-1")
+        other = User.objects.create_user("bench-other", password="bench-password-1")
+        query_vectors = encode(questions)
+        inserted = 0
+        for size in sorted(args.sizes):
+            insert_notes(size - inserted, inserted, entries, vectors, [reader, other], rng)
+            inserted = size
+            build_seconds = rebuild_index()
+
+            position = iter(range(10**9))
+            searches = time_calls(lambda: search(questions[next(position) % len(questions)],
+                                                 "hybrid", 10, user=reader), len(questions) * 2)
+            embed_only = time_calls(lambda: encode([questions[next(position) % len(questions)]]),
+                                    len(questions) * 2)
+
+            def bare():
+                vector = encode([questions[next(position) % len(questions)]])[0]
+                with connection.cursor() as cursor:
+                    cursor.execute("select note_id from notes_notechunk order by embedding <=> %s::vector limit 40",
+                                   [str(list(map(float, vector)))])
+                    cursor.fetchall()
+
+            baseline = time_calls(bare, len(questions) * 2)
+            with connection.cursor() as cursor:
+                recalls = [len(set(nearest(cursor, v, False)) & set(nearest(cursor, v, True))) / 10
+                           for v in query_vectors]
+            entry = {"search": summary_ms(searches), "embed_only": summary_ms(embed_only),
+                     "embed_plus_pgvector": summary_ms(baseline),
+                     "hnsw_recall_at_10": round(float(np.mean(recalls)), 4),
+                     "index_build_s": round(build_seconds, 1)}
+            entry["ratio_p50"] = round(entry["search"]["p50_ms"] / entry["embed_plus_pgvector"]["p50_ms"], 2)
+            result[str(size)] = entry
+            rows.append((f"{size:,}", f"{entry['search']['p50_ms']:.1f} / {entry['search']['p99_ms']:.1f}",
+                         entry["embed_only"]["p50_ms"], entry["embed_plus_pgvector"]["p50_ms"],
+                         entry["ratio_p50"], entry["hnsw_recall_at_10"], entry["index_build_s"]))
+            print(f"  {size:,} notes done", flush=True)
+    print_table("Search with synthetic team notes", rows)
+    save("search_scale", result)
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Site benchmarks, each a ratio against a baseline measured in the same run.
+
+    .venv/bin/python bench/bench_site.py [--repeat 200]
+
+* entry page render vs a static file through the same middleware stack (whitenoise);
+* search (hybrid, through the API view) vs the bare work it cannot avoid: embedding the
+  query plus one pgvector nearest-neighbour query;
+* reindex throughput (passages/s through sync_chunks: chunking, hashing, encoding, writing)
+  vs raw SentenceTransformer.encode of the same passages.
+
+Runs in a scratch database with the real glossary loaded, so it never touches your data.
+"""
+
+import argparse
+import time
+from pathlib import Path
+
+import yaml
+
+from common import django_setup, print_table, save, scratch_database, summary_ms, time_calls
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=200)
+    args = parser.parse_args(argv)
+    django_setup()
+
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+
+    from glossary.embeddings import chunk_texts, encode, get_model, sync_chunks
+    from glossary.models import Chunk, Entry
+
+    result = {}
+    with scratch_database():
+        call_command("load_glossary", verbosity=0)
+        entries = list(Entry.objects.all())
+        texts = [t for e in entries for t in chunk_texts(e.term, e.aliases, e.summary, e.body)]
+        get_model()
+
+        # Reindex: baseline first, then the real path (which also writes the vectors).
+        started = time.perf_counter()
+        encode(texts)
+        raw_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        sync_chunks(entries)
+        sync_seconds = time.perf_counter() - started
+        result["reindex"] = {
+            "passages": len(texts),
+            "raw_encode_per_s": round(len(texts) / raw_seconds, 1),
+            "reindex_per_s": round(len(texts) / sync_seconds, 1),
+            "ratio": round(raw_seconds / sync_seconds, 3),
+        }
+
+        client = Client()
+        page = summary_ms(time_calls(lambda: client.get("/glossary/kv-cache/"), args.repeat))
+        static = summary_ms(time_calls(lambda: b"".join(client.get("/static/css/site.css").streaming_content), args.repeat))
+        result["entry_page"] = {"entry": page, "static": static,
+                                "ratio_p50": round(page["p50_ms"] / static["p50_ms"], 2)}
+
+        questions = [q["q"] for q in yaml.safe_load(
+            (Path(__file__).resolve().parent.parent / "tests/search/questions.yaml").read_text())]
+        rotating = iter(range(10**9))
+
+        def api_search():
+            client.get("/api/v1/search/", {"q": questions[next(rotating) % len(questions)]})
+
+        def bare():
+            vector = encode([questions[next(rotating) % len(questions)]])[0]
+            with connection.cursor() as cursor:
+                cursor.execute("select entry_id from glossary_chunk order by embedding <=> %s::vector limit 30",
+                               [str(list(map(float, vector)))])
+                cursor.fetchall()
+
+        search = summary_ms(time_calls(api_search, args.repeat // 2))
+        baseline = summary_ms(time_calls(bare, args.repeat // 2))
+        result["search"] = {"hybrid_api": search, "embed_plus_pgvector": baseline,
+                            "ratio_p50": round(search["p50_ms"] / baseline["p50_ms"], 2)}
+        assert Chunk.objects.count() == len(texts)
+
+    r = result
+    print_table("Site benchmarks (ratio = ours / baseline; lower is better except throughput)", [
+        ("measure", "ours", "baseline", "ratio"),
+        ("entry page p50 (ms) vs static file", r["entry_page"]["entry"]["p50_ms"], r["entry_page"]["static"]["p50_ms"], r["entry_page"]["ratio_p50"]),
+        ("search p50 (ms) vs embed + pgvector", r["search"]["hybrid_api"]["p50_ms"], r["search"]["embed_plus_pgvector"]["p50_ms"], r["search"]["ratio_p50"]),
+        ("reindex passages/s vs raw encode", r["reindex"]["reindex_per_s"], r["reindex"]["raw_encode_per_s"], r["reindex"]["ratio"]),
+    ])
+    save("site", result)
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Shared plumbing for the benchmarks: Django set-up, a scratch database, timing, reports.
+
+Every benchmark compares against a baseline measured in the same run, because absolute
+times on shared 2-core machines are noise; the ratios are what to read.
+"""
+
+import contextlib
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+
+
+def django_setup():
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+
+
+@contextlib.contextmanager
+def scratch_database(name="fieldguide_bench"):
+    """A freshly migrated database on the configured server, dropped afterwards."""
+    from django.db import connection
+
+    connection.settings_dict["TEST"]["NAME"] = name
+    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    try:
+        yield
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+
+
+def time_calls(function, repeat, warmup=3):
+    """Seconds per call, after a few warm-up calls."""
+    for _ in range(warmup):
+        function()
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        function()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def percentile(samples, q):
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def summary_ms(samples) -> dict:
+    return {"p50_ms": round(statistics.median(samples) * 1000, 3),
+            "p99_ms": round(percentile(samples, 99) * 1000, 3), "n": len(samples)}
+
+
+def save(name: str, result: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2))
+
+
+def print_table(title: str, rows: list[tuple]) -> None:
+    print(f"\n{title}")
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    for index, row in enumerate(rows):
+        print("  " + "  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row)))
+        if index == 0:
+            print("  " + "  ".join("-" * w for w in widths))
