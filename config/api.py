@@ -76,13 +76,13 @@ def document_error_responses(result, generator, request, public):
         for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
             extra = {"400": "Invalid input; the fields at fault are named.",
+                     "404": "Not found (an unknown object, a page past the end of a list, "
+                            "or an unknown ?format=).",
                      "503": "The database or a model is unavailable; retry later.",
                      "429": "Too many requests."}
             if method in ("post", "put", "patch", "delete"):
                 extra["401"] = "Authentication required."
                 extra["403"] = "This account may not do this."
-            if "{" in path or method == "get":
-                extra["404"] = "Not found (or a page number past the end of a list)."
             if method == "patch":
                 extra["409"] = "The object changed since the revision the edit was based on."
             for status, description in extra.items():

@@ -50,7 +50,7 @@ from calculators.quant_mix import MIXES, mix_name
 from calculators.training import ATTENTION_KINDS, training_memory
 # Shared with the LoRA calculator: reading a pasted config.json (with its size limits),
 # the target-modules field, and the training breakdown grouped by kind.
-from calculators.web.lora import (
+from calculators.web.common import (
     MAX_RANK, TargetModulesField, architecture_from_json, memory_dict, memory_kind,
 )
 

@@ -86,7 +86,7 @@ def test_a_failing_embedding_model_is_logged_and_the_note_is_saved(member, embed
     def broken(texts):
         raise RuntimeError("model files missing")
 
-    monkeypatch.setattr("notes.search.encode", broken)
+    monkeypatch.setattr("glossary.embeddings.encode", broken)
     note = Note(author=member)
     with caplog.at_level(logging.WARNING, logger="notes.models"):
         note.apply_edit({"title": "Still saved", "body": "text"}, author=member)
