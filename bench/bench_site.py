@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_site.py [--repeat 200]
 
-* entry page render vs a static file through the same middleware stack (whitenoise);
+* entry page render vs a static page (the calculators hub: same layout, no database work);
 * search (hybrid, through the API view) vs the bare work it cannot avoid: embedding the
   query plus one pgvector nearest-neighbour query;
 * reindex throughput (passages/s through sync_chunks: chunking, hashing, encoding, writing)
@@ -27,6 +27,9 @@ def main(argv=None):
     django_setup()
 
     from django.core.management import call_command
+    from django.test.utils import setup_test_environment
+
+    setup_test_environment()  # lets the test client's "testserver" host in
     from django.db import connection
     from django.test import Client
 
@@ -39,14 +42,18 @@ def main(argv=None):
         entries = list(Entry.objects.all())
         texts = [t for e in entries for t in chunk_texts(e.term, e.aliases, e.summary, e.body)]
         get_model()
+        encode(texts[:128])  # warm-up: the first batches pay for lazy initialisation
 
-        # Reindex: baseline first, then the real path (which also writes the vectors).
+        # Reindex: the real path (chunk, hash, encode, write) between two baseline runs.
         started = time.perf_counter()
         encode(texts)
         raw_seconds = time.perf_counter() - started
         started = time.perf_counter()
         sync_chunks(entries)
         sync_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        encode(texts)
+        raw_seconds = min(raw_seconds, time.perf_counter() - started)
         result["reindex"] = {
             "passages": len(texts),
             "raw_encode_per_s": round(len(texts) / raw_seconds, 1),
@@ -55,8 +62,16 @@ def main(argv=None):
         }
 
         client = Client()
-        page = summary_ms(time_calls(lambda: client.get("/glossary/kv-cache/"), args.repeat))
-        static = summary_ms(time_calls(lambda: b"".join(client.get("/static/css/site.css").streaming_content), args.repeat))
+
+        def get(url):
+            response = client.get(url)
+            assert response.status_code == 200, (url, response.status_code)
+            return response
+
+        page = summary_ms(time_calls(lambda: get("/glossary/kv-cache/"), args.repeat))
+        # The baseline is a page with the same layout and no database work: the calculators
+        # hub (a template render through every middleware).
+        static = summary_ms(time_calls(lambda: get("/calculators/"), args.repeat))
         result["entry_page"] = {"entry": page, "static": static,
                                 "ratio_p50": round(page["p50_ms"] / static["p50_ms"], 2)}
 
@@ -65,7 +80,8 @@ def main(argv=None):
         rotating = iter(range(10**9))
 
         def api_search():
-            client.get("/api/v1/search/", {"q": questions[next(rotating) % len(questions)]})
+            response = client.get("/api/v1/search/", {"q": questions[next(rotating) % len(questions)]})
+            assert response.status_code == 200 and response.json()["results"]
 
         def bare():
             vector = encode([questions[next(rotating) % len(questions)]])[0]
@@ -83,7 +99,7 @@ def main(argv=None):
     r = result
     print_table("Site benchmarks (ratio = ours / baseline; lower is better except throughput)", [
         ("measure", "ours", "baseline", "ratio"),
-        ("entry page p50 (ms) vs static file", r["entry_page"]["entry"]["p50_ms"], r["entry_page"]["static"]["p50_ms"], r["entry_page"]["ratio_p50"]),
+        ("entry page p50 (ms) vs static page", r["entry_page"]["entry"]["p50_ms"], r["entry_page"]["static"]["p50_ms"], r["entry_page"]["ratio_p50"]),
         ("search p50 (ms) vs embed + pgvector", r["search"]["hybrid_api"]["p50_ms"], r["search"]["embed_plus_pgvector"]["p50_ms"], r["search"]["ratio_p50"]),
         ("reindex passages/s vs raw encode", r["reindex"]["reindex_per_s"], r["reindex"]["raw_encode_per_s"], r["reindex"]["ratio"]),
     ])
