@@ -39,3 +39,30 @@ def test_editing_an_entry_without_the_embedding_model_still_saves(make_entry, em
     entry.apply_edit({"body": "v2"})
     entry.refresh_from_db()
     assert entry.body == "v2"
+
+
+@pytest.fixture
+def llm_model_missing(settings, tmp_path):
+    from live.service import reset_service
+
+    settings.LLM = {**settings.LLM, "model_path": str(tmp_path / "missing.gguf")}
+    reset_service()
+    yield
+    reset_service()
+
+
+@pytest.mark.django_db
+def test_health_says_the_llm_is_degraded_when_its_model_file_is_missing(api_client, llm_model_missing):
+    body = api_client.get("/api/v1/health/").json()
+    assert body["status"] == "degraded" and "llm" in body["degraded"]
+    assert "missing.gguf" in body["llm"]["error"]
+    assert body["llm"]["loaded"] is False
+
+
+@pytest.mark.django_db
+def test_health_names_the_bundled_model_file(api_client):
+    from live.service import reset_service
+
+    reset_service()
+    llm = api_client.get("/api/v1/health/").json()["llm"]
+    assert llm["backend"] == "local" and llm["model"].endswith(".gguf") and "error" not in llm
