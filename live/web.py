@@ -1,0 +1,89 @@
+"""What the live pages and the live API share: the process's model service, built from
+Django's settings, and the model description every page shows.
+
+The service itself (queue, streams, errors) is live/service.py; the only module that
+touches llama.cpp is live/llm.py. Nothing here imports either's native side.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+
+from live.service import BackendUnavailable, LLMError, LLMService, get_service
+
+logger = logging.getLogger(__name__)
+
+
+def service() -> LLMService:
+    """The process's LLMService, built on first use from ``settings.LLM``.
+
+    get_service() keeps the first service it builds, so later changes to settings.LLM
+    take effect only after ``live.service.reset_service()`` (tests do that). Empty
+    strings in the settings mean "default": an empty model_path is the bundled model.
+    Wrong settings raise BackendUnavailable, like a missing model: the demos cannot run.
+    """
+    try:
+        return get_service(dict(settings.LLM))
+    except ValueError as exc:  # ServiceConfig names the bad setting, e.g. "LLM_BACKEND: ..."
+        raise BackendUnavailable(f"the LLM settings are wrong: {exc}") from exc
+
+
+def models(svc: LLMService) -> list:
+    """svc.models(), with any failure to read the metadata reported as BackendUnavailable.
+
+    The metadata comes from outside (a GGUF header on disk, a remote server's JSON), and
+    not every malformed input surfaces as an LLMError: a corrupt header with a huge
+    length field raises OverflowError in live.llm.read_model_info. A page or the models
+    endpoint must say "unavailable" then, not fail with a 500.
+    """
+    try:
+        return svc.models()
+    except LLMError:
+        raise
+    except Exception as exc:
+        logger.warning("cannot read the model's metadata", exc_info=True)
+        raise BackendUnavailable(f"cannot read the model's metadata: {type(exc).__name__}: {exc}") from exc
+
+
+def model_context() -> dict:
+    """Template context for the model card: {"model": dict | None, "unavailable": str | None}.
+
+    models() reads only the GGUF header (or asks the remote server), so a page can show
+    the model without loading it; a missing or unreadable file is reported here and the
+    page says so instead of failing.
+    """
+    try:
+        svc = service()
+        infos = models(svc)
+    except LLMError as exc:
+        # BackendUnavailable (file missing or unreadable, server down, wrong settings) or
+        # another LLMError (a server answering something unexpected).
+        return {"model": None, "models": [], "unavailable": str(exc), "backend": None, "n_ctx": None}
+    described = [describe_model(m.to_dict()) for m in infos]
+    if not described:
+        return {"model": None, "models": [], "unavailable": "the server reports no model", "backend": None,
+                "n_ctx": None}
+    return {"model": described[0], "models": described, "unavailable": None, "backend": svc.backend.name,
+            # The context this server runs with (the model may have been trained for more).
+            "n_ctx": getattr(svc.backend, "n_ctx", None)}
+
+
+def describe_model(info: dict) -> dict:
+    """A ModelInfo dict plus the few derived strings the model card prints."""
+    file_type = info.get("file_type")
+    # The glossary has an entry for the bundled recipe; other recipes link to the
+    # general quant-mix entry (a "Q4_K_M" names a recipe, not one tensor type).
+    glossary = {"Q4_K_M": "q4-k-m", "Q4_K_S": "q4-k-s", "Q5_K_M": "q5-k-m", "Q8_0": "q8-0",
+                "Q4_0": "q4-0", "Q4_1": "q4-1", "Q5_0": "q5-0", "Q5_1": "q5-1", "Q6_K": "q6-k",
+                "Q2_K": "q2-k", "Q3_K_L": "q3-k-l"}
+    parameters, size = info.get("parameters"), info.get("file_size")
+    return {
+        **info,
+        "file_type_slug": glossary.get(file_type or "", "quant-mix"),
+        # 268,098,176 -> "268.1 M"; the exact count goes in a title attribute.
+        "parameters_text": f"{parameters / 1e6:,.1f} M" if parameters else None,
+        "file_size_text": f"{size / 2**20:,.1f} MiB" if size else None,
+        "tensor_types_text": ", ".join(f"{name} ×{count}" for name, count in (info.get("tensor_types") or {}).items()),
+    }
