@@ -229,7 +229,9 @@ LLM = {
     "model_path": os.environ.get("LLM_MODEL_PATH", ""),  # empty: the bundled Gemma 3 270M
     "remote_url": os.environ.get("LLM_REMOTE_URL", ""),
     "n_ctx": envint("LLM_N_CTX", "2048"),
-    "n_threads": envint("LLM_N_THREADS", str(min(os.cpu_count() or 2, 8))),
+    # Unset: llama-cpp-python's default (half the cores for generation). Spinning llama.cpp
+    # threads on every core collapsed to 3 tokens/s here when another process took a core.
+    "n_threads": envint("LLM_N_THREADS", "0") or None,
     "n_gpu_layers": envint("LLM_N_GPU_LAYERS", "0"),
     "queue_size": envint("LLM_QUEUE_SIZE", "4"),
     "queue_timeout": envfloat("LLM_QUEUE_TIMEOUT", "30"),

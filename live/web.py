@@ -7,11 +7,13 @@ touches llama.cpp is live/llm.py. Nothing here imports either's native side.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import logging
 
 from django.conf import settings
 
-from live.service import BackendUnavailable, LLMError, LLMService, get_service
+from live.service import BackendUnavailable, LLMError, LLMService, get_service, reset_service
 
 logger = logging.getLogger(__name__)
 
@@ -25,9 +27,18 @@ def service() -> LLMService:
     Wrong settings raise BackendUnavailable, like a missing model: the demos cannot run.
     """
     try:
-        return get_service(dict(settings.LLM))
+        svc = get_service(dict(settings.LLM))
     except ValueError as exc:  # ServiceConfig names the bad setting, e.g. "LLM_BACKEND: ..."
         raise BackendUnavailable(f"the LLM settings are wrong: {exc}") from exc
+    _close_at_exit()
+    return svc
+
+
+@functools.cache
+def _close_at_exit():
+    # Freeing the model before the interpreter tears down avoids llama-cpp-python's
+    # "Exception ignored in __del__" noise at exit.
+    atexit.register(reset_service)
 
 
 def models(svc: LLMService) -> list:

@@ -219,8 +219,9 @@ async function fetchLive(prompt, topN) {
 async function askLive() {
   if (state.liveBusy) return;
   const topN = Number($("#sp-top-n").value);
-  if (!Number.isInteger(topN) || topN < 1) {
-    $("#sp-live-error").textContent = "top N must be a whole number, at least 1.";
+  if (!Number.isInteger(topN) || topN < 1 || topN > 100) {
+    // The live next-token endpoint returns at most 100 tokens.
+    $("#sp-live-error").textContent = "top N must be a whole number from 1 to 100.";
     return;
   }
   state.liveBusy = true;
