@@ -79,6 +79,7 @@ class Entry(models.Model):
         indexes = [
             GinIndex(fields=["lookup_keys"], name="entry_lookup_keys"),
             GinIndex(fields=["search_vector"], name="entry_search_vector"),
+            GinIndex(fields=["term"], name="entry_term_trigram", opclasses=["gin_trgm_ops"]),
         ]
 
     def __str__(self):

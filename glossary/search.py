@@ -23,7 +23,10 @@ from glossary.models import Chunk, Entry
 MODES = ("hybrid", "semantic", "keyword")
 MAX_QUERY_LENGTH = 300
 RRF_K = 60
-TRIGRAM_THRESHOLD = 0.3
+# Typos matter in names ("lamma.cpp", "quantisation"), not in questions: the trigram
+# fallback runs only for short queries. Its threshold, pg_trgm.word_similarity_threshold,
+# is 0.3 in every session (config/database.py), and GIN trigram indexes serve it.
+TYPO_FALLBACK_MAX_WORDS = 3
 # Markers that cannot occur in entry text, replaced by <mark> after HTML-escaping.
 HIGHLIGHT_START, HIGHLIGHT_STOP = "\u2e3a\u2e3b", "\u2e3b\u2e3a"
 
@@ -81,10 +84,17 @@ def keyword_ranking(text: str, limit: int) -> list[int]:
             break
     if ids:
         return ids
+    return typo_matches(Entry.objects.all(), "term", text, limit)
+
+
+def typo_matches(queryset, field: str, text: str, limit: int) -> list[int]:
+    """Ids whose `field` holds a word close to `text` (pg_trgm word similarity), best first."""
+    if len(text.split()) > TYPO_FALLBACK_MAX_WORDS:
+        return []
     return list(
-        Entry.objects.annotate(similarity=TrigramWordSimilarity(text, "term"))
-        .filter(similarity__gte=TRIGRAM_THRESHOLD)
-        .order_by("-similarity", "term")
+        queryset.filter(**{f"{field}__trigram_word_similar": text})
+        .annotate(similarity=TrigramWordSimilarity(text, field))
+        .order_by("-similarity", field, "id")
         .values_list("id", flat=True)[:limit]
     )
 

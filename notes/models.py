@@ -110,6 +110,7 @@ class Note(models.Model):
         ordering = ["-updated_at", "-id"]
         indexes = [
             GinIndex(fields=["search_vector"], name="note_search_vector"),
+            GinIndex(fields=["title"], name="note_title_trigram", opclasses=["gin_trgm_ops"]),
             models.Index(fields=["entry", "-updated_at"], name="note_entry_recent"),
             models.Index(fields=["author", "-updated_at"], name="note_author_recent"),
         ]

@@ -9,12 +9,12 @@ The glossary search fuses these rankings with its own (reciprocal rank fusion); 
 turns note ids into the same `Result` rows it shows.
 """
 
-from django.contrib.postgres.search import SearchHeadline, SearchRank, TrigramWordSimilarity
+from django.contrib.postgres.search import SearchHeadline, SearchRank
 from django.db.models import F
 from pgvector.django import CosineDistance
 
 from glossary.embeddings import chunk_texts, encode, sync_passages
-from glossary.search import HIGHLIGHT_START, HIGHLIGHT_STOP, TRIGRAM_THRESHOLD, Result, highlight, websearch_query
+from glossary.search import HIGHLIGHT_START, HIGHLIGHT_STOP, Result, highlight, typo_matches, websearch_query
 from notes.models import Note, NoteChunk
 
 
@@ -30,12 +30,7 @@ def keyword_ranking(text: str, user, limit: int) -> list[int]:
     )
     if ids:
         return ids
-    return list(
-        notes.annotate(similarity=TrigramWordSimilarity(text, "title"))
-        .filter(similarity__gte=TRIGRAM_THRESHOLD)
-        .order_by("-similarity", "title", "id")
-        .values_list("id", flat=True)[:limit]
-    )
+    return typo_matches(notes, "title", text, limit)
 
 
 def semantic_ranking(text: str, user, limit: int) -> list[int]:

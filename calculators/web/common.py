@@ -119,3 +119,23 @@ def memory_dict(memory: TrainingMemory) -> dict:
     for label, n in memory.breakdown:
         by_kind[memory_kind(label)] += n
     return {**memory.to_dict(), "by_kind": by_kind}
+
+
+class TrainingMemoryRowSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    bytes = serializers.IntegerField()
+
+
+class TrainingMemoryKindsSerializer(serializers.Serializer):
+    weights = serializers.IntegerField()
+    gradients = serializers.IntegerField()
+    optimizer_states = serializers.IntegerField(help_text="Adam moments and fp32 master weights")
+    activations = serializers.IntegerField()
+
+
+class TrainingMemorySerializer(serializers.Serializer):
+    mode = serializers.CharField()
+    total_bytes = serializers.IntegerField()
+    breakdown = TrainingMemoryRowSerializer(many=True)
+    by_kind = TrainingMemoryKindsSerializer()
+    notes = serializers.ListField(child=serializers.CharField())

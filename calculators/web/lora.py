@@ -35,7 +35,7 @@ from calculators.lora import ALL_LINEAR, METHODS, TARGET_MODULES, LoraEstimate, 
 from calculators.presets import Preset, all_presets, get_preset
 from calculators.training import ATTENTION_KINDS, TrainingMemory, training_memory
 from calculators.web.common import (
-    MAX_RANK, TargetModulesField, architecture_from_json, memory_dict,
+    MAX_RANK, TargetModulesField, TrainingMemorySerializer, architecture_from_json, memory_dict,
 )
 
 # PEFT's LoraConfig defaults (src/peft/tuners/lora/config.py): r=8, lora_alpha=8.
@@ -229,26 +229,6 @@ class LoraLayerRowSerializer(serializers.Serializer):
 class LoraAdapterBytesSerializer(serializers.Serializer):
     fp16 = serializers.IntegerField()
     fp32 = serializers.IntegerField()
-
-
-class TrainingMemoryRowSerializer(serializers.Serializer):
-    label = serializers.CharField()
-    bytes = serializers.IntegerField()
-
-
-class TrainingMemoryKindsSerializer(serializers.Serializer):
-    weights = serializers.IntegerField()
-    gradients = serializers.IntegerField()
-    optimizer_states = serializers.IntegerField(help_text="Adam moments and fp32 master weights")
-    activations = serializers.IntegerField()
-
-
-class TrainingMemorySerializer(serializers.Serializer):
-    mode = serializers.CharField()
-    total_bytes = serializers.IntegerField()
-    breakdown = TrainingMemoryRowSerializer(many=True)
-    by_kind = TrainingMemoryKindsSerializer()
-    notes = serializers.ListField(child=serializers.CharField())
 
 
 class LoraMemorySerializer(serializers.Serializer):

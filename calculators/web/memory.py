@@ -51,7 +51,7 @@ from calculators.training import ATTENTION_KINDS, training_memory
 # Shared with the LoRA calculator: reading a pasted config.json (with its size limits),
 # the target-modules field, and the training breakdown grouped by kind.
 from calculators.web.common import (
-    MAX_RANK, TargetModulesField, architecture_from_json, memory_dict, memory_kind,
+    MAX_RANK, TargetModulesField, TrainingMemorySerializer, architecture_from_json, memory_dict, memory_kind,
 )
 
 MiB = 1024**2
@@ -738,24 +738,7 @@ class MemoryKVCacheSerializer(serializers.Serializer):
     bytes = serializers.IntegerField()
 
 
-class MemoryTrainingRowSerializer(serializers.Serializer):
-    label = serializers.CharField()
-    bytes = serializers.IntegerField()
-
-
-class MemoryTrainingKindsSerializer(serializers.Serializer):
-    weights = serializers.IntegerField()
-    gradients = serializers.IntegerField()
-    optimizer_states = serializers.IntegerField()
-    activations = serializers.IntegerField()
-
-
-class MemoryTrainingSerializer(serializers.Serializer):
-    mode = serializers.CharField()
-    total_bytes = serializers.IntegerField()
-    breakdown = MemoryTrainingRowSerializer(many=True)
-    by_kind = MemoryTrainingKindsSerializer()
-    notes = serializers.ListField(child=serializers.CharField())
+class MemoryTrainingSerializer(TrainingMemorySerializer):
     trainable_parameters = serializers.IntegerField()
     rank = serializers.IntegerField(allow_null=True)
     target_modules = serializers.ListField(child=serializers.CharField())

@@ -40,3 +40,16 @@ def test_recall_at_5(glossary, mode, floor, capsys):
         for question, top in misses:
             print(f"    miss: {question!r} -> {top}")
     assert recall >= floor
+
+
+@pytest.mark.parametrize("typo, slug", [("lamma.cpp", "llama-cpp"), ("quantisation", "quantization"),
+                                        ("flash atention", "flash-attention")])
+def test_typos_in_names_still_find_the_entry(glossary, typo, slug):
+    results, _ = search(typo, mode="keyword", limit=5)
+    assert results[0].slug == slug
+
+
+def test_an_exact_alias_always_ranks_first(glossary):
+    for text, slug in [("nucleus sampling", "top-p"), ("q4-k-m", "q4-k-m"), ("bfloat16", "bf16")]:
+        for mode in ("hybrid", "semantic", "keyword"):
+            assert search(text, mode=mode, limit=5)[0][0].slug == slug, (text, mode)
