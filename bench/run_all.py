@@ -2,7 +2,7 @@
 
     make bench          # or: .venv/bin/python bench/run_all.py [--quick]
 
---quick uses fewer repetitions and only 10,000 synthetic notes (a few minutes instead of ~20).
+--quick uses fewer repetitions, only 10,000 synthetic notes and 2,000 load-test requests.
 """
 
 import argparse
@@ -28,6 +28,7 @@ def main():
     run("bench_site.py", "--repeat", "60" if args.quick else "200")
     run("bench_live.py", *(["--rounds", "3"] if args.quick else []))
     run("bench_search_scale.py", "--sizes", *(["10000"] if args.quick else ["10000", "100000"]))
+    run("load_test.py", "--requests", "2000" if args.quick else "10000")
 
 
 if __name__ == "__main__":

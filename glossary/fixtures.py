@@ -71,5 +71,16 @@ def read_directory(directory: Path) -> list[EntryFile]:
             for path in sorted(directory.glob("*.md")) if path.name != "README.md"]
 
 
+def name_clashes(files: list[EntryFile]) -> dict[str, set[str]]:
+    """Names (terms or aliases, compared as lookups compare them) that several files use."""
+    from glossary.links import lookup_key
+
+    owners: dict[str, set[str]] = {}
+    for entry_file in files:
+        for name in [entry_file.term, *entry_file.aliases]:
+            owners.setdefault(lookup_key(name), set()).add(entry_file.slug)
+    return {name: slugs for name, slugs in owners.items() if len(slugs) > 1}
+
+
 def read_categories(path: Path) -> list[dict]:
     return yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -68,3 +68,13 @@ def test_a_changed_fixture_updates_only_that_entry(glossary, tmp_path):
     call_command("load_glossary", directory=str(tmp_path), verbosity=0)
     assert Revision.objects.count() == revisions + 1
     assert Entry.objects.get(slug="gguf").body.startswith("A new first paragraph.")
+
+
+def test_no_two_entries_answer_to_the_same_name():
+    assert fixtures.name_clashes(fixtures.read_directory(ROOT / "fixtures" / "glossary")) == {}
+
+
+def test_the_loader_refuses_names_that_two_entries_share():
+    files = [fixtures.parse("a", "---\nterm: A\naliases: [shared]\ncategory: formats\nsummary: s\nsources: [{title: t}]\n---\n"),
+             fixtures.parse("b", "---\nterm: B\naliases: [Shared]\ncategory: formats\nsummary: s\nsources: [{title: t}]\n---\n")]
+    assert fixtures.name_clashes(files) == {"shared": {"a", "b"}}

@@ -23,6 +23,10 @@ class Command(BaseCommand):
             files = fixtures.read_directory(directory / "glossary")
         except (OSError, fixtures.FixtureError) as error:
             raise CommandError(str(error)) from error
+        clashes = fixtures.name_clashes(files)
+        if clashes:
+            raise CommandError("names used by more than one entry: " + "; ".join(
+                f"{name} ({', '.join(sorted(slugs))})" for name, slugs in clashes.items()))
 
         with transaction.atomic():
             for position, category in enumerate(categories):
