@@ -87,6 +87,19 @@ def encode(texts: list[str]):
     )
 
 
+def embed_query(text: str):
+    """One search query's vector, cached: a search embeds it once for entries and notes,
+    and search-as-you-type repeats the same prefixes."""
+    return _embed_query(model_path(), text)
+
+
+@lru_cache(maxsize=512)
+def _embed_query(path: str, text: str):  # keyed by the model too, should it change
+    vector = encode([text])[0]
+    vector.flags.writeable = False  # shared between callers through the cache
+    return vector
+
+
 def plain_text(markdown_text: str) -> str:
     text = _MATH.sub(" ", markdown_text)
     text = _WIKI.sub(lambda m: m.group(2) or m.group(1), text)

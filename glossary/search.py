@@ -100,9 +100,9 @@ def typo_matches(queryset, field: str, text: str, limit: int) -> list[int]:
 
 
 def semantic_ranking(text: str, limit: int) -> list[int]:
-    from glossary.embeddings import encode
+    from glossary.embeddings import embed_query
 
-    vector = encode([text])[0]
+    vector = embed_query(text)
     # Several passages may belong to one entry; fetch enough to fill `limit` entries.
     passages = (
         Chunk.objects.annotate(distance=CosineDistance("embedding", vector))

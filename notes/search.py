@@ -13,7 +13,7 @@ from django.contrib.postgres.search import SearchHeadline, SearchRank
 from django.db.models import F
 from pgvector.django import CosineDistance
 
-from glossary.embeddings import chunk_texts, encode, sync_passages
+from glossary.embeddings import chunk_texts, embed_query, sync_passages
 from glossary.search import HIGHLIGHT_START, HIGHLIGHT_STOP, Result, highlight, typo_matches, websearch_query
 from notes.models import Note, NoteChunk
 
@@ -35,7 +35,7 @@ def keyword_ranking(text: str, user, limit: int) -> list[int]:
 
 def semantic_ranking(text: str, user, limit: int) -> list[int]:
     """Ids of notes visible to `user` whose passages are nearest in meaning to `text`."""
-    vector = encode([text])[0]
+    vector = embed_query(text)
     passages = (
         NoteChunk.objects.filter(note__in=Note.objects.visible_to(user), embedding__isnull=False)
         .annotate(distance=CosineDistance("embedding", vector))
