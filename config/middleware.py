@@ -1,5 +1,5 @@
 from django.db import OperationalError, InterfaceError
-from django.http import JsonResponse
+from django.http import HttpResponseBadRequest, JsonResponse
 from django.template.response import SimpleTemplateResponse
 
 
@@ -27,3 +27,24 @@ class DatabaseUnavailableMiddleware:
             response.render()
         response["Retry-After"] = "5"
         return response
+
+
+class RejectNullCharactersMiddleware:
+    """400 for a query string holding a NUL character.
+
+    PostgreSQL cannot store or compare text with NUL in it, so such a value used in a
+    filter would fail inside the database. Forms and serializers already refuse it in
+    their fields; this covers the query parameters views read directly (?search=, ?entry=).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if any("\x00" in key or any("\x00" in value for value in values)
+               for key, values in request.GET.lists()):
+            message = "Query parameters may not contain NUL characters."
+            if request.path.startswith("/api/"):
+                return JsonResponse({"detail": message}, status=400)
+            return HttpResponseBadRequest(message, content_type="text/plain")
+        return self.get_response(request)

@@ -73,3 +73,10 @@ def test_deeply_nested_json_is_a_400_not_a_500(api_client, member):
     body = "[" * 100_000 + "]" * 100_000
     response = api_client.post("/api/v1/auth/token/", body, content_type="application/json")
     assert response.status_code == 400
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["/api/v1/entries/?search=%00", "/api/v1/entries/?category=a%00b",
+                                 "/api/v1/notes/?entry=%00", "/notes/?entry=%00", "/search/?q=%00"])
+def test_nul_characters_in_query_parameters_are_a_400(client, url):
+    assert client.get(url).status_code == 400
