@@ -567,7 +567,7 @@ class ModelsResponseSerializer(serializers.Serializer):
 @llm_api
 def models_api(request):
     svc = web.service()
-    models = [m.to_dict() for m in web.models(svc)]
+    models = [m.to_dict() for m in svc.models()]
     return Response({"count": len(models), "next": None, "previous": None, "results": models,
                      "status": svc.status()})
 

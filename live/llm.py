@@ -660,25 +660,26 @@ def read_model_info(path: str) -> ModelInfo:
 
     try:
         meta, tensors = _read_gguf_header(path)
-    except (OSError, ValueError, struct.error, KeyError) as exc:
+        arch = meta.get("general.architecture")
+        file_type = meta.get("general.file_type")
+        if file_type is not None:
+            try:
+                # LlamaFileType.MOSTLY_Q4_K_M -> "Q4_K_M" (gguf/constants.py)
+                file_type = gguf.LlamaFileType(file_type).name.removeprefix("MOSTLY_")
+            except ValueError:
+                file_type = str(file_type)
+        n_params = 0
+        n_bytes = 0
+        types: dict[str, int] = {}
+        for _name, n_elements, ttype in tensors:
+            qtype = gguf.GGMLQuantizationType(ttype)
+            block, block_bytes = gguf.GGML_QUANT_SIZES[qtype]
+            n_params += n_elements
+            n_bytes += n_elements // block * block_bytes
+            types[qtype.name] = types.get(qtype.name, 0) + 1
+    except (OSError, ValueError, struct.error, KeyError, OverflowError, MemoryError, TypeError) as exc:
+        # A corrupt header can claim absurd lengths or unknown types: the file is unusable.
         raise BackendUnavailable(f"cannot read GGUF file {path}: {exc}") from exc
-    arch = meta.get("general.architecture")
-    file_type = meta.get("general.file_type")
-    if file_type is not None:
-        try:
-            # LlamaFileType.MOSTLY_Q4_K_M -> "Q4_K_M" (gguf/constants.py)
-            file_type = gguf.LlamaFileType(file_type).name.removeprefix("MOSTLY_")
-        except ValueError:
-            file_type = str(file_type)
-    n_params = 0
-    n_bytes = 0
-    types: dict[str, int] = {}
-    for _name, n_elements, ttype in tensors:
-        qtype = gguf.GGMLQuantizationType(ttype)
-        block, block_bytes = gguf.GGML_QUANT_SIZES[qtype]
-        n_params += n_elements
-        n_bytes += n_elements // block * block_bytes
-        types[qtype.name] = types.get(qtype.name, 0) + 1
     ctx_len = meta.get(f"{arch}.context_length") if arch else None
     return ModelInfo(
         name=meta.get("general.name") or os.path.basename(path),

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import atexit
 import functools
-import logging
 
 from django.conf import settings
 
 from live.service import BackendUnavailable, LLMError, LLMService, get_service, reset_service
 
-logger = logging.getLogger(__name__)
 
 
 def service() -> LLMService:
@@ -41,23 +39,6 @@ def _close_at_exit():
     atexit.register(reset_service)
 
 
-def models(svc: LLMService) -> list:
-    """svc.models(), with any failure to read the metadata reported as BackendUnavailable.
-
-    The metadata comes from outside (a GGUF header on disk, a remote server's JSON), and
-    not every malformed input surfaces as an LLMError: a corrupt header with a huge
-    length field raises OverflowError in live.llm.read_model_info. A page or the models
-    endpoint must say "unavailable" then, not fail with a 500.
-    """
-    try:
-        return svc.models()
-    except LLMError:
-        raise
-    except Exception as exc:
-        logger.warning("cannot read the model's metadata", exc_info=True)
-        raise BackendUnavailable(f"cannot read the model's metadata: {type(exc).__name__}: {exc}") from exc
-
-
 def model_context() -> dict:
     """Template context for the model card: {"model": dict | None, "unavailable": str | None}.
 
@@ -67,7 +48,7 @@ def model_context() -> dict:
     """
     try:
         svc = service()
-        infos = models(svc)
+        infos = svc.models()
     except LLMError as exc:
         # BackendUnavailable (file missing or unreadable, server down, wrong settings) or
         # another LLMError (a server answering something unexpected).

@@ -166,7 +166,7 @@ def test_a_corrupt_model_file_is_explained_too(client, other_service, tmp_path):
     other_service(model_path=str(corrupt))
     response = client.get("/live/next-token/")
     assert response.status_code == 503
-    assert "cannot read the model&#x27;s metadata" in text_of(response)
+    assert "cannot read GGUF file" in text_of(response)  # raised by live.llm itself now
 
 
 def test_a_file_that_is_not_gguf_is_explained(client, other_service, tmp_path):
