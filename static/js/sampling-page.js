@@ -11,8 +11,9 @@ import {
   UINT32_MAX,
   Mt19937,
   applySamplers,
-  canonicalDouble,
+  cumulative,
   discrete,
+  drawFrom,
   entropyNats,
   mirostatV2,
   runChain,
@@ -628,33 +629,12 @@ function finalWeights(probs) {
   return { order, weights: order.map((i) => probs[i]) };
 }
 
-// `count` draws of sampling.js discrete(rng, weights), without rebuilding the cumulative
-// table each time: the same float64 sums, the same last-entry-is-1 rule and the same
-// lower_bound on one generate_canonical<double, 53> per draw; one weight draws nothing.
+// `count` draws of sampling.js discrete(rng, weights), building the cumulative table once.
 function drawMany(rng, weights, count) {
-  const n = weights.length;
   const picks = new Int32Array(count);
-  if (n < 2) return picks;
-  let total = 0;
-  for (let i = 0; i < n; i++) total += weights[i];
-  const cp = new Float64Array(n);
-  let run = 0;
-  for (let i = 0; i < n; i++) {
-    run += weights[i] / total;
-    cp[i] = run;
-  }
-  cp[n - 1] = 1;
-  for (let d = 0; d < count; d++) {
-    const u = canonicalDouble(rng);
-    let lo = 0;
-    let hi = n;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (cp[mid] < u) lo = mid + 1;
-      else hi = mid;
-    }
-    picks[d] = lo;
-  }
+  if (weights.length < 2) return picks;
+  const cp = cumulative(weights);
+  for (let d = 0; d < count; d++) picks[d] = drawFrom(rng, cp);
   return picks;
 }
 

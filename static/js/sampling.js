@@ -497,8 +497,14 @@ export function canonicalDouble(rng) {
 
 // std::discrete_distribution<int>(weights)(rng) in libstdc++ (bits/random.tcc).
 export function discrete(rng, weights) {
+  if (weights.length < 2) return 0; // no draw
+  return drawFrom(rng, cumulative(weights));
+}
+
+// The cumulative table discrete_distribution builds: float64 sums of weight/total, the
+// last entry forced to 1.
+export function cumulative(weights) {
   const n = weights.length;
-  if (n < 2) return 0; // no draw
   let total = 0;
   for (let i = 0; i < n; i++) total += weights[i];
   const cp = new Float64Array(n);
@@ -508,9 +514,14 @@ export function discrete(rng, weights) {
     cp[i] = run;
   }
   cp[n - 1] = 1;
+  return cp;
+}
+
+// One draw from a cumulative table: lower_bound on one generate_canonical<double, 53>.
+export function drawFrom(rng, cp) {
   const u = canonicalDouble(rng);
   let lo = 0;
-  let hi = n;
+  let hi = cp.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     if (cp[mid] < u) lo = mid + 1;
