@@ -9,18 +9,37 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install chromium setup run test bench clean-data
+.PHONY: install lock chromium setup run test bench clean-data
 
-$(STAMP): pyproject.toml
+# Every Python package comes from the lock files in requirements/ (exact versions and
+# hashes, made by pip-tools: see `make lock`), so a new release upstream changes nothing
+# here until the lock is re-resolved on purpose.
+LOCK_FILES := requirements/pip.txt requirements/lock.txt requirements/build.txt
+PIP_COMPILE_FLAGS := --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links
+
+$(STAMP): $(LOCK_FILES) pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
-	# The CPU build of torch first; with it installed, sentence-transformers keeps it
-	# instead of pulling several GB of CUDA packages.
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	# llama-cpp-python compiles llama.cpp the first time (about 6 minutes on 2 cores);
-	# pip caches the built wheel for later installs.
-	$(BIN)/python -m pip install --quiet -e . --group test
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements/pip.txt
+	# The lock pins torch's CPU build (2.13.0+cpu, from this machine's wheel folder).
+	# llama-cpp-python is an sdist that compiles llama.cpp the first time (about 6 minutes
+	# on 2 cores; pip caches the built wheel); its build tools are pinned by build.txt.
+	$(BIN)/python -m pip install --quiet --require-hashes \
+		--build-constraint requirements/build.txt -r requirements/lock.txt
 	touch $@
+
+# Re-resolve the lock files after a change to pyproject.toml or requirements/*.in: new
+# dependencies are added, the other pins stay. `make lock UPGRADE=1` moves every package to
+# the newest release the ranges allow. Either way, run `make test` afterwards and commit
+# requirements/ together with the change that needed it.
+lock:
+	test -x .venv-lock/bin/python || $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --require-hashes -r requirements/tools.txt
+	.venv-lock/bin/pip-compile $(PIP_COMPILE_FLAGS) $(if $(UPGRADE),--upgrade) -o requirements/tools.txt requirements/tools.in
+	.venv-lock/bin/pip-compile $(PIP_COMPILE_FLAGS) $(if $(UPGRADE),--upgrade) -o requirements/pip.txt requirements/pip.in
+	.venv-lock/bin/pip-compile $(PIP_COMPILE_FLAGS) $(if $(UPGRADE),--upgrade) -o requirements/build.txt requirements/build.in
+	.venv-lock/bin/pip-compile $(PIP_COMPILE_FLAGS) $(if $(UPGRADE),--upgrade) --extra test \
+		-o requirements/lock.txt pyproject.toml
 
 # Browser libraries (Chart.js) from the npm registry, served as static files.
 node_modules/.package-lock.json: package.json package-lock.json

@@ -13,12 +13,14 @@ Two families:
 
 References, not re-derivations:
 
-* Float rounding is ml_dtypes' / numpy's cast (round to nearest, ties to even).
-  ml_dtypes converts a float64 to its small types through float32 (checked:
-  ``1 + 2**-8 + 2**-40`` casts to bfloat16 1.0, not 1.0078125), which is also what
-  frameworks do when they cast fp32 master weights. So every float format here
-  first makes the input an fp32 number, then casts that; errors are measured
-  against the number as given.
+* A number typed in is first rounded to float32, then to the chosen format, both
+  round to nearest, ties to even (numpy for float64 -> float32, ml_dtypes for float32 ->
+  the small types). That is what a cast of an fp32 master weight does, which is how
+  weights reach bf16/fp16/fp8 in practice. It differs from rounding the float64 once:
+  ``1 + 2**-8 + 2**-40`` becomes 1.0 in bf16 here (as fp32 it is exactly the bf16
+  midpoint, a tie), not 1.0078125. We do both casts ourselves instead of handing
+  ml_dtypes a float64, because ml_dtypes changed that path between releases (0.7
+  rounds a float64 directly). Errors are measured against the number as given.
 * Overflow follows ml_dtypes: fp16/bf16/fp8_e5m2 go to inf; fp8_e4m3 ("fn": no
   inf) goes to NaN above 464 (464 itself is a tie that rounds to even, 448); fp4
   e2m1 has neither inf nor NaN and saturates to +-6 (ml_dtypes even turns NaN into
@@ -243,7 +245,7 @@ def _float_neighbors(fmt: FloatFormat, stored: float) -> dict:
 
 
 def _cast_float(fmt: FloatFormat, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Round float64 values into ``fmt`` the ml_dtypes way; also say which overflowed."""
+    """Round float64 values to float32, then into ``fmt``; also say which overflowed."""
     with np.errstate(over="ignore", invalid="ignore"):
         x32 = x.astype(F32)
         stored = x32.astype(fmt.dtype)

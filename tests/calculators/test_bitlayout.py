@@ -17,6 +17,7 @@ import ctypes
 import importlib.util
 import json
 import math
+from fractions import Fraction
 from pathlib import Path
 
 import gguf
@@ -241,12 +242,57 @@ def test_random_overflow_flag_agrees_with_ml_dtypes(fmt):
         assert encode(fmt, float(v))["overflow"] is bool(expected), (fmt, v)
 
 
-def test_input_is_rounded_to_fp32_first_like_ml_dtypes():
-    # 1 + 2^-8 + 2^-40 is just above the bf16 midpoint, but as fp32 it is the midpoint
-    # itself, which ties to 1.0: ml_dtypes (and fp32-master casts) give 1.0.
-    v = 1 + 2**-8 + 2**-40
-    assert float(np.array([v]).astype(ml_dtypes.bfloat16)[0]) == 1.0
-    assert encode("bf16", v)["decoded"] == 1.0
+def round_exact(value: Fraction, mantissa_bits: int, min_exponent: int) -> Fraction:
+    """Round a rational to the nearest float with ``mantissa_bits`` stored bits and the
+    given smallest normal exponent, ties to even (no overflow handling: callers stay in
+    range). Exact arithmetic, so it is a reference no library release can move."""
+    if value == 0:
+        return value
+    sign = -1 if value < 0 else 1
+    a = abs(value)
+    exponent = max(math.floor(math.log2(a)), min_exponent)
+    # log2 of a Fraction may be off by one near powers of two; correct it exactly.
+    while exponent > min_exponent and a < Fraction(2) ** exponent:
+        exponent -= 1
+    while a >= Fraction(2) ** (exponent + 1):
+        exponent += 1
+    ulp = Fraction(2) ** (exponent - mantissa_bits)
+    steps, rest = divmod(a / ulp, 1)
+    if rest > Fraction(1, 2) or (rest == Fraction(1, 2) and steps % 2 == 1):
+        steps += 1
+    return sign * steps * ulp
+
+
+EXACT = {  # format: (stored mantissa bits, smallest normal exponent)
+    "fp32": (23, -126),
+    "fp16": (10, -14),
+    "bf16": (7, -126),
+    "fp8_e4m3": (3, -6),
+    "fp8_e5m2": (2, -14),
+}
+
+
+def test_input_is_rounded_to_fp32_first_then_to_the_format():
+    # 1 + 2^-8 + 2^-40 lies just above the bf16 midpoint between 1 and 1 + 2^-7; as
+    # float32 it is the midpoint itself, which ties to even: 1.0. Rounded once it
+    # would be 1.0078125. The page promises the fp32-first meaning.
+    v = Fraction(1) + Fraction(1, 2**8) + Fraction(1, 2**40)
+    assert round_exact(v, *EXACT["bf16"]) == Fraction(129, 128)
+    assert round_exact(round_exact(v, *EXACT["fp32"]), *EXACT["bf16"]) == 1
+    assert encode("bf16", float(v))["decoded"] == 1.0
+
+
+@pytest.mark.parametrize("fmt", EXACT)
+def test_float_rounding_matches_exact_rational_rounding(fmt):
+    rng = np.random.default_rng(5)
+    limit = float(np.finfo(np.float16).max) if fmt == "fp16" else 400.0
+    values = list(rng.uniform(-limit, limit, 300)) + list(rng.standard_normal(300) * 1e-3)
+    # Values that sit near ties of the smaller formats, where the double rounding matters.
+    values += [1 + 2**-8 + 2**-40, 1 + 2**-4 + 2**-30, 1 + 2**-3 + 2**-29, -(1 + 2**-11 + 2**-35)]
+    for v in values:
+        as_fp32 = round_exact(Fraction(v), *EXACT["fp32"])
+        expected = float(round_exact(as_fp32, *EXACT[fmt]))
+        assert encode(fmt, v)["decoded"] == expected, (fmt, v)
 
 
 @pytest.mark.parametrize("fmt", FLOATS)
@@ -318,8 +364,7 @@ def test_non_numeric_values_are_rejected_naming_value(bad):
 
 
 def test_nan_is_refused_by_formats_without_nan():
-    # ml_dtypes silently turns NaN into -0 in float4_e2m1fn; we refuse instead.
-    assert float(np.array([np.nan], np.float32).astype(ml_dtypes.float4_e2m1fn)[0]) == 0.0
+    # FP4 E2M1, NF4 and the integers have no NaN pattern: refuse rather than store a number.
     for fmt in ("fp4_e2m1", "nf4", "int8", "int4"):
         with pytest.raises(BitLayoutError, match="^value:"):
             encode(fmt, "nan")

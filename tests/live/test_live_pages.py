@@ -6,12 +6,10 @@ reads only the GGUF header: no test here loads the model. With the model missing
 unreadable the demos say so clearly and the rest of the site keeps working.
 """
 
-import inspect
 import json
 import re
 from pathlib import Path
 
-import llama_cpp
 import pytest
 from django.conf import settings as django_settings
 from django.test import override_settings
@@ -22,6 +20,7 @@ from live import web
 from live.llm import LIMITS, validate_grammar_offline
 from live.service import reset_service
 from live.views import PERPLEXITY_PRESETS, STRUCTURE_PRESETS
+from tests.live.test_llm import LLAMA_CPP_DEFAULTS
 
 DEMOS = ["/live/next-token/", "/live/generate/", "/live/json-mode/", "/live/tokenizer/", "/live/perplexity/"]
 PAGES = ["/live/", *DEMOS]
@@ -106,16 +105,14 @@ def test_the_pages_link_every_term_the_issue_names_to_an_existing_entry(client):
     assert not missing, f"links to entries that do not exist: {missing}"
 
 
-def test_generation_controls_offer_the_service_ranges_and_create_completion_defaults(client):
+def test_generation_controls_offer_the_service_ranges_and_llama_cpp_defaults(client):
     html = text_of(client.get("/live/generate/"))
-    defaults = inspect.signature(llama_cpp.Llama.create_completion).parameters
-    for name in ("temperature", "top_k", "top_p", "min_p", "typical_p", "repeat_penalty", "frequency_penalty",
-                 "presence_penalty"):
+    for name, default in LLAMA_CPP_DEFAULTS.items():
         tag = re.search(rf'<input id="gen-{name}"[^>]*>', html).group(0)
         _, low, high = LIMITS[name]
         assert f'min="{low}"' in tag and f'max="{high}"' in tag, tag
         value = float(re.search(r'value="([^"]*)"', tag).group(1))
-        assert value == defaults[name].default, name
+        assert value == default, name
     seed = re.search(r'<input id="gen-seed"[^>]*>', html).group(0)
     assert 'value=""' in seed  # blank: a random seed, as create_completion does with seed=None
 

@@ -409,15 +409,17 @@ def test_out_of_range_settings_raise_input_error_naming_the_field(settings, fiel
     assert excinfo.value.field == field
 
 
-def test_defaults_are_create_completion_defaults():
-    # llama_cpp/llama.py, Llama.create_completion signature.
-    import inspect
+# llama.cpp's own sampling defaults (common/common.h, struct common_params_sampling:
+# temp 0.80, top_k 40, top_p 0.95, min_p 0.05, typ_p 1.00, penalty_repeat/freq/present
+# 1.00/0.00/0.00), written out so that a library release cannot move what we promise.
+LLAMA_CPP_DEFAULTS = {"temperature": 0.8, "top_k": 40, "top_p": 0.95, "min_p": 0.05, "typical_p": 1.0,
+                      "repeat_penalty": 1.0, "frequency_penalty": 0.0, "presence_penalty": 0.0}
 
-    signature = inspect.signature(llama_cpp.Llama.create_completion).parameters
+
+def test_defaults_are_llama_cpp_defaults():
     params = SamplingParams()
-    for name in ("temperature", "top_k", "top_p", "min_p", "typical_p", "repeat_penalty",
-                 "frequency_penalty", "presence_penalty"):
-        assert getattr(params, name) == signature[name].default, name
+    for name, value in LLAMA_CPP_DEFAULTS.items():
+        assert getattr(params, name) == value, name
 
 
 @pytest.mark.parametrize("top_n", [0, 101, "5", None])
