@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "accounts",
     "glossary",
     "notes",
+    "search",
     "calculators",
     "live",
 ]

@@ -10,12 +10,14 @@ api_v1 = [
     path("", include("glossary.api_urls")),
     path("calculators/", include("calculators.api_urls")),
     path("", include("notes.api_urls")),
+    path("", include("search.api_urls")),
     path("llm/", include("live.api_urls")),
 ]
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("", include("glossary.urls")),
+    path("", include("search.urls")),
     path("calculators/", include("calculators.urls")),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),

@@ -8,7 +8,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 
-from glossary import embeddings
+from search import embeddings
 from glossary.models import Category, Entry
 
 

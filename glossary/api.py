@@ -1,3 +1,4 @@
+from django.contrib.postgres.search import SearchQuery
 from django.db.models import Count, Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -6,13 +7,11 @@ from rest_framework.decorators import api_view
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from glossary import search as glossary_search
-from glossary.embeddings import EmbeddingUnavailable
 from glossary.links import lookup_key
 from glossary.models import Category, Entry, Link, StaleRevision
 from glossary.serializers import (
     CategorySerializer, EntryListSerializer, EntrySerializer, EntryWriteSerializer, LookupQuerySerializer,
-    RevisionSerializer, SearchQuerySerializer,
+    RevisionSerializer,
 )
 
 
@@ -63,7 +62,7 @@ class EntryList(generics.ListCreateAPIView):
         if category := self.request.query_params.get("category"):
             entries = entries.filter(category__slug=category)
         if text := self.request.query_params.get("search", "").strip()[:300]:
-            entries = entries.filter(search_vector=glossary_search.websearch_query(text))
+            entries = entries.filter(search_vector=SearchQuery(text, search_type="websearch", config="english"))
         return entries
 
 
@@ -133,26 +132,3 @@ def lookup(request):
     matched = next((name for name in [entry.term, *entry.aliases]
                     if lookup_key(name) == lookup_key(text)), entry.term)
     return Response({"slug": entry.slug, "term": entry.term, "matched": matched})
-
-
-@extend_schema(
-    summary="Hybrid, semantic or keyword search over the glossary",
-    parameters=[SearchQuerySerializer],
-    responses=inline_serializer("SearchResponse", {
-        "query": serializers.CharField(), "mode": serializers.CharField(),
-        "results": serializers.ListField(child=serializers.DictField()),
-        "took_ms": serializers.FloatField(),
-    }),
-)
-@api_view(["GET"])
-def search(request):
-    query = SearchQuerySerializer(data=request.query_params)
-    query.is_valid(raise_exception=True)
-    params = query.validated_data
-    try:
-        results, took_ms = glossary_search.search(params["q"], params["mode"], params["limit"], user=request.user)
-    except EmbeddingUnavailable as error:
-        return Response({"detail": f"Semantic search is unavailable: {error}. Keyword search works."},
-                        status=status.HTTP_503_SERVICE_UNAVAILABLE)
-    return Response({"query": params["q"], "mode": params["mode"],
-                     "results": glossary_search.as_dicts(results), "took_ms": round(took_ms, 2)})

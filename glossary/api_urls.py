@@ -9,5 +9,4 @@ urlpatterns = [
     path("entries/<slug:slug>/revisions/<int:number>/", api.RevisionDetail.as_view(), name="revision-detail"),
     path("categories/", api.CategoryList.as_view(), name="category-list"),
     path("lookup/", api.lookup, name="lookup"),
-    path("search/", api.search, name="search"),
 ]

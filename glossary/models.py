@@ -4,11 +4,14 @@ from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models, transaction
 from django.db.models import F, Func, Value
+from django.dispatch import Signal
 from django.urls import reverse
-from pgvector.django import HnswIndex, VectorField
 
 from glossary.links import lookup_key
 
+# Sent after an edit through apply_edit is saved (keyword: entry): search embeds the entry's
+# passages again. Plain saves (loading fixtures) leave embedding to `manage.py reindex`.
+entry_edited = Signal()
 
 class StaleRevision(Exception):
     """An edit was based on a revision that is no longer the latest."""
@@ -40,6 +43,20 @@ class EntryQuerySet(models.QuerySet):
     def matching(self, text: str):
         """Entries whose term or alias equals `text` (case, spaces, hyphens, underscores ignored)."""
         return self.filter(lookup_keys__contains=[lookup_key(text)])
+
+    def closest(self, text: str, limit: int = 5):
+        """Entries whose term or an alias looks most like `text` (pg_trgm similarity), for the
+        "did you mean" lists of a mistyped address or a search that found nothing."""
+        from django.db.models.expressions import RawSQL
+
+        key = lookup_key(text)[:200]
+        if not key:
+            return self.none()
+        similarity = RawSQL(
+            "(select max(greatest(similarity(%s, name), word_similarity(%s, name)))"
+            f" from unnest({Entry._meta.db_table}.lookup_keys) name)", [key, key])
+        return (self.annotate(similarity=similarity).filter(similarity__gte=0.3)
+                .order_by("-similarity", "term")[:limit])
 
 
 class Entry(models.Model):
@@ -119,7 +136,7 @@ class Entry(models.Model):
     @transaction.atomic
     def apply_edit(self, content: dict, *, author=None, message: str = "",
                    base_revision: int | None = None) -> "Revision":
-        """Change the entry, keep a revision, and bring links and embeddings up to date.
+        """Change the entry, keep a revision and bring links up to date; `entry_edited` tells search.
 
         `content` has the shape of `content()` (any subset; "category" is a slug). When `base_revision`
         is given and another edit landed since, nothing changes and StaleRevision is raised:
@@ -144,7 +161,7 @@ class Entry(models.Model):
         # Other entries' auto-links depend on this entry's names; a body edit touches only its own.
         names_changed = names_before != (self.term, list(self.aliases))
         refresh_links(None if names_changed else Entry.objects.filter(pk=self.pk))
-        self.refresh_embeddings()
+        entry_edited.send(sender=Entry, entry=self)
         return revision
 
     @transaction.atomic
@@ -155,17 +172,6 @@ class Entry(models.Model):
         referring = list(self.incoming.values_list("source_id", flat=True))
         self.delete()
         refresh_links(None if referring else Entry.objects.none())
-
-    def refresh_embeddings(self):
-        import logging
-
-        from glossary.embeddings import sync_chunks
-
-        try:
-            sync_chunks([self])
-        except (OSError, RuntimeError) as error:
-            # Keyword search keeps working without the embedding model; `reindex` catches up.
-            logging.getLogger(__name__).warning("embeddings not updated for %s: %s", self.slug, error)
 
     @transaction.atomic
     def record_revision(self, author=None, message: str = "") -> "Revision":
@@ -222,32 +228,3 @@ class MissingLink(models.Model):
 
     class Meta:
         ordering = ["target_text"]
-
-
-class Chunk(models.Model):
-    """A passage of an entry, embedded for semantic search.
-
-    Chunk 0 is the term, aliases and summary; the others are the body split by paragraphs
-    into pieces the embedding model reads whole (see glossary/embeddings.py).
-    """
-
-    entry = models.ForeignKey(Entry, on_delete=models.CASCADE, related_name="chunks")
-    position = models.PositiveIntegerField()
-    text = models.TextField()
-    text_hash = models.CharField(max_length=64)
-    embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS, null=True)
-
-    class Meta:
-        ordering = ["entry", "position"]
-        constraints = [
-            models.UniqueConstraint(fields=["entry", "position"], name="unique_chunk_position")
-        ]
-        indexes = [
-            HnswIndex(
-                name="chunk_embedding_hnsw",
-                fields=["embedding"],
-                m=16,
-                ef_construction=64,
-                opclasses=["vector_cosine_ops"],
-            )
-        ]

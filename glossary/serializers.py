@@ -58,12 +58,6 @@ class RevisionSerializer(serializers.ModelSerializer):
         fields = ["number", "author", "message", "created_at", "content"]
 
 
-class SearchQuerySerializer(serializers.Serializer):
-    q = serializers.CharField(max_length=300, trim_whitespace=True)
-    mode = serializers.ChoiceField(choices=["hybrid", "semantic", "keyword"], default="hybrid")
-    limit = serializers.IntegerField(min_value=1, max_value=50, default=10)
-
-
 class LookupQuerySerializer(serializers.Serializer):
     q = serializers.CharField(max_length=300)
 

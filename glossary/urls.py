@@ -16,5 +16,4 @@ urlpatterns = [
     path("glossary/<slug:slug>/delete/", views.entry_delete, name="delete"),
     path("glossary/<slug:slug>/history/", views.entry_history, name="history"),
     path("glossary/<slug:slug>/history/<int:number>/restore/", views.entry_restore, name="restore"),
-    path("search/", views.search_page, name="search"),
 ]

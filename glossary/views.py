@@ -3,10 +3,7 @@ from itertools import groupby
 from django.db.models import Count, Prefetch
 from django.shortcuts import get_object_or_404, redirect, render
 
-from glossary import search as glossary_search
-from glossary.embeddings import EmbeddingUnavailable
 from glossary.models import Category, Entry, Link, MissingLink
-from glossary.serializers import SearchQuerySerializer
 
 
 def index(request):
@@ -57,29 +54,6 @@ def missing(request):
               for text, group in groupby(links, key=lambda link: link.target_text)]
     return render(request, "glossary/missing.html",
                   {"groups": groups, "wanted": request.GET.get("term", "")[:200]})
-
-
-def search_page(request):
-    """The search page; htmx requests get only the results partial (active search)."""
-    form = SearchQuerySerializer(data=request.GET)
-    results, took_ms, error = [], None, None
-    query = request.GET.get("q", "").strip()
-    if query:
-        if form.is_valid():
-            params = form.validated_data
-            exact = Entry.objects.matching(query).first()
-            if exact and not request.htmx and request.GET.get("go") == "1":
-                return redirect(exact)
-            try:
-                results, took_ms = glossary_search.search(params["q"], params["mode"], params["limit"], user=request.user)
-            except EmbeddingUnavailable:
-                error = "Semantic search is unavailable right now; try hybrid or keyword mode."
-        else:
-            error = "; ".join(f"{field}: {' '.join(map(str, msgs))}" for field, msgs in form.errors.items())
-    context = {"query": query, "mode": request.GET.get("mode", "hybrid"), "results": results,
-               "took_ms": took_ms, "error": error, "modes": glossary_search.MODES}
-    template = "search.html#results" if request.htmx else "search.html"
-    return render(request, template, context)
 
 
 def can_edit(user) -> bool:

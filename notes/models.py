@@ -1,10 +1,10 @@
 """Team notes: Markdown written by members, attached to glossary entries or standing alone.
 
-Who sees a note is decided in one place, `NoteQuerySet.visible_to`; every page, API view and
-search ranking starts from it, so a private note cannot leak through a path that forgot a check.
+Who sees a note is decided in one place, `readable_by` (used as `Note.objects.visible_to`);
+every page, API view and search ranking starts from it, so a private note cannot leak through
+a path that forgot a check.
 """
 
-import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -12,16 +12,17 @@ from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models, transaction
 from django.db.models import Q
+from django.dispatch import Signal
 from django.urls import reverse
 from django.utils import timezone
-from pgvector.django import HnswIndex, VectorField
-
-logger = logging.getLogger(__name__)
 
 # Deleted notes stay restorable this long; `manage.py purge_notes` removes older ones.
 TRASH_DAYS = 30
 MAX_TITLE_LENGTH = 200
 MAX_BODY_LENGTH = 20_000
+
+# Sent after an edit is saved (keyword: note): search embeds the note's passages again.
+note_edited = Signal()
 
 
 class StaleNoteRevision(Exception):
@@ -40,16 +41,8 @@ class NoteQuerySet(models.QuerySet):
         return self.filter(deleted_at__isnull=False)
 
     def visible_to(self, user):
-        """Notes `user` may read: public to everyone, team to signed-in members, private to the
-        author. Staff see every note (they moderate and restore deleted ones). Deleted notes are
-        never visible here; staff reach them through the trash."""
-        notes = self.alive()
-        if user is None or not user.is_authenticated or not user.is_active:
-            return notes.filter(visibility=Note.Visibility.PUBLIC)
-        if user.is_staff:
-            return notes
-        return notes.filter(Q(visibility__in=[Note.Visibility.PUBLIC, Note.Visibility.TEAM])
-                            | Q(author=user))
+        """Notes `user` may read (see `readable_by`)."""
+        return self.filter(readable_by(user))
 
     def filtered(self, *, entry: str = "", author: str = "", visibility: str = "", text: str = ""):
         """The notes list's filters: entry slug, author username, visibility, words."""
@@ -70,6 +63,25 @@ class NoteQuerySet(models.QuerySet):
                      .annotate(rank=SearchRank(models.F("search_vector"), query, normalization=1))
                      .order_by("-rank", "-updated_at", "-id"))
         return notes
+
+
+def readable_by(user, prefix: str = "") -> Q:
+    """The condition for notes `user` may read: public to everyone, team to signed-in members,
+    private to the author. Staff see every note (they moderate and restore deleted ones).
+    Deleted notes are never readable here; staff reach them through the trash.
+
+    `prefix` applies it across a relation ("note__"), so that a ranking over other tables
+    joins notes instead of collecting every readable id first.
+    """
+    def q(**lookups):
+        return Q(**{prefix + name: value for name, value in lookups.items()})
+
+    alive = q(deleted_at__isnull=True)
+    if user is None or not user.is_authenticated or not user.is_active:
+        return alive & q(visibility=Note.Visibility.PUBLIC)
+    if user.is_staff:
+        return alive
+    return alive & (q(visibility__in=[Note.Visibility.PUBLIC, Note.Visibility.TEAM]) | q(author=user))
 
 
 class Note(models.Model):
@@ -150,7 +162,7 @@ class Note(models.Model):
     @transaction.atomic
     def apply_edit(self, content: dict, *, author=None, message: str = "",
                    base_revision: int | None = None) -> "NoteRevision":
-        """Change (or create) the note, keep a revision, refresh its HTML and embeddings.
+        """Change (or create) the note, keep a revision and its HTML; `note_edited` tells search.
 
         `content` has the shape of `content()` (any subset; "entry" is an Entry or None). When
         `base_revision` is given and another edit landed since, nothing changes and
@@ -167,7 +179,7 @@ class Note(models.Model):
         self.body_html = self.render()
         self.save()
         revision = self.record_revision(author=author or self.author, message=message)
-        self.refresh_embeddings()
+        note_edited.send(sender=Note, note=self)
         return revision
 
     def record_revision(self, author=None, message: str = "") -> "NoteRevision":
@@ -191,16 +203,6 @@ class Note(models.Model):
     def purge_after(self):
         return self.deleted_at + timedelta(days=TRASH_DAYS) if self.deleted_at else None
 
-    def refresh_embeddings(self):
-        from notes.search import sync_note_chunks
-
-        try:
-            # A savepoint: a database error while storing vectors must not poison the edit.
-            with transaction.atomic():
-                sync_note_chunks([self])
-        except Exception as error:  # noqa: BLE001 - any model failure; keyword search still works
-            logger.warning("embeddings not updated for note %s: %s", self.pk, error)
-
 
 class NoteRevision(models.Model):
     note = models.ForeignKey(Note, on_delete=models.CASCADE, related_name="revisions")
@@ -219,31 +221,6 @@ class NoteRevision(models.Model):
 
     def __str__(self):
         return f"{self.note} r{self.number}"
-
-
-class NoteChunk(models.Model):
-    """A passage of a note, embedded for semantic search (see notes/search.py)."""
-
-    note = models.ForeignKey(Note, on_delete=models.CASCADE, related_name="chunks")
-    position = models.PositiveIntegerField()
-    text = models.TextField()
-    text_hash = models.CharField(max_length=64)
-    embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS, null=True)
-
-    class Meta:
-        ordering = ["note", "position"]
-        constraints = [
-            models.UniqueConstraint(fields=["note", "position"], name="unique_note_chunk_position")
-        ]
-        indexes = [
-            HnswIndex(
-                name="note_chunk_embedding_hnsw",
-                fields=["embedding"],
-                m=16,
-                ef_construction=64,
-                opclasses=["vector_cosine_ops"],
-            )
-        ]
 
 
 def rerender_notes(notes=None) -> int:

@@ -1,0 +1,246 @@
+"""Search over glossary entries, the team notes a reader may read, and the site's tools.
+
+- keyword:  BM25F over the postings (search.bm25): each query word stem weighs by its
+            inverse document frequency, read from the maintained lexeme counts; only the
+            best-weighted postings of each stem are read (champion lists, search.models).
+- semantic: the query embedded with the passages' model; nearest passages through the one
+            HNSW index over every document's passages, best passage per document. A passage
+            less similar than SEMANTIC_FLOOR is no answer on its own.
+- hybrid:   reciprocal rank fusion of the two (Cormack, Clarke and Büttcher, SIGIR 2009).
+An entry whose term or alias equals the query comes first in every mode. A misspelt word
+is corrected first when it is neither a glossary word nor an English one (search.spelling).
+"""
+
+import time
+from dataclasses import dataclass, field
+
+from django.db import connection
+from pgvector.django import CosineDistance
+
+from glossary.models import Entry
+from search import bm25, tools
+from search.embeddings import EmbeddingUnavailable, embed_query
+from search.models import Corpus, Document, Passage, Posting, visible_to
+from search.snippets import WORD, Candidate, snippet
+from search.spelling import Speller
+from search.suggest import glossary_version
+from search.text import html_blocks, sentences
+
+MODES = ("hybrid", "semantic", "keyword")
+MAX_QUERY_LENGTH = 300
+RRF_K = 60
+# Postings read per query word stem: every document of a rare stem, the best-weighted of a
+# common one (a document that holds only common query words cannot outrank these).
+CHAMPIONS = 300
+SEMANTIC_FLOOR = 0.3
+
+
+@dataclass
+class Result:
+    type: str  # "entry", "note" or "tool"
+    title: str
+    url: str
+    snippet: str  # HTML: escaped text with <mark> around query words
+    category: str = ""
+    slug: str | None = None  # entries and tools
+    id: int | None = None  # notes
+
+    def as_dict(self) -> dict:
+        item = {"type": self.type, "title": self.title, "url": self.url, "snippet": self.snippet,
+                "category": self.category}
+        if self.type == "note":
+            item["id"] = self.id
+        else:
+            item["slug"] = self.slug
+        return item
+
+
+@dataclass
+class Answer:
+    query: str
+    mode: str
+    results: list[Result] = field(default_factory=list)
+    corrected: str = ""  # the query as searched, when a misspelling was corrected
+    close_terms: list[Entry] = field(default_factory=list)  # when nothing was found
+    took_ms: float = 0.0
+
+
+def search(text: str, mode: str = "hybrid", limit: int = 10, user=None, correct: bool = True) -> Answer:
+    """What answers `text` for `user` (None: an anonymous reader).
+
+    `text` must already be validated (non-empty, at most MAX_QUERY_LENGTH characters).
+    Raises EmbeddingUnavailable in semantic mode when the model cannot be loaded; hybrid
+    mode then ranks by keywords alone.
+    """
+    started = time.perf_counter()
+    answer = Answer(query=text, mode=mode)
+    searched = text
+    if correct and not Entry.objects.matching(text).exists():
+        correction = speller().correct(text)
+        if correction.changed:
+            searched = answer.corrected = correction.text
+    terms = query_terms(searched)
+    depth = max(limit * 3, 30)
+    rankings, similar = [], {}
+    if mode in ("hybrid", "keyword"):
+        rankings.append([doc for doc, _ in keyword_ranking(terms, user, depth)])
+    if mode in ("hybrid", "semantic"):
+        try:
+            similar = dict(semantic_ranking(searched, user, depth))
+        except EmbeddingUnavailable:
+            if mode == "semantic":
+                raise
+        rankings.append([doc for doc, similarity in similar.items() if similarity >= SEMANTIC_FLOOR])
+    scores = fuse(rankings)
+    exact = list(Document.objects.filter(entry__in=Entry.objects.matching(text) | Entry.objects.matching(searched))
+                 .values_list("id", flat=True))
+    for document_id in exact:
+        scores[document_id] = 1.0 + scores.get(document_id, 0.0)  # above any fused score (< 1)
+    ranked = sorted(scores, key=lambda doc: (-scores[doc], doc))[:limit]
+    answer.results = results_for(ranked, user, terms, searched)
+    if not answer.results:
+        answer.close_terms = list(Entry.objects.closest(searched))
+    answer.took_ms = (time.perf_counter() - started) * 1000
+    return answer
+
+
+# --- the rankings -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueryTerm:
+    lexeme: str
+    idf: float
+
+
+def query_terms(text: str) -> list[QueryTerm]:
+    """The query's word stems (the database's English stemming) that occur in any document."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "select q.lexeme, l.documents, (select documents from search_corpus where id = 1) "
+            "from unnest(tsvector_to_array(to_tsvector('english', %s))) as q(lexeme) "
+            "join search_lexeme l on l.lexeme = q.lexeme where l.documents > 0", [text])
+        rows = cursor.fetchall()
+    return [QueryTerm(lexeme, bm25.idf(documents, total or 0)) for lexeme, documents, total in rows]
+
+
+def keyword_ranking(terms: list[QueryTerm], user, depth: int) -> list[tuple[int, float]]:
+    """(document id, BM25F score) of the documents `user` may see, best first."""
+    if not terms:
+        return []
+    visible = visible_to(user, prefix="document__")
+    champions = [Posting.objects.filter(visible, lexeme=term.lexeme).order_by("-weight")
+                 .values_list("document_id")[:CHAMPIONS] for term in terms]
+    candidates = champions[0].union(*champions[1:]) if len(champions) > 1 else champions[0]
+    candidates_sql, candidates_params = candidates.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "select p.document_id, sum(p.weight * q.idf) as score "
+            "from search_posting p join unnest(%s::text[], %s::float8[]) as q(lexeme, idf) "
+            "on p.lexeme = q.lexeme "
+            f"where p.document_id in ({candidates_sql}) "
+            "group by p.document_id order by score desc, p.document_id limit %s",
+            [[t.lexeme for t in terms], [t.idf for t in terms], *candidates_params, depth])
+        return cursor.fetchall()
+
+
+def semantic_ranking(text: str, user, depth: int) -> list[tuple[int, float]]:
+    """(document id, cosine similarity of its nearest passage), nearest first."""
+    vector = embed_query(text)
+    passages = (Passage.objects.filter(visible_to(user, prefix="document__"), embedding__isnull=False)
+                .annotate(distance=CosineDistance("embedding", vector)).order_by("distance")
+                .values_list("document_id", "distance")[:depth * 3])
+    ranking: dict[int, float] = {}
+    for document_id, distance in passages:
+        ranking.setdefault(document_id, 1.0 - distance)
+    return list(ranking.items())[:depth]
+
+
+def fuse(rankings: list[list[int]]) -> dict[int, float]:
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for position, document_id in enumerate(ranking, start=1):
+            scores[document_id] = scores.get(document_id, 0.0) + 1.0 / (RRF_K + position)
+    return scores
+
+
+# --- spelling ---------------------------------------------------------------------------
+
+_speller: tuple[tuple, Speller] | None = None
+
+
+def speller() -> Speller:
+    """The speller over the glossary's words, built again when an entry changes."""
+    global _speller
+    version = glossary_version()
+    if _speller is None or _speller[0] != version:
+        texts = [tool.title + " " + " ".join(tool.aliases) + " " + tool.summary + " " + tool.text
+                 for tool in tools.TOOLS.values()]
+        for document in Document.objects.filter(kind=Document.Kind.ENTRY).only(
+                "title", "aliases", "summary", "text"):
+            texts += [document.names(), document.summary, document.text]
+        _speller = (version, Speller(texts))
+    return _speller[1]
+
+
+# --- result rows ------------------------------------------------------------------------
+
+_lexemes: dict[str, frozenset] = {}
+
+
+def lexemes_of(words) -> dict[str, frozenset]:
+    """Each word's stems as the database makes them, remembered (the vocabulary is bounded)."""
+    missing = list({w.casefold() for w in words} - _lexemes.keys())
+    if missing:
+        if len(_lexemes) > 200_000:
+            _lexemes.clear()
+        with connection.cursor() as cursor:
+            cursor.execute("select w, tsvector_to_array(to_tsvector('english', w)) "
+                           "from unnest(%s::text[]) as w", [missing])
+            _lexemes.update((word, frozenset(stems)) for word, stems in cursor.fetchall())
+    return {w: _lexemes.get(w.casefold(), frozenset()) for w in words}
+
+
+def candidates_of(document: Document) -> list[Candidate]:
+    """The sentences a snippet may be cut from: summary first, then the body's prose."""
+    summary = [Candidate(s, -1, bonus=0.6) for s in sentences(document.summary)]
+    if document.kind == Document.Kind.ENTRY:
+        blocks = html_blocks(document.entry.body_html)
+    elif document.kind == Document.Kind.NOTE:
+        blocks = html_blocks(document.note.body_html)
+    else:
+        blocks = [document.text]
+    return summary + [Candidate(s, i) for i, block in enumerate(blocks) for s in sentences(block)]
+
+
+def results_for(ids: list[int], user, terms: list[QueryTerm], text: str) -> list[Result]:
+    """Result rows for these document ids, in order; visibility is checked again here, so no
+    caller can reveal a note the reader may not read."""
+    documents = {d.id: d for d in Document.objects.filter(visible_to(user), id__in=ids)
+                 .select_related("entry__category", "note__entry")}
+    wanted = {term.lexeme for term in terms if len(term.lexeme) > 1}
+    candidates = {i: candidates_of(d) for i, d in documents.items()}
+    stems = lexemes_of({w for cs in candidates.values() for c in cs for w in WORD.findall(c.text)})
+
+    def match(word: str) -> frozenset:
+        return stems.get(word, frozenset()) & wanted
+
+    results = []
+    for document_id in ids:
+        document = documents.get(document_id)
+        if document is None:
+            continue
+        text_snippet = snippet(candidates[document_id], match)
+        if document.kind == Document.Kind.ENTRY:
+            entry = document.entry
+            results.append(Result("entry", entry.term, entry.get_absolute_url(), text_snippet,
+                                  entry.category.name, slug=entry.slug))
+        elif document.kind == Document.Kind.NOTE:
+            note = document.note
+            results.append(Result("note", note.title, note.get_absolute_url(), text_snippet,
+                                  note.entry.term if note.entry_id else "Team note", id=note.id))
+        else:
+            tool = tools.TOOLS[document.tool]
+            results.append(Result("tool", tool.title, tools.url_for(document.tool, text), text_snippet,
+                                  tool.category, slug=document.tool))
+    return results

@@ -1,0 +1,145 @@
+"""What search reads: one document per searchable thing, its passages and its keyword index.
+
+- `Document`: a glossary entry, a team note or a tool page, as the fields search weighs:
+  title and other names, summary, and the plain text of the body.
+- `Passage`: a piece of a document embedded for semantic search (entries and notes alike,
+  one HNSW index over all of them).
+- `Posting`: one word stem (lexeme) of one document with its BM25F term weight, the inverted
+  index of keyword search; `Lexeme` holds how many documents contain each stem, `Corpus` the
+  document count and the total field lengths. Database triggers keep those two exact on every
+  insert and delete of postings and documents, whichever path writes them
+  (migrations/0001_initial.py).
+"""
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.db.models import Q
+from pgvector.django import HnswIndex, VectorField
+
+from notes.models import readable_by
+
+
+class DocumentQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        return self.filter(visible_to(user))
+
+
+def visible_to(user, prefix: str = "") -> Q:
+    """Documents `user` may see: every entry and tool, and the notes they may read."""
+    return Q(**{f"{prefix}note__isnull": True}) | readable_by(user, prefix=f"{prefix}note__")
+
+
+class Document(models.Model):
+    class Kind(models.TextChoices):
+        ENTRY = "entry", "Glossary entry"
+        NOTE = "note", "Team note"
+        TOOL = "tool", "Tool"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    entry = models.OneToOneField("glossary.Entry", null=True, blank=True, on_delete=models.CASCADE,
+                                 related_name="search_document")
+    note = models.OneToOneField("notes.Note", null=True, blank=True, on_delete=models.CASCADE,
+                                related_name="search_document")
+    tool = models.CharField(max_length=40, null=True, blank=True, unique=True,
+                            help_text="the key of a tool in search.tools.TOOLS")
+    title = models.CharField(max_length=300)
+    # Other names: an entry's aliases, the entry a note is about, a tool's other names.
+    aliases = ArrayField(models.CharField(max_length=300), default=list, blank=True)
+    summary = models.TextField(blank=True)
+    text = models.TextField(blank=True)
+    # Field lengths in words, for BM25's length normalisation: names are title and aliases.
+    names_words = models.PositiveIntegerField(default=0)
+    summary_words = models.PositiveIntegerField(default=0)
+    text_words = models.PositiveIntegerField(default=0)
+
+    objects = DocumentQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                name="document_has_its_owner",
+                condition=(Q(kind="entry", entry__isnull=False, note__isnull=True, tool__isnull=True)
+                           | Q(kind="note", entry__isnull=True, note__isnull=False, tool__isnull=True)
+                           | Q(kind="tool", entry__isnull=True, note__isnull=True, tool__isnull=False)),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.kind}: {self.title}"
+
+    def names(self) -> str:
+        return " ".join([self.title, *self.aliases])
+
+
+class Passage(models.Model):
+    """A piece of a document, embedded for semantic search.
+
+    Passage 0 is the title, other names and summary; the others are the text split by
+    paragraphs into pieces the embedding model reads whole (search.text.passage_texts).
+    A passage is encoded again only when its text changes (its SHA-256 is stored beside it).
+    """
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="passages")
+    position = models.PositiveIntegerField()
+    text = models.TextField()
+    text_hash = models.CharField(max_length=64)
+    embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS, null=True)
+
+    class Meta:
+        ordering = ["document", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["document", "position"], name="unique_passage_position")
+        ]
+        indexes = [
+            # m and ef_construction above pgvector's defaults (16, 64): recall@10 at 100,000
+            # passages, measured in bench/bench_search_scale.py.
+            HnswIndex(name="passage_embedding_hnsw", fields=["embedding"], m=16, ef_construction=64,
+                      opclasses=["vector_cosine_ops"]),
+        ]
+
+
+class Posting(models.Model):
+    """A lexeme of a document with its BM25F weight before IDF (search.bm25.term_weight).
+
+    The second index orders each lexeme's documents by weight: keyword search reads only the
+    best few hundred of a common word's documents ("champion lists"; Manning, Raghavan and
+    Schütze, Introduction to Information Retrieval, 2008, §7.1.3).
+    """
+
+    pk = models.CompositePrimaryKey("lexeme", "document_id")
+    lexeme = models.TextField()
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="postings")
+    weight = models.FloatField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["lexeme", "-weight"], include=["document"], name="posting_champions"),
+        ]
+
+
+class Lexeme(models.Model):
+    """How many documents contain a lexeme: BM25's inverse document frequency. Kept by triggers."""
+
+    lexeme = models.TextField(primary_key=True)
+    documents = models.IntegerField(default=0)
+
+
+class Corpus(models.Model):
+    """The one row of corpus totals (document count, words per field). Kept by triggers."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    documents = models.IntegerField(default=0)
+    names_words = models.BigIntegerField(default=0)
+    summary_words = models.BigIntegerField(default=0)
+    text_words = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "corpus"
+
+    @classmethod
+    def current(cls) -> "Corpus":
+        return cls.objects.filter(pk=1).first() or cls()
+
+    def average(self, field: str) -> float:
+        return getattr(self, f"{field}_words") / self.documents if self.documents else 0.0
