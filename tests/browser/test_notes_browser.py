@@ -15,7 +15,7 @@ PASSWORD = "correct horse battery"
 def _setup(monkeypatch, settings):
     # The embedding model is not what these tests look at; loading it would take most of
     # their time. The live server runs in this process, so the patch reaches it.
-    monkeypatch.setattr("notes.models.Note.refresh_embeddings", lambda self: None)
+    monkeypatch.setattr("search.indexing.embed_after_edit", lambda document: None)
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     cache.clear()
 

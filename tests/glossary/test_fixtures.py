@@ -6,7 +6,8 @@ import pytest
 from django.core.management import call_command
 
 from glossary import fixtures
-from glossary.models import Chunk, Entry, Revision
+from glossary.models import Entry, Revision
+from search.models import Passage
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,11 +35,11 @@ def test_dump_then_parse_gives_back_the_same_content():
 @pytest.mark.django_db
 def test_loading_twice_changes_nothing_the_second_time(glossary):
     revisions = Revision.objects.count()
-    chunks = dict(Chunk.objects.values_list("id", "text_hash"))
+    passages = dict(Passage.objects.values_list("id", "text_hash"))
     call_command("load_glossary", verbosity=0)
     call_command("reindex", verbosity=0)
     assert Revision.objects.count() == revisions
-    assert dict(Chunk.objects.values_list("id", "text_hash")) == chunks
+    assert dict(Passage.objects.values_list("id", "text_hash")) == passages
 
 
 @pytest.mark.django_db

@@ -19,13 +19,13 @@ def _fast_tests(request, settings, monkeypatch):
     """
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     if "embeddings" not in request.fixturenames:
-        monkeypatch.setattr("notes.models.Note.refresh_embeddings", lambda self: None)
+        monkeypatch.setattr("search.indexing.embed_after_edit", lambda document: None)
 
 
 @pytest.fixture
 def embeddings():
-    """Ask for this to keep the real embedding model: note saves then write NoteChunk rows."""
-    from glossary.embeddings import get_model
+    """Ask for this to keep the real embedding model: note saves then write Passage rows."""
+    from search.embeddings import get_model
 
     return get_model()
 

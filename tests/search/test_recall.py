@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from glossary.search import search
+from search.engine import search
 
 QUESTIONS = yaml.safe_load((Path(__file__).parent / "questions.yaml").read_text())
 
@@ -13,8 +13,7 @@ QUESTIONS = yaml.safe_load((Path(__file__).parent / "questions.yaml").read_text(
 def measure(mode):
     hits, reciprocal_ranks, misses = 0, [], []
     for item in QUESTIONS:
-        results, _ = search(item["q"], mode=mode, limit=10)
-        slugs = [r.slug for r in results]
+        slugs = [r.slug for r in search(item["q"], mode=mode, limit=10).results]
         rank = next((i for i, slug in enumerate(slugs, 1) if slug in item["expect"]), None)
         reciprocal_ranks.append(1 / rank if rank else 0.0)
         if rank and rank <= 5:
@@ -45,11 +44,10 @@ def test_recall_at_5(glossary, mode, floor, capsys):
 @pytest.mark.parametrize("typo, slug", [("lamma.cpp", "llama-cpp"), ("quantisation", "quantization"),
                                         ("flash atention", "flash-attention")])
 def test_typos_in_names_still_find_the_entry(glossary, typo, slug):
-    results, _ = search(typo, mode="keyword", limit=5)
-    assert results[0].slug == slug
+    assert search(typo, mode="keyword", limit=5).results[0].slug == slug
 
 
 def test_an_exact_alias_always_ranks_first(glossary):
     for text, slug in [("nucleus sampling", "top-p"), ("q4-k-m", "q4-k-m"), ("bfloat16", "bf16")]:
         for mode in ("hybrid", "semantic", "keyword"):
-            assert search(text, mode=mode, limit=5)[0][0].slug == slug, (text, mode)
+            assert search(text, mode=mode, limit=5).results[0].slug == slug, (text, mode)
