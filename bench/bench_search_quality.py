@@ -19,6 +19,7 @@ your data. MRR is over the first 10 results (a question answered lower down scor
 """
 
 import argparse
+import io
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -93,8 +94,8 @@ def main(argv=None):
     questions = {name: load_questions(name) for name in SETS}
     result = {"limit": LIMIT, "sets": {}}
     with scratch_database():
-        call_command("load_glossary", verbosity=0)
-        call_command("reindex", verbosity=0)
+        call_command("load_glossary", verbosity=0, stdout=io.StringIO())
+        call_command("reindex", verbosity=0, stdout=io.StringIO())
         client = Client()
 
         def result_urls(query, mode):
@@ -119,7 +120,7 @@ def main(argv=None):
     for name in SETS:
         for mode in args.modes:
             s = result["sets"][name][mode]
-            rows.append((name, mode, s["n"], s["recall@1"], s["recall@5"], s["mrr"],
+            rows.append((name, mode, s["n"], f'{s["recall@1"]:.3f}', f'{s["recall@5"]:.3f}', f'{s["mrr"]:.3f}',
                          f'{s["tool@5"]["recall@5"]:.2f} (n={s["tool@5"]["n"]})'))
     print_table(f"Search quality (MRR over the first {LIMIT} results)", rows)
 
