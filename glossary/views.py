@@ -18,13 +18,15 @@ def index(request):
 
 
 def entry_detail(request, slug):
-    entry = get_object_or_404(
-        Entry.objects.select_related("category").prefetch_related(
-            Prefetch("outgoing", queryset=Link.objects.select_related("target").order_by("target__term")),
-            Prefetch("incoming", queryset=Link.objects.select_related("source").order_by("source__term")),
-        ),
-        slug=slug,
-    )
+    """An entry's page. Any name of the entry leads here: /glossary/KV-Cache/ and
+    /glossary/llama.cpp/ redirect to the entry's own address; a name no entry has answers
+    404 with the entries whose names are closest."""
+    entry = (Entry.objects.select_related("category").prefetch_related(
+        Prefetch("outgoing", queryset=Link.objects.select_related("target").order_by("target__term")),
+        Prefetch("incoming", queryset=Link.objects.select_related("source").order_by("source__term")),
+    ).filter(slug=slug).first())
+    if entry is None:
+        return entry_by_name(request, slug)
     related = (Entry.objects.filter(category=entry.category).exclude(pk=entry.pk)
                .only("slug", "term").order_by("term")[:12])
     from notes.views import notes_for_entry
@@ -33,6 +35,18 @@ def entry_detail(request, slug):
         "entry": entry, "related": related, "can_edit": can_edit(request.user),
         "entry_notes": notes_for_entry(entry, request.user),
     })
+
+
+def entry_by_name(request, name):
+    from django.utils.text import slugify
+
+    name = name[:200]
+    entry = (Entry.objects.matching(name).first()
+             or Entry.objects.filter(slug__in={slugify(name), name.casefold()}).first())
+    if entry is not None:
+        return redirect(entry)
+    return render(request, "glossary/not_found.html",
+                  {"name": name, "closest": Entry.objects.closest(name)}, status=404)
 
 
 def entry_preview(request, slug):

@@ -16,13 +16,22 @@ MAX_PASSAGE_WORDS = 180
 
 _MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]+\$", re.S)
 _WIKI = re.compile(r"\[\[([^\]|]+)\|?([^\]]*)\]\]")
-_MARKUP = re.compile(r"[`*#>|_]{1,3}")
+_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}.*$", re.M)
+_LINE_MARKS = re.compile(r"^\s{0,3}(?:#{1,6}|>)\s?", re.M)
+# Emphasis and code marks, but not the underscores inside names such as Q4_K_M or n_ctx.
+_MARKUP = re.compile(r"`+|\*{1,3}|(?<!\w)_{1,3}|_{1,3}(?!\w)|\|")
 
 
 def plain_text(markdown_text: str) -> str:
+    """The words of a Markdown text: wiki and web links become their labels; formulas,
+    emphasis and code marks, headings' hashes and table rules go."""
     text = _MATH.sub(" ", markdown_text)
     text = _WIKI.sub(lambda m: m.group(2) or m.group(1), text)
-    return _MARKUP.sub("", text)
+    text = _LINK.sub(r"\1", text)
+    text = _TABLE_RULE.sub("", text)
+    text = _LINE_MARKS.sub("", text)
+    return _MARKUP.sub(" ", text)
 
 
 def passage_texts(title: str, aliases: list[str], summary: str, text: str) -> list[str]:

@@ -12,7 +12,7 @@ def test_home_page_search_box_finds_an_entry_and_opens_it(live_server, load_cont
     expect(page.get_by_role("heading", name="Field Guide", level=1)).to_be_visible()
 
     box = page.locator("#header-q")
-    box.fill("GGUF")
+    box.fill("GGUF file format")
     box.press("Enter")
     expect(page).to_have_url(re.compile(r"/search/\?q=GGUF"))
     first = page.locator("ol.results a.result-link").first
