@@ -4,6 +4,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models, transaction
 from django.db.models import F, Func, Value
+from django.db.models.expressions import RawSQL
 from django.dispatch import Signal
 from django.urls import reverse
 
@@ -47,15 +48,15 @@ class EntryQuerySet(models.QuerySet):
     def closest(self, text: str, limit: int = 5):
         """Entries whose term or an alias looks most like `text` (pg_trgm similarity), for the
         "did you mean" lists of a mistyped address or a search that found nothing."""
-        from django.db.models.expressions import RawSQL
-
         key = lookup_key(text)[:200]
-        if not key:
+        if len(key) < 3:
             return self.none()
-        similarity = RawSQL(
-            "(select max(greatest(similarity(%s, name), word_similarity(%s, name)))"
-            f" from unnest({Entry._meta.db_table}.lookup_keys) name)", [key, key])
-        return (self.annotate(similarity=similarity).filter(similarity__gte=0.3)
+        # Word similarity finds "llama" in "llama cpp", but for a short key almost any name
+        # holds a similar-looking word.
+        measure = "(similarity(%s, name) + word_similarity(%s, name)) / 2" if len(key) > 4 else "similarity(%s, name)"
+        similarity = RawSQL(f"(select max({measure}) from unnest({Entry._meta.db_table}.lookup_keys) name)",
+                            [key] * measure.count("%s"))
+        return (self.annotate(similarity=similarity).filter(similarity__gte=0.25)
                 .order_by("-similarity", "term")[:limit])
 
 

@@ -20,7 +20,7 @@ from pgvector.django import CosineDistance
 from glossary.models import Entry
 from search import bm25, tools
 from search.embeddings import EmbeddingUnavailable, embed_query
-from search.models import Corpus, Document, Passage, Posting, visible_to
+from search.models import Document, Passage, visible_to
 from search.snippets import WORD, Candidate, snippet
 from search.spelling import Speller
 from search.suggest import glossary_version
@@ -28,7 +28,14 @@ from search.text import html_blocks, sentences
 
 MODES = ("hybrid", "semantic", "keyword")
 MAX_QUERY_LENGTH = 300
+# Reciprocal rank fusion: a document's score is Σ weight / (RRF_K + its rank) over the lists.
 RRF_K = 60
+KEYWORD_WEIGHT = 1.0
+SEMANTIC_WEIGHT = 1.0
+# A tool the question gives input for ("will llama 70b fit in 48gb": the memory calculator).
+TOOL_WEIGHT = 1.0
+FUSION_DEPTH = 30
+SEMANTIC_CUT = 0.15
 # Postings read per query word stem: every document of a rare stem, the best-weighted of a
 # common one (a document that holds only common query words cannot outrank these).
 CHAMPIONS = 300
@@ -75,31 +82,40 @@ def search(text: str, mode: str = "hybrid", limit: int = 10, user=None, correct:
     started = time.perf_counter()
     answer = Answer(query=text, mode=mode)
     searched = text
-    if correct and not Entry.objects.matching(text).exists():
+    exact_match = Entry.objects.matching(text).exists()
+    if correct and not exact_match:
         correction = speller().correct(text)
         if correction.changed:
             searched = answer.corrected = correction.text
+    if not exact_match and not speller().recognises_any(searched):
+        answer.close_terms = close_terms(searched)  # "asdkjh qwepoi"
+        answer.took_ms = (time.perf_counter() - started) * 1000
+        return answer
     terms = query_terms(searched)
     depth = max(limit * 3, 30)
-    rankings, similar = [], {}
+    keyword, similar = [], []
     if mode in ("hybrid", "keyword"):
-        rankings.append([doc for doc, _ in keyword_ranking(terms, user, depth)])
+        keyword = keyword_ranking(terms, user, depth)[:FUSION_DEPTH]
     if mode in ("hybrid", "semantic"):
         try:
-            similar = dict(semantic_ranking(searched, user, depth))
+            similar = semantic_ranking(searched, user, depth)
         except EmbeddingUnavailable:
             if mode == "semantic":
                 raise
-        rankings.append([doc for doc, similarity in similar.items() if similarity >= SEMANTIC_FLOOR])
+    if not keyword and (not similar or similar[0][1] < SEMANTIC_FLOOR):
+        similar = []  # nothing shares a word with the question, nor comes close in meaning
+    similar = [(doc, sim) for doc, sim in similar if sim >= SEMANTIC_CUT][:FUSION_DEPTH]
+    rankings = [(KEYWORD_WEIGHT, [d for d, _ in keyword]), (SEMANTIC_WEIGHT, [d for d, _ in similar])]
     scores = fuse(rankings)
-    exact = list(Document.objects.filter(entry__in=Entry.objects.matching(text) | Entry.objects.matching(searched))
-                 .values_list("id", flat=True))
-    for document_id in exact:
-        scores[document_id] = 1.0 + scores.get(document_id, 0.0)  # above any fused score (< 1)
+    if scores:
+        scores = fuse(rankings + [(TOOL_WEIGHT, tools_asked_for(searched))])
+    exact = Document.objects.filter(entry__in=Entry.objects.matching(text) | Entry.objects.matching(searched))
+    for document_id in exact.values_list("id", flat=True):
+        scores[document_id] = 10.0 + scores.get(document_id, 0.0)  # above any fused score
     ranked = sorted(scores, key=lambda doc: (-scores[doc], doc))[:limit]
     answer.results = results_for(ranked, user, terms, searched)
     if not answer.results:
-        answer.close_terms = list(Entry.objects.closest(searched))
+        answer.close_terms = close_terms(searched)
     answer.took_ms = (time.perf_counter() - started) * 1000
     return answer
 
@@ -125,23 +141,37 @@ def query_terms(text: str) -> list[QueryTerm]:
 
 
 def keyword_ranking(terms: list[QueryTerm], user, depth: int) -> list[tuple[int, float]]:
-    """(document id, BM25F score) of the documents `user` may see, best first."""
+    """(document id, BM25F score) of the documents `user` may see, best first.
+
+    One statement: each term's best CHAMPIONS postings among visible documents are the
+    candidates, then every candidate is scored over all the terms.
+    """
     if not terms:
         return []
-    visible = visible_to(user, prefix="document__")
-    champions = [Posting.objects.filter(visible, lexeme=term.lexeme).order_by("-weight")
-                 .values_list("document_id")[:CHAMPIONS] for term in terms]
-    candidates = champions[0].union(*champions[1:]) if len(champions) > 1 else champions[0]
-    candidates_sql, candidates_params = candidates.query.sql_with_params()
+    visible, visible_params = visibility_sql(user)
     with connection.cursor() as cursor:
-        cursor.execute(
-            "select p.document_id, sum(p.weight * q.idf) as score "
-            "from search_posting p join unnest(%s::text[], %s::float8[]) as q(lexeme, idf) "
-            "on p.lexeme = q.lexeme "
-            f"where p.document_id in ({candidates_sql}) "
-            "group by p.document_id order by score desc, p.document_id limit %s",
-            [[t.lexeme for t in terms], [t.idf for t in terms], *candidates_params, depth])
+        cursor.execute(f"""
+            with q(lexeme, idf) as (select * from unnest(%s::text[], %s::float8[])),
+            candidates as (
+                select distinct best.document_id from q cross join lateral (
+                    select p.document_id from search_posting p
+                    join search_document on search_document.id = p.document_id
+                    left join notes_note on notes_note.id = search_document.note_id
+                    where p.lexeme = q.lexeme and {visible}
+                    order by p.weight desc limit %s) best)
+            select p.document_id, sum(p.weight * q.idf) as score
+            from search_posting p join q on q.lexeme = p.lexeme
+            where p.document_id in (select document_id from candidates)
+            group by p.document_id order by score desc, p.document_id limit %s""",
+            [[t.lexeme for t in terms], [t.idf for t in terms], *visible_params, CHAMPIONS, depth])
         return cursor.fetchall()
+
+
+def visibility_sql(user) -> tuple[str, list]:
+    """The condition for documents `user` may see, as SQL over the tables search_document and
+    notes_note, compiled from the same Q every other query uses (notes.models.readable_by)."""
+    query = Document.objects.filter(visible_to(user)).query
+    return query.where.as_sql(query.get_compiler(connection=connection), connection)
 
 
 def semantic_ranking(text: str, user, depth: int) -> list[tuple[int, float]]:
@@ -156,12 +186,29 @@ def semantic_ranking(text: str, user, depth: int) -> list[tuple[int, float]]:
     return list(ranking.items())[:depth]
 
 
-def fuse(rankings: list[list[int]]) -> dict[int, float]:
+def fuse(rankings: list[tuple[float, list[int]]]) -> dict[int, float]:
     scores: dict[int, float] = {}
-    for ranking in rankings:
+    for weight, ranking in rankings:
         for position, document_id in enumerate(ranking, start=1):
-            scores[document_id] = scores.get(document_id, 0.0) + 1.0 / (RRF_K + position)
+            scores[document_id] = scores.get(document_id, 0.0) + weight / (RRF_K + position)
     return scores
+
+
+def close_terms(text: str, limit: int = 5) -> list[Entry]:
+    """Entries named like the whole text or like one of its longer words."""
+    found: dict[int, Entry] = {}
+    for part in [text, *sorted(set(WORD.findall(text)) - {text}, key=len, reverse=True)[:4]]:
+        for entry in Entry.objects.closest(part, limit):
+            found.setdefault(entry.id, entry)
+    return sorted(found.values(), key=lambda e: -e.similarity)[:limit]
+
+
+def tools_asked_for(text: str) -> list[int]:
+    """The memory calculator when the question names a model or a GPU to size."""
+    params = tools.memory_prefill(text)
+    if "model" not in params and "gpu" not in params:
+        return []
+    return list(Document.objects.filter(tool="memory").values_list("id", flat=True))
 
 
 # --- spelling ---------------------------------------------------------------------------
@@ -174,12 +221,13 @@ def speller() -> Speller:
     global _speller
     version = glossary_version()
     if _speller is None or _speller[0] != version:
-        texts = [tool.title + " " + " ".join(tool.aliases) + " " + tool.summary + " " + tool.text
-                 for tool in tools.TOOLS.values()]
+        texts = [f"{tool.summary} {tool.text}" for tool in tools.TOOLS.values()]
+        names = [name for tool in tools.TOOLS.values() for name in (tool.title, *tool.aliases)]
         for document in Document.objects.filter(kind=Document.Kind.ENTRY).only(
                 "title", "aliases", "summary", "text"):
-            texts += [document.names(), document.summary, document.text]
-        _speller = (version, Speller(texts))
+            texts += [document.summary, document.text]
+            names += [document.title, *document.aliases]
+        _speller = (version, Speller(texts, names))
     return _speller[1]
 
 

@@ -20,6 +20,9 @@ from itertools import combinations
 
 # Words shorter than this are left alone: too many real words lie one edit apart.
 MIN_LENGTH = 4
+# Contractions typed without their apostrophe are English too, not typos of glossary words.
+CONTRACTIONS = frozenset("""arent cant couldnt didnt doesnt dont hadnt hasnt havent isnt shouldnt
+    thats theres wasnt werent whats wont wouldnt youre youve ive""".split())
 TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[._\-+][A-Za-z0-9]+)*")
 
 
@@ -27,16 +30,30 @@ def max_edits(word: str) -> int:
     return 1 if len(word) <= 5 else 2
 
 
-def edit_distance(a: str, b: str) -> int:
-    """Optimal string alignment distance: insertions, deletions, substitutions, swaps."""
-    previous2, previous = None, list(range(len(b) + 1))
+# Typing slips are not all alike: a swapped pair of letters or a doubled letter typed once
+# ("olama", "falsh") is a smaller mistake than a wrong letter, so it wins a tie.
+SWAP_COST = 0.6
+DOUBLE_COST = 0.5
+
+
+def edit_distance(a: str, b: str) -> float:
+    """Weighted optimal string alignment distance from a typed word `a` to a word `b`:
+    insertions, deletions and substitutions cost 1, adjacent swaps SWAP_COST, and adding or
+    dropping one letter of a double letter DOUBLE_COST."""
+    previous2, previous = None, [float(j) for j in range(len(b) + 1)]
+    for j in range(1, len(b) + 1):
+        if j > 1 and b[j - 1] == b[j - 2]:
+            previous[j] = previous[j - 1] + DOUBLE_COST
     for i in range(1, len(a) + 1):
-        current = [i] + [0] * len(b)
+        delete = DOUBLE_COST if i > 1 and a[i - 1] == a[i - 2] else 1.0
+        current = [previous[0] + delete] + [0.0] * len(b)
         for j in range(1, len(b) + 1):
-            cost = a[i - 1] != b[j - 1]
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                current[j] = min(current[j], previous2[j - 2] + 1)
+            insert = DOUBLE_COST if j > 1 and b[j - 1] == b[j - 2] else 1.0
+            delete = DOUBLE_COST if i > 1 and a[i - 1] == a[i - 2] else 1.0
+            current[j] = min(previous[j] + delete, current[j - 1] + insert,
+                             previous[j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1] and a[i - 1] != a[i - 2]:
+                current[j] = min(current[j], previous2[j - 2] + SWAP_COST)
         previous2, previous = previous, current
     return previous[-1]
 
@@ -63,8 +80,11 @@ class Correction:
 
 
 class Speller:
-    def __init__(self, texts, english: frozenset | None = None):
-        self.counts = Counter(word.casefold() for text in texts for word in TOKEN.findall(text))
+    """`names` are the glossary's terms and aliases: a word of a name wins a tie."""
+
+    def __init__(self, texts, names=(), english: frozenset | None = None):
+        self.counts = Counter(word.casefold() for text in [*texts, *names] for word in TOKEN.findall(text))
+        self.name_words = {word.casefold() for name in names for word in TOKEN.findall(name)}
         self.english = english_words() if english is None else english
         self.index: dict[str, list[str]] = {}
         for word in self.counts:
@@ -75,19 +95,33 @@ class Speller:
     def known(self, word: str) -> bool:
         word = word.casefold()
         parts = re.split(r"[._\-+]", word)
-        return (word in self.counts or word in self.english
+        return (word in self.counts or word in self.english or word in CONTRACTIONS
                 or all(p in self.counts or p in self.english or p.isdigit() for p in parts))
+
+    def recognises_any(self, text: str) -> bool:
+        """Whether `text` holds at least one English or glossary word (else it is noise)."""
+        return any(self.known(word) for word in TOKEN.findall(text))
 
     def suggest(self, word: str) -> str | None:
         """The glossary word `word` is most likely a typo of, or None."""
         lowered = word.casefold()
         if len(lowered) < MIN_LENGTH or self.known(lowered):
             return None
+        if compound := self._compound(lowered):
+            return compound
         limit = max_edits(lowered)
         candidates = {c for d in _deletions(lowered, limit) for c in self.index.get(d, ())}
-        scored = [(edit_distance(lowered, c), -self.counts[c], c) for c in candidates]
-        scored = [s for s in scored if s[0] <= min(limit, max_edits(s[2]))]
-        return min(scored)[2] if scored else None
+        scored = [(edit_distance(lowered, c), c not in self.name_words, -self.counts[c], c) for c in candidates]
+        scored = [s for s in scored if s[0] <= min(limit, max_edits(s[-1]))]
+        return min(scored)[-1] if scored else None
+
+    def _compound(self, word: str) -> str | None:
+        """"finetune" → "fine-tune": a word written solid that the glossary hyphenates."""
+        for cut in range(2, len(word) - 1):
+            hyphenated = f"{word[:cut]}-{word[cut:]}"
+            if hyphenated in self.counts:
+                return hyphenated
+        return None
 
     def correct(self, text: str) -> Correction:
         changed = False

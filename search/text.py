@@ -9,6 +9,7 @@
 """
 
 import re
+from functools import lru_cache
 from html.parser import HTMLParser
 
 # all-MiniLM-L6-v2 reads 256 word pieces; 180 words stays under that for technical English.
@@ -107,13 +108,14 @@ class _BlockParser(HTMLParser):
             self.current.append(data)
 
 
-def html_blocks(html: str) -> list[str]:
+@lru_cache(maxsize=4096)  # result pages show the same entries again and again
+def html_blocks(html: str) -> tuple[str, ...]:
     """The prose of rendered HTML as plain-text blocks, in document order."""
     parser = _BlockParser()
     parser.feed(html)
     parser.close()
     parser.flush()
-    return parser.blocks
+    return tuple(parser.blocks)
 
 
 # A sentence ends at . ! or ? followed by a space and a capital, digit or opening mark; not
