@@ -12,18 +12,19 @@ is corrected first when it is neither a glossary word nor an English one (search
 """
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.db import connection
 from pgvector.django import CosineDistance
 
+from glossary.links import lookup_key
 from glossary.models import Entry
 from search import bm25, tools
 from search.embeddings import EmbeddingUnavailable, embed_query
 from search.models import Document, Passage, visible_to
 from search.snippets import WORD, Candidate, snippet
 from search.spelling import Speller
-from search.suggest import glossary_version
 from search.text import html_blocks, sentences
 
 MODES = ("hybrid", "semantic", "keyword")
@@ -81,24 +82,27 @@ def search(text: str, mode: str = "hybrid", limit: int = 10, user=None, correct:
     """
     started = time.perf_counter()
     answer = Answer(query=text, mode=mode)
+    version, exact = glossary_state(text)
     searched = text
-    exact_match = Entry.objects.matching(text).exists()
-    if correct and not exact_match:
-        correction = speller().correct(text)
+    if correct and not exact:
+        correction = speller(version).correct(text)
         if correction.changed:
             searched = answer.corrected = correction.text
-    if not exact_match and not speller().recognises_any(searched):
-        answer.close_terms = close_terms(searched)  # "asdkjh qwepoi"
+            exact = glossary_state(searched)[1]
+    if not exact and not speller(version).recognises_any(searched):
+        answer.close_terms = close_terms(searched, speller(version))  # "asdkjh qwepoi"
         answer.took_ms = (time.perf_counter() - started) * 1000
         return answer
+    # The query embedding (CPU-bound, outside the GIL) runs while the keyword ranking does.
+    vector = _encoder.submit(embed_query, searched) if mode in ("hybrid", "semantic") else None
     terms = query_terms(searched)
     depth = max(limit * 3, 30)
     keyword, similar = [], []
     if mode in ("hybrid", "keyword"):
         keyword = keyword_ranking(terms, user, depth)[:FUSION_DEPTH]
-    if mode in ("hybrid", "semantic"):
+    if vector is not None:
         try:
-            similar = semantic_ranking(searched, user, depth)
+            similar = semantic_ranking(vector.result(), user, depth)
         except EmbeddingUnavailable:
             if mode == "semantic":
                 raise
@@ -109,15 +113,29 @@ def search(text: str, mode: str = "hybrid", limit: int = 10, user=None, correct:
     scores = fuse(rankings)
     if scores:
         scores = fuse(rankings + [(TOOL_WEIGHT, tools_asked_for(searched))])
-    exact = Document.objects.filter(entry__in=Entry.objects.matching(text) | Entry.objects.matching(searched))
-    for document_id in exact.values_list("id", flat=True):
+    for document_id in exact:
         scores[document_id] = 10.0 + scores.get(document_id, 0.0)  # above any fused score
     ranked = sorted(scores, key=lambda doc: (-scores[doc], doc))[:limit]
     answer.results = results_for(ranked, user, terms, searched)
     if not answer.results:
-        answer.close_terms = close_terms(searched)
+        answer.close_terms = close_terms(searched, speller(version))
     answer.took_ms = (time.perf_counter() - started) * 1000
     return answer
+
+
+_encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="search-embed")
+
+
+def glossary_state(text: str) -> tuple[tuple, list[int]]:
+    """In one query: the glossary's version (search.suggest.glossary_version) and the
+    documents of the entries whose term or alias is exactly `text`."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "select count(*), max(e.updated_at), "
+            "coalesce(array_agg(d.id) filter (where d.id is not null and e.lookup_keys @> %s), '{}') "
+            "from glossary_entry e left join search_document d on d.entry_id = e.id", [[lookup_key(text)]])
+        count, updated, exact = cursor.fetchone()
+    return (count, updated), exact
 
 
 # --- the rankings -----------------------------------------------------------------------
@@ -174,9 +192,9 @@ def visibility_sql(user) -> tuple[str, list]:
     return query.where.as_sql(query.get_compiler(connection=connection), connection)
 
 
-def semantic_ranking(text: str, user, depth: int) -> list[tuple[int, float]]:
-    """(document id, cosine similarity of its nearest passage), nearest first."""
-    vector = embed_query(text)
+def semantic_ranking(vector, user, depth: int) -> list[tuple[int, float]]:
+    """(document id, cosine similarity of its nearest passage to the query's `vector`),
+    nearest first."""
     passages = (Passage.objects.filter(visible_to(user, prefix="document__"), embedding__isnull=False)
                 .annotate(distance=CosineDistance("embedding", vector)).order_by("distance")
                 .values_list("document_id", "distance")[:depth * 3])
@@ -194,11 +212,13 @@ def fuse(rankings: list[tuple[float, list[int]]]) -> dict[int, float]:
     return scores
 
 
-def close_terms(text: str, limit: int = 5) -> list[Entry]:
-    """Entries named like the whole text or like one of its longer words."""
+def close_terms(text: str, speller: Speller, limit: int = 5) -> list[Entry]:
+    """Entries named like the words of `text` that are neither English nor the glossary's:
+    what a misspelt name probably meant."""
+    unknown = [word for word in dict.fromkeys(WORD.findall(text)) if not speller.known(word)]
     found: dict[int, Entry] = {}
-    for part in [text, *sorted(set(WORD.findall(text)) - {text}, key=len, reverse=True)[:4]]:
-        for entry in Entry.objects.closest(part, limit):
+    for word in sorted(unknown, key=len, reverse=True)[:4]:
+        for entry in Entry.objects.closest(word, limit):
             found.setdefault(entry.id, entry)
     return sorted(found.values(), key=lambda e: -e.similarity)[:limit]
 
@@ -216,10 +236,9 @@ def tools_asked_for(text: str) -> list[int]:
 _speller: tuple[tuple, Speller] | None = None
 
 
-def speller() -> Speller:
-    """The speller over the glossary's words, built again when an entry changes."""
+def speller(version: tuple) -> Speller:
+    """The speller over the glossary's words, built again when an entry changes (`version`)."""
     global _speller
-    version = glossary_version()
     if _speller is None or _speller[0] != version:
         texts = [f"{tool.summary} {tool.text}" for tool in tools.TOOLS.values()]
         names = [name for tool in tools.TOOLS.values() for name in (tool.title, *tool.aliases)]

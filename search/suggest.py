@@ -34,7 +34,7 @@ _names: tuple[tuple, list[_Name]] | None = None
 
 
 def glossary_version() -> tuple:
-    """Changes whenever an entry is added, changed or removed (one aggregate over entries)."""
+    """Changes whenever an entry is added, changed or removed: (count, latest change)."""
     from django.db.models import Count, Max
 
     return tuple(Entry.objects.aggregate(Count("id"), Max("updated_at")).values())

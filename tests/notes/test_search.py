@@ -7,6 +7,7 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 
 from notes.models import Note
+from search.embeddings import embed_query
 from search.engine import keyword_ranking, query_terms, results_for, semantic_ranking
 from search.models import Document, Passage
 
@@ -34,7 +35,7 @@ def keyword_notes(text, user, limit=10):
 
 
 def semantic_notes(text, user, limit=10):
-    return notes_of([doc for doc, _ in semantic_ranking(text, user, limit)])
+    return notes_of([doc for doc, _ in semantic_ranking(embed_query(text), user, limit)])
 
 
 def notes_of(document_ids):
