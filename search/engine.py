@@ -4,43 +4,46 @@
             inverse document frequency, read from the maintained lexeme counts; only the
             best-weighted postings of each stem are read (champion lists, search.models).
 - semantic: the query embedded with the passages' model; nearest passages through the one
-            HNSW index over every document's passages, best passage per document. A passage
-            less similar than SEMANTIC_FLOOR is no answer on its own.
+            HNSW index over every document's passages, best passage per document.
 - hybrid:   reciprocal rank fusion of the two (Cormack, Clarke and Büttcher, SIGIR 2009).
 An entry whose term or alias equals the query comes first in every mode. A misspelt word
-is corrected first when it is neither a glossary word nor an English one (search.spelling).
+is corrected first when it is neither a glossary word nor an English one (search.spelling);
+a query with no English or glossary word at all finds nothing.
 """
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from django.db import connection
-from pgvector.django import CosineDistance
+from pgvector import Vector
 
 from glossary.links import lookup_key
 from glossary.models import Entry
-from search import bm25, tools
+from search import tools
 from search.embeddings import EmbeddingUnavailable, embed_query
-from search.models import Document, Passage, visible_to
+from search.models import Document, visible_by_copy, visible_to
 from search.snippets import WORD, Candidate, snippet
 from search.spelling import Speller
 from search.text import html_blocks, sentences
 
 MODES = ("hybrid", "semantic", "keyword")
 MAX_QUERY_LENGTH = 300
-# Reciprocal rank fusion: a document's score is Σ weight / (RRF_K + its rank) over the lists.
+# Reciprocal rank fusion: a document's score is Σ weight / (RRF_K + its rank) over the lists,
+# each list cut at FUSION_DEPTH.
 RRF_K = 60
+FUSION_DEPTH = 30
 KEYWORD_WEIGHT = 1.0
 SEMANTIC_WEIGHT = 1.0
 # A tool the question gives input for ("will llama 70b fit in 48gb": the memory calculator).
 TOOL_WEIGHT = 1.0
-FUSION_DEPTH = 30
+# Cosine similarities: below SEMANTIC_CUT a passage is noise; when no document shares a word
+# with the query, the nearest must reach SEMANTIC_FLOOR for anything to be shown.
 SEMANTIC_CUT = 0.15
-# Postings read per query word stem: every document of a rare stem, the best-weighted of a
-# common one (a document that holds only common query words cannot outrank these).
-CHAMPIONS = 300
 SEMANTIC_FLOOR = 0.3
+# Postings read per query word stem: every document of a rare stem, the best-weighted of a
+# common one (see keyword_side).
+CHAMPIONS = 150
 
 
 @dataclass
@@ -82,60 +85,42 @@ def search(text: str, mode: str = "hybrid", limit: int = 10, user=None, correct:
     """
     started = time.perf_counter()
     answer = Answer(query=text, mode=mode)
-    version, exact = glossary_state(text)
+    ranks_keywords = mode in ("hybrid", "keyword")
+    depth = max(limit * 3, FUSION_DEPTH)
+    visible = visibility_sql(user)
+    side = keyword_side(text, visible, depth, ranks_keywords)
     searched = text
-    if correct and not exact:
-        correction = speller(version).correct(text)
+    if correct and not side.exact:
+        correction = speller(side.version).correct(text)
         if correction.changed:
             searched = answer.corrected = correction.text
-            exact = glossary_state(searched)[1]
-    if not exact and not speller(version).recognises_any(searched):
-        answer.close_terms = close_terms(searched, speller(version))  # "asdkjh qwepoi"
+            side = keyword_side(searched, visible, depth, ranks_keywords)
+    if not side.exact and not speller(side.version).recognises_any(searched):
+        answer.close_terms = close_terms(searched, speller(side.version))  # "asdkjh qwepoi"
         answer.took_ms = (time.perf_counter() - started) * 1000
         return answer
-    # The query embedding (CPU-bound, outside the GIL) runs while the keyword ranking does.
-    vector = _encoder.submit(embed_query, searched) if mode in ("hybrid", "semantic") else None
-    terms = query_terms(searched)
-    depth = max(limit * 3, 30)
-    keyword, similar = [], []
-    if mode in ("hybrid", "keyword"):
-        keyword = keyword_ranking(terms, user, depth)[:FUSION_DEPTH]
-    if vector is not None:
+    similar = []
+    if mode in ("hybrid", "semantic"):
         try:
-            similar = semantic_ranking(vector.result(), user, depth)
+            similar = semantic_ranking(embed_query(searched), visible, depth)
         except EmbeddingUnavailable:
             if mode == "semantic":
                 raise
-    if not keyword and (not similar or similar[0][1] < SEMANTIC_FLOOR):
+    if not side.ranking and (not similar or similar[0][1] < SEMANTIC_FLOOR):
         similar = []  # nothing shares a word with the question, nor comes close in meaning
-    similar = [(doc, sim) for doc, sim in similar if sim >= SEMANTIC_CUT][:FUSION_DEPTH]
-    rankings = [(KEYWORD_WEIGHT, [d for d, _ in keyword]), (SEMANTIC_WEIGHT, [d for d, _ in similar])]
+    rankings = [(KEYWORD_WEIGHT, [doc for doc, _ in side.ranking[:FUSION_DEPTH]]),
+                (SEMANTIC_WEIGHT, [doc for doc, sim in similar if sim >= SEMANTIC_CUT][:FUSION_DEPTH])]
     scores = fuse(rankings)
     if scores:
         scores = fuse(rankings + [(TOOL_WEIGHT, tools_asked_for(searched))])
-    for document_id in exact:
+    for document_id in side.exact:
         scores[document_id] = 10.0 + scores.get(document_id, 0.0)  # above any fused score
     ranked = sorted(scores, key=lambda doc: (-scores[doc], doc))[:limit]
-    answer.results = results_for(ranked, user, terms, searched)
+    answer.results = results_for(ranked, user, side.terms, searched)
     if not answer.results:
-        answer.close_terms = close_terms(searched, speller(version))
+        answer.close_terms = close_terms(searched, speller(side.version))
     answer.took_ms = (time.perf_counter() - started) * 1000
     return answer
-
-
-_encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="search-embed")
-
-
-def glossary_state(text: str) -> tuple[tuple, list[int]]:
-    """In one query: the glossary's version (search.suggest.glossary_version) and the
-    documents of the entries whose term or alias is exactly `text`."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "select count(*), max(e.updated_at), "
-            "coalesce(array_agg(d.id) filter (where d.id is not null and e.lookup_keys @> %s), '{}') "
-            "from glossary_entry e left join search_document d on d.entry_id = e.id", [[lookup_key(text)]])
-        count, updated, exact = cursor.fetchone()
-    return (count, updated), exact
 
 
 # --- the rankings -----------------------------------------------------------------------
@@ -147,57 +132,75 @@ class QueryTerm:
     idf: float
 
 
-def query_terms(text: str) -> list[QueryTerm]:
-    """The query's word stems (the database's English stemming) that occur in any document."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "select q.lexeme, l.documents, (select documents from search_corpus where id = 1) "
-            "from unnest(tsvector_to_array(to_tsvector('english', %s))) as q(lexeme) "
-            "join search_lexeme l on l.lexeme = q.lexeme where l.documents > 0", [text])
-        rows = cursor.fetchall()
-    return [QueryTerm(lexeme, bm25.idf(documents, total or 0)) for lexeme, documents, total in rows]
+@dataclass
+class KeywordSide:
+    version: tuple  # the glossary's (entry count, latest change), as search.suggest.glossary_version
+    exact: list[int]  # documents of the entries whose term or alias is exactly the text
+    terms: list[QueryTerm]  # the text's word stems that occur in any document
+    ranking: list[tuple[int, float]]  # (document id, BM25F score), best first
 
 
-def keyword_ranking(terms: list[QueryTerm], user, depth: int) -> list[tuple[int, float]]:
-    """(document id, BM25F score) of the documents `user` may see, best first.
+def keyword_side(text: str, visible: tuple[str, list], depth: int, rank: bool = True) -> KeywordSide:
+    """Everything search needs from the words of `text`, in one statement: the glossary's
+    version, exact names, the query terms with their IDF (search.bm25.idf, here in SQL), and
+    the keyword ranking of the documents `visible` (visibility_sql) lets the reader see.
 
-    One statement: each term's best CHAMPIONS postings among visible documents are the
-    candidates, then every candidate is scored over all the terms.
+    The ranking reads each term's CHAMPIONS best-weighted postings among visible documents
+    and sums idf · weight per document. A rare term's list is complete, so its part of every
+    score is exact; a common term's list is cut, and a document below the cut misses at most
+    that term's smallest listed weight, for a term that weighs little anyway (low IDF).
     """
-    if not terms:
-        return []
-    visible, visible_params = visibility_sql(user)
+    visible, visible_params = visible
     with connection.cursor() as cursor:
         cursor.execute(f"""
-            with q(lexeme, idf) as (select * from unnest(%s::text[], %s::float8[])),
-            candidates as (
-                select distinct best.document_id from q cross join lateral (
-                    select p.document_id from search_posting p
+            with q as (
+                select t.lexeme, ln(1 + (c.documents - least(l.documents, c.documents) + 0.5::float8)
+                                        / (least(l.documents, c.documents) + 0.5::float8)) as idf
+                from unnest(tsvector_to_array(to_tsvector('english', %s))) as t(lexeme)
+                join search_lexeme l on l.lexeme = t.lexeme and l.documents > 0
+                cross join search_corpus c where c.id = 1),
+            ranked as (
+                select best.document_id, sum(best.weight * q.idf) as score
+                from q cross join lateral (
+                    select p.document_id, p.weight from search_posting p
                     join search_document on search_document.id = p.document_id
-                    left join notes_note on notes_note.id = search_document.note_id
                     where p.lexeme = q.lexeme and {visible}
-                    order by p.weight desc limit %s) best)
-            select p.document_id, sum(p.weight * q.idf) as score
-            from search_posting p join q on q.lexeme = p.lexeme
-            where p.document_id in (select document_id from candidates)
-            group by p.document_id order by score desc, p.document_id limit %s""",
-            [[t.lexeme for t in terms], [t.idf for t in terms], *visible_params, CHAMPIONS, depth])
-        return cursor.fetchall()
+                    order by p.weight desc limit %s) best
+                where %s
+                group by best.document_id order by score desc, best.document_id limit %s)
+            select (select count(*) from glossary_entry), (select max(updated_at) from glossary_entry),
+                   (select coalesce(array_agg(d.id), '{{}}') from glossary_entry e
+                    join search_document d on d.entry_id = e.id where e.lookup_keys @> %s),
+                   (select coalesce(array_agg(lexeme order by lexeme), '{{}}') from q),
+                   (select coalesce(array_agg(idf order by lexeme), '{{}}') from q),
+                   (select coalesce(array_agg(document_id order by score desc, document_id), '{{}}') from ranked),
+                   (select coalesce(array_agg(score order by score desc, document_id), '{{}}') from ranked)""",
+            [text, *visible_params, CHAMPIONS, rank, depth, [lookup_key(text)]])
+        count, updated, exact, lexemes, idfs, documents, scores = cursor.fetchone()
+    return KeywordSide((count, updated), exact, [QueryTerm(lx, idf) for lx, idf in zip(lexemes, idfs)],
+                       list(zip(documents, scores)))
 
 
 def visibility_sql(user) -> tuple[str, list]:
-    """The condition for documents `user` may see, as SQL over the tables search_document and
-    notes_note, compiled from the same Q every other query uses (notes.models.readable_by)."""
-    query = Document.objects.filter(visible_to(user)).query
+    """The condition for documents `user` may see, as SQL over the table search_document,
+    compiled from the rule every other query uses (search.models.visible_by_copy)."""
+    query = Document.objects.filter(visible_by_copy(user)).query
     return query.where.as_sql(query.get_compiler(connection=connection), connection)
 
 
-def semantic_ranking(vector, user, depth: int) -> list[tuple[int, float]]:
+def semantic_ranking(vector, visible: tuple[str, list], depth: int) -> list[tuple[int, float]]:
     """(document id, cosine similarity of its nearest passage to the query's `vector`),
-    nearest first."""
-    passages = (Passage.objects.filter(visible_to(user, prefix="document__"), embedding__isnull=False)
-                .annotate(distance=CosineDistance("embedding", vector)).order_by("distance")
-                .values_list("document_id", "distance")[:depth * 3])
+    nearest first: one HNSW index scan over the passages of the documents `visible`
+    (visibility_sql) lets the reader see."""
+    visible, visible_params = visible
+    with connection.cursor() as cursor:
+        cursor.execute(f"""
+            select search_passage.document_id, search_passage.embedding <=> %s::vector as distance
+            from search_passage
+            join search_document on search_document.id = search_passage.document_id
+            where search_passage.embedding is not null and {visible}
+            order by distance limit %s""", [Vector._to_db(vector), *visible_params, depth * 3])
+        passages = cursor.fetchall()
     ranking: dict[int, float] = {}
     for document_id, distance in passages:
         ranking.setdefault(document_id, 1.0 - distance)
@@ -270,24 +273,33 @@ def lexemes_of(words) -> dict[str, frozenset]:
 
 def candidates_of(document: Document) -> list[Candidate]:
     """The sentences a snippet may be cut from: summary first, then the body's prose."""
-    summary = [Candidate(s, -1, bonus=0.6) for s in sentences(document.summary)]
     if document.kind == Document.Kind.ENTRY:
-        blocks = html_blocks(document.entry.body_html)
+        body = document.entry.body_html
     elif document.kind == Document.Kind.NOTE:
-        blocks = html_blocks(document.note.body_html)
+        body = document.note.body_html
     else:
-        blocks = [document.text]
-    return summary + [Candidate(s, i) for i, block in enumerate(blocks) for s in sentences(block)]
+        body = ""
+    tool_text = tools.TOOLS[document.tool].text if document.tool in tools.TOOLS else ""
+    return _candidates(document.summary, body, tool_text)
+
+
+@lru_cache(maxsize=4096)  # result pages show the same documents again and again
+def _candidates(summary: str, body_html: str, plain: str) -> list[Candidate]:
+    blocks = [*html_blocks(body_html), *([plain] if plain else [])]
+    return ([Candidate(s, -1, bonus=0.6) for s in sentences(summary)]
+            + [Candidate(s, i) for i, block in enumerate(blocks) for s in sentences(block)])
 
 
 def results_for(ids: list[int], user, terms: list[QueryTerm], text: str) -> list[Result]:
     """Result rows for these document ids, in order; visibility is checked again here, so no
     caller can reveal a note the reader may not read."""
     documents = {d.id: d for d in Document.objects.filter(visible_to(user), id__in=ids)
-                 .select_related("entry__category", "note__entry")}
+                 .select_related("entry__category", "note__entry")
+                 .only("kind", "tool", "summary", "entry__slug", "entry__term", "entry__body_html",
+                       "entry__category__name", "note__title", "note__body_html", "note__entry__term")}
     wanted = {term.lexeme for term in terms if len(term.lexeme) > 1}
     candidates = {i: candidates_of(d) for i, d in documents.items()}
-    stems = lexemes_of({w for cs in candidates.values() for c in cs for w in WORD.findall(c.text)})
+    stems = lexemes_of({w for cs in candidates.values() for c in cs for w in c.words})
 
     def match(word: str) -> frozenset:
         return stems.get(word, frozenset()) & wanted

@@ -85,7 +85,8 @@ def note_fields(note) -> dict:
     # The entry a note is about names its subject; it is the note's other name.
     return {"kind": Document.Kind.NOTE, "title": note.title,
             "aliases": [note.entry.term] if note.entry_id else [],
-            "summary": "", "text": plain_text(note.body)}
+            "summary": "", "text": plain_text(note.body),
+            "visibility": note.visibility, "author_id": note.author_id, "deleted_at": note.deleted_at}
 
 
 def tool_fields(tool: tools.Tool) -> dict:
@@ -99,16 +100,21 @@ def save_document(owner: dict, fields: dict) -> Document:
     fields = {**fields, "names_words": word_count(" ".join([fields["title"], *fields["aliases"]])),
               "summary_words": word_count(fields["summary"]), "text_words": word_count(fields["text"])}
     document = Document.objects.filter(**owner).first()
-    if document is not None and all(getattr(document, k) == v for k, v in fields.items()):
-        return document
     if document is None:
         document = Document.objects.create(**owner, **fields)
-    else:
-        for name, value in fields.items():
+        write_postings([document.id])
+        return document
+    changed = {k: v for k, v in fields.items() if getattr(document, k) != v}
+    if changed:
+        for name, value in changed.items():
             setattr(document, name, value)
         document.save()
-    write_postings([document.id])
+        if changed.keys() & INDEXED_FIELDS:
+            write_postings([document.id])
     return document
+
+
+INDEXED_FIELDS = {"title", "aliases", "summary", "text"}
 
 
 def index_entry(entry) -> Document:
@@ -201,8 +207,12 @@ def note_edited(sender, note, **kwargs):
     embed_after_edit(index_note(note))
 
 
-def migrated(sender, **kwargs):
+def migrated(sender, apps, **kwargs):
     """After every migrate: the tools' documents, and postings for documents that have none
-    (those a data migration created)."""
+    (those a data migration created). Nothing when search's tables were just unapplied."""
+    try:
+        apps.get_model("search", "Posting")
+    except LookupError:
+        return
     index_tools()
     write_postings(Document.objects.filter(postings__isnull=True).values_list("id", flat=True))

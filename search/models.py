@@ -30,6 +30,13 @@ def visible_to(user, prefix: str = "") -> Q:
     return Q(**{f"{prefix}note__isnull": True}) | readable_by(user, prefix=f"{prefix}note__")
 
 
+def visible_by_copy(user) -> Q:
+    """The same rule (notes.models.readable_by) on the copy of a note's visibility, author and
+    deletion that its document keeps: rankings filter thousands of postings with it without
+    a second lookup each. Result rows are checked again through the note itself (visible_to)."""
+    return readable_by(user)
+
+
 class Document(models.Model):
     class Kind(models.TextChoices):
         ENTRY = "entry", "Glossary entry"
@@ -48,6 +55,12 @@ class Document(models.Model):
     aliases = ArrayField(models.CharField(max_length=300), default=list, blank=True)
     summary = models.TextField(blank=True)
     text = models.TextField(blank=True)
+    # A note's visibility, author and deletion, copied when it is saved (entries and tools are
+    # public): see visible_by_copy.
+    visibility = models.CharField(max_length=10, default="public")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+                               related_name="+")
+    deleted_at = models.DateTimeField(null=True, blank=True)
     # Field lengths in words, for BM25's length normalisation: names are title and aliases.
     names_words = models.PositiveIntegerField(default=0)
     summary_words = models.PositiveIntegerField(default=0)

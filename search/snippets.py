@@ -9,6 +9,7 @@ import html
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from search.text import FORMULA
 
@@ -25,6 +26,15 @@ class Candidate:
     text: str
     block: int  # sentences of one block may be joined
     bonus: float = 0.0  # the summary reads best out of context
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        return words(self.text)
+
+
+@lru_cache(maxsize=65536)  # the same sentences come back with every search that shows them
+def words(text: str) -> tuple[str, ...]:
+    return tuple(WORD.findall(text))
 
 
 Matcher = Callable[[str], frozenset]
@@ -49,7 +59,7 @@ def snippet(candidates: Iterable[Candidate], match: Matcher, max_chars: int = MA
 
 def _score(candidate: Candidate, match: Matcher) -> float:
     matched = set()
-    for word in WORD.findall(candidate.text):
+    for word in candidate.words:
         matched |= match(word)
     score = len(matched) + candidate.bonus
     if FORMULA in candidate.text:

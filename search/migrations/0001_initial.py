@@ -4,6 +4,7 @@ import django.contrib.postgres.fields
 import django.db.models.deletion
 import pgvector.django.indexes
 import pgvector.django.vector
+from django.conf import settings
 from django.db import migrations, models
 
 # Lexeme and Corpus counts follow every insert and delete of postings and documents,
@@ -83,6 +84,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('glossary', '0003_trigram_indexes'),
         ('notes', '0002_trigram_indexes'),
+        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
@@ -116,11 +118,14 @@ class Migration(migrations.Migration):
                 ('aliases', django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=300), blank=True, default=list, size=None)),
                 ('summary', models.TextField(blank=True)),
                 ('text', models.TextField(blank=True)),
+                ('visibility', models.CharField(default='public', max_length=10)),
+                ('deleted_at', models.DateTimeField(blank=True, null=True)),
                 ('names_words', models.PositiveIntegerField(default=0)),
                 ('summary_words', models.PositiveIntegerField(default=0)),
                 ('text_words', models.PositiveIntegerField(default=0)),
                 ('entry', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='search_document', to='glossary.entry')),
                 ('note', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='search_document', to='notes.note')),
+                ('author', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
         ),
         migrations.CreateModel(

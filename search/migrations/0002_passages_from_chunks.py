@@ -25,7 +25,8 @@ def forward(apps, schema_editor):
     Document.objects.bulk_create(
         Document(**documents_from({"kind": "note", "note_id": note.id}, {
             "title": note.title, "aliases": [note.entry.term] if note.entry_id else [], "summary": "",
-            "text": plain_text(note.body)}))
+            "text": plain_text(note.body), "visibility": note.visibility, "author_id": note.author_id,
+            "deleted_at": note.deleted_at}))
         for note in Note.objects.select_related("entry"))
     schema_editor.execute("""
         insert into search_passage (document_id, position, text, text_hash, embedding)

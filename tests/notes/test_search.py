@@ -8,7 +8,7 @@ from django.contrib.auth.models import AnonymousUser
 
 from notes.models import Note
 from search.embeddings import embed_query
-from search.engine import keyword_ranking, query_terms, results_for, semantic_ranking
+from search.engine import keyword_side, results_for, semantic_ranking, visibility_sql
 from search.models import Document, Passage
 
 pytestmark = pytest.mark.django_db
@@ -31,11 +31,11 @@ def expected(three_notes, *visibilities):
 
 
 def keyword_notes(text, user, limit=10):
-    return notes_of([doc for doc, _ in keyword_ranking(query_terms(text), user, limit)])
+    return notes_of([doc for doc, _ in keyword_side(text, visibility_sql(user), limit).ranking])
 
 
 def semantic_notes(text, user, limit=10):
-    return notes_of([doc for doc, _ in semantic_ranking(embed_query(text), user, limit)])
+    return notes_of([doc for doc, _ in semantic_ranking(embed_query(text), visibility_sql(user), limit)])
 
 
 def notes_of(document_ids):
@@ -105,7 +105,17 @@ def test_a_failing_embedding_model_is_logged_and_the_note_is_saved(member, embed
 
 def test_result_rows_recheck_visibility_and_mark_the_query_words(three_notes, other_member):
     documents = [three_notes[v].search_document.id for v in ("private", "team", "public")]
-    results = results_for(documents, other_member, query_terms("softmax"), "softmax")
+    terms = keyword_side("softmax", visibility_sql(other_member), 10).terms
+    results = results_for(documents, other_member, terms, "softmax")
     assert [r.id for r in results] == [three_notes["team"].pk, three_notes["public"].pk]
     assert results[0].type == "note" and results[0].url == f"/notes/{results[0].id}/"
     assert "<mark>softmax</mark>" in results[0].snippet
+
+
+def test_changing_a_notes_visibility_changes_who_finds_it(member, make_note):
+    note = make_note(member, "Flash attention tips", body="Tiles the softmax.", visibility="private")
+    assert keyword_notes("flash attention", None) == []
+    note.apply_edit({"visibility": "public"}, author=member)
+    assert keyword_notes("flash attention", None) == [note.pk]
+    note.apply_edit({"visibility": "team"}, author=member)
+    assert keyword_notes("flash attention", None) == []
