@@ -28,4 +28,5 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
 ]
 
+handler400 = "config.api.bad_request"
 handler404 = "config.api.not_found"
