@@ -118,7 +118,11 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": database_config(os.environ.get("DATABASE_URL"), DATA_DIR)}
+# DB_POOL_SIZE connections per process at most (gunicorn: per worker; keep workers ×
+# DB_POOL_SIZE under the server's max_connections, 100 by default and for the embedded one).
+DATABASES = {"default": database_config(os.environ.get("DATABASE_URL"), DATA_DIR,
+                                        pool_size=envint("DB_POOL_SIZE", "10"),
+                                        pool_timeout=envfloat("DB_POOL_TIMEOUT", "20"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -221,7 +225,18 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # Uploaded GGUF headers, so the memory page sends a file once: only each header's
+    # summary, of at most 1 MiB (calculators/web/memory.py), so GGUF_CACHE_MB bounds the
+    # whole cache in MiB.
+    "gguf-headers": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "gguf-headers",
+        "TIMEOUT": 3600,
+        "OPTIONS": {"MAX_ENTRIES": envint("GGUF_CACHE_MB", "64")},
+    },
+}
 
 # Sign-in limits (django-axes; the rules are in accounts/signin.py). Failures count per
 # normalised username and client address, in the database; the client address is
