@@ -144,12 +144,14 @@ def _clip(value):
 # arrays of arrays, tensor names under GGML_MAX_NAME bytes and unique, non-negative
 # dimensions whose product fits in int64, rows that hold whole blocks, and tensors laid
 # out back to back at the alignment. Beyond llama.cpp, an upload may not make the parser
-# do more than a real header needs (the largest vocabularies have about 262k tokens plus
-# their merges; the largest models a few thousand tensors).
+# do much more than a real header needs: the bundled Gemma 3 has 262,144 token strings,
+# Llama 3 128,256 tokens and 280,147 merges; the largest models list a few thousand
+# tensors (Llama 3.1 405B: 126 layers × 9 + 4 = 1,138). bench/bench_uploads.py times the
+# most these bounds accept against a real header.
 
-MAX_TENSORS = 65_536
+MAX_TENSORS = 16_384
 MAX_METADATA_KEYS = 4_096
-MAX_ARRAY_STRINGS = 2_097_152  # strings in all metadata arrays together
+MAX_ARRAY_STRINGS = 1_048_576  # strings in all metadata arrays together
 MAX_KEPT_ITEMS = 65_536  # array items kept as Python values, all arrays together
 GGML_MAX_NAME = 64  # ggml.h: a tensor name and its NUL terminator
 GGUF_MAX_ARRAY_ELEMENTS = 1024 ** 3  # ggml/src/gguf.cpp
@@ -165,6 +167,9 @@ class _Reader:
         self.u32 = struct.Struct(order + "I")
         self.u64 = struct.Struct(order + "Q")
         self.i64 = struct.Struct(order + "q")
+        # what follows a tensor's n_dims: the dimensions (int64, as ggml reads them), the
+        # ggml type and the offset, read in one go for each possible n_dims
+        self.tensor_tail = [struct.Struct(f"{order}{n}qIQ") for n in range(MAX_DIMS + 1)]
         self.order = order
 
     @property
@@ -179,11 +184,14 @@ class _Reader:
         return chunk
 
     def number(self, fmt: struct.Struct) -> int:
-        if fmt.size > self.left:
+        return self.numbers(fmt)[0]
+
+    def numbers(self, fmt: struct.Struct) -> tuple:
+        start = self.pos
+        if start + fmt.size > len(self.data):
             raise _Truncated
-        value = fmt.unpack_from(self.data, self.pos)[0]
-        self.pos += fmt.size
-        return value
+        self.pos = start + fmt.size
+        return fmt.unpack_from(self.data, start)
 
     def scalar(self, vtype: VT):
         fmt = struct.Struct(self.order + _SCALAR[vtype])
@@ -265,6 +273,10 @@ def _read_value(r: _Reader, key: str, budget: _Budget):
     return [bool(v) if item == VT.BOOL else v.item() for v in values]
 
 
+# ggml types that ggml can size (gguf.GGML_QUANT_SIZES), by number
+_TENSOR_TYPES = {int(t): t for t in gguf.GGMLQuantizationType if t in gguf.GGML_QUANT_SIZES}
+
+
 def _read_tensor(r: _Reader, index: int, seen: set[str]) -> TensorInfo:
     name = r.string(f"tensor {index}")
     if len(name.encode("utf-8", errors="surrogateescape")) >= GGML_MAX_NAME:
@@ -276,18 +288,16 @@ def _read_tensor(r: _Reader, index: int, seen: set[str]) -> TensorInfo:
     n_dims = r.number(r.u32)
     if not 1 <= n_dims <= MAX_DIMS:
         raise GGUFError(f"tensor {name!r} has {n_dims} dimensions (1 to {MAX_DIMS} allowed)")
-    shape = tuple(r.number(r.i64) for _ in range(n_dims))  # int64, as ggml reads them
-    if any(d < 0 for d in shape):
+    *shape, raw_type, offset = r.numbers(r.tensor_tail[n_dims])
+    shape = tuple(shape)
+    if min(shape) < 0:
         raise GGUFError(f"tensor {name!r} has a negative dimension: {shape}")
     if math.prod(shape) >= INT64_MAX:
         raise GGUFError(f"tensor {name!r} with shape {shape} has 2^63 elements or more")
-    raw_type = r.number(r.u32)
-    offset = r.number(r.u64)
-    try:
-        qtype = gguf.GGMLQuantizationType(raw_type)
-    except ValueError:
-        raise GGUFError(f"tensor {name!r} has ggml type {raw_type}, unknown to this gguf version") from None
-    if qtype not in gguf.GGML_QUANT_SIZES or shape[0] % gguf.GGML_QUANT_SIZES[qtype][0]:
+    qtype = _TENSOR_TYPES.get(raw_type)
+    if qtype is None:
+        raise GGUFError(f"tensor {name!r} has ggml type {raw_type}, unknown to this gguf version")
+    if shape[0] % gguf.GGML_QUANT_SIZES[qtype][0]:
         raise GGUFError(f"tensor {name!r}: row length {shape[0]} does not fit type {qtype.name}")
     return TensorInfo(name, qtype, shape, offset)
 
