@@ -28,7 +28,7 @@ SESSION_OPTIONS = ("-c hnsw.iterative_scan=strict_order -c hnsw.ef_search=100 "
 
 
 def database_config(database_url: str | None, data_dir: Path, pool_size: int = 10,
-                    pool_timeout: float = 20) -> dict:
+                    pool_timeout: float = 10) -> dict:
     """Django's DATABASES["default"] for an external URL or the embedded server.
 
     Connections come from a pool (Django's psycopg pool) of at most `pool_size` per process:
@@ -37,7 +37,8 @@ def database_config(database_url: str | None, data_dir: Path, pool_size: int = 1
     outlived it, so bursts ran PostgreSQL out of connections). Django refuses a pool
     together with persistent connections, hence CONN_MAX_AGE 0: a request hands its
     connection back to the pool when it ends. With health checks on, the pool tests a
-    connection before handing it out, so requests recover by themselves after a restart.
+    connection before handing it out, so requests recover by themselves after a restart;
+    while the server is down, a request waits `pool_timeout` for a connection before its 503.
     """
     if database_url:
         config = dj_database_url.parse(database_url, conn_health_checks=True)

@@ -122,7 +122,7 @@ TEMPLATES = [
 # DB_POOL_SIZE under the server's max_connections, 100 by default and for the embedded one).
 DATABASES = {"default": database_config(os.environ.get("DATABASE_URL"), DATA_DIR,
                                         pool_size=envint("DB_POOL_SIZE", "10"),
-                                        pool_timeout=envfloat("DB_POOL_TIMEOUT", "20"))}
+                                        pool_timeout=envfloat("DB_POOL_TIMEOUT", "10"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

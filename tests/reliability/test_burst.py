@@ -9,8 +9,10 @@ at PostgreSQL's 100 connections, answered 503 "database unavailable".
 import os
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,24 +22,28 @@ from tests.reliability.test_database_outage import ROOT, free_port, pg_ctl, wait
 pytestmark = pytest.mark.slow
 
 BURST = 40
-POOL_SIZE = 4  # small, so that the burst really has to queue
+POOL_SIZE = 10  # DB_POOL_SIZE's default: the burst has to queue for these
 WORDS = ["gguf", "kv cache", "lora rank", "quantisation", "min-p", "sampling", "attention", "experts"]
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("burst") / "data"
-    env = server_env(path)
-    for command in (["migrate", "--noinput"], ["load_glossary"]):
-        subprocess.run([sys.executable, "manage.py", *command, "-v0"], cwd=ROOT, env=env, check=True,
-                       timeout=600)
-    yield path
-    pg_ctl(path / "postgres", "-w", "-m", "fast", "stop")
+def data_dir():
+    # Not under pytest's tmp_path: as root, PostgreSQL runs as its own user, and another
+    # pytest session starting meanwhile makes pytest's shared temporary root private again.
+    with tempfile.TemporaryDirectory(prefix="fieldguide-burst-") as scratch:
+        path = Path(scratch) / "data"
+        env = server_env(path)
+        for command in (["migrate", "--noinput"], ["load_glossary"]):
+            subprocess.run([sys.executable, "manage.py", *command, "-v0"], cwd=ROOT, env=env, check=True,
+                           timeout=600)
+        yield path
+        pg_ctl(path / "postgres", "-w", "-m", "fast", "stop")
 
 
 def server_env(data_dir):
-    env = {**os.environ, "DATA_DIR": str(data_dir), "DEBUG": "0", "DB_POOL_SIZE": str(POOL_SIZE)}
-    env.pop("DATABASE_URL", None)
+    env = {**os.environ, "DATA_DIR": str(data_dir), "DEBUG": "0"}
+    for name in ("DATABASE_URL", "DB_POOL_SIZE", "DB_POOL_TIMEOUT"):  # the defaults, as shipped
+        env.pop(name, None)
     env.pop("DJANGO_SETTINGS_MODULE", None)
     return env
 
