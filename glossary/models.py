@@ -10,6 +10,11 @@ from pgvector.django import HnswIndex, VectorField
 from glossary.links import lookup_key
 
 
+def displayed_content(content: dict) -> dict:
+    """Entry or revision content without the fields that are never shown (search aliases)."""
+    return {key: value for key, value in content.items() if key != "search_aliases"}
+
+
 class StaleRevision(Exception):
     """An edit was based on a revision that is no longer the latest."""
 
