@@ -161,6 +161,18 @@
     });
   }
 
+  // "Use these settings": the answer's -ngl, --n-cpu-moe and -ts into the form.
+  results.addEventListener("click", (event) => {
+    if (event.target.id !== "fit-apply") return;
+    const answer = document.getElementById("fit-answer");
+    const set = (name, value) => { const el = form.elements[name]; if (el) el.value = value; };
+    set("gpu_layers", answer.dataset.gpuLayers);
+    set("n_cpu_moe", answer.dataset.nCpuMoe === "0" ? "" : answer.dataset.nCpuMoe);
+    set("tensor_split", answer.dataset.tensorSplit);
+    if (form.elements.cpu_moe) form.elements.cpu_moe.checked = false;
+    schedule(0);
+  });
+
   // "The file's own types" only means something for a GGUF file.
   function syncQuantChoices() {
     const quant = form.querySelector("#id_quant");
@@ -225,15 +237,27 @@
     };
   }
 
-  function breakdownConfig(data, c) {
+  // One horizontal stacked bar per device (GPU 0, GPU 1, …, CPU): bytes by kind, then the
+  // room left of what the device can hold, or the shortfall past it.
+  function deviceBarsConfig(bars, c) {
+    const used = bars.devices.map((_, i) => bars.kinds.reduce((sum, k) => sum + k.bytes[i], 0));
+    const datasets = bars.kinds.filter((k) => k.bytes.some((b) => b > 0)).map((k) => ({
+      label: k.label, data: k.bytes.map(gib), backgroundColor: c.kind(k.kind), borderWidth: 0,
+    }));
+    const available = bars.available || [];
+    if (available.some((a) => a)) {
+      datasets.push({
+        label: "Free", data: available.map((a, i) => (a ? gib(Math.max(0, a - used[i])) : 0)),
+        backgroundColor: "transparent", borderColor: c.ok, borderWidth: 1, borderDash: [4, 3],
+      });
+      datasets.push({
+        label: "Over what it holds", data: available.map((a, i) => (a && used[i] > a ? gib(used[i] - a) : 0)),
+        backgroundColor: c.bad, borderWidth: 0, hidden: !available.some((a, i) => a && used[i] > a),
+      });
+    }
     return {
       type: "bar",
-      data: {
-        labels: data.bars.devices,
-        datasets: data.bars.kinds.filter((k) => k.bytes.some((b) => b > 0)).map((k) => ({
-          label: k.label, data: k.bytes.map(gib), backgroundColor: c.kind(k.kind), borderWidth: 0,
-        })),
-      },
+      data: { labels: bars.devices, datasets },
       options: {
         ...base(c), indexAxis: "y",
         scales: { x: axis(c, { stacked: true, beginAtZero: true, title: "GiB" }), y: axis(c, { stacked: true }) },
@@ -357,7 +381,8 @@
     const data = readData();
     if (!data || !window.Chart) return;
     const c = palette();
-    render("chart-breakdown", breakdownConfig(data, c));
+    render("chart-breakdown", deviceBarsConfig(data.bars, c));
+    if (data.fit) render("chart-fit", deviceBarsConfig(data.fit, c));
     if (data.series) render("chart-context", contextConfig(data, c));
     if (data.mixes) render("chart-mixes", mixesConfig(data, c));
     if (data.comparison) render("chart-training", trainingConfig(data, c));

@@ -154,10 +154,24 @@ def test_a_split_kv_cache_type_and_flash_attention_shrink_the_cache(api_client):
     assert both["settings"]["cache_type_k"] == both["settings"]["cache_type_v"] == "q8_0"
 
 
-def test_gpu_layers_zero_keeps_everything_on_the_cpu(api_client):
-    result = ok(api_client, model="qwen2.5-0.5b", gpu_layers=0)
+def test_gpu_layers_zero_keeps_weights_and_cache_on_the_cpu(api_client):
+    result = ok(api_client, model="qwen2.5-0.5b", gpu_layers=0, gpu="rtx-4090")
+    gpu, host = result["placement"]["gpus"][0], result["placement"]["host"]
+    assert gpu["blocks"] == 0 and not gpu["output_layer"]
+    assert gpu["by_kind"]["weights"] == gpu["by_kind"]["kv_cache"] == 0
+    assert host["by_kind"]["weights"] == result["weights_bytes"]
+    assert host["by_kind"]["kv_cache"] == result["kv_cache_bytes"]
+    # a CUDA build still runs batches of 32+ tokens on the GPU with -ngl 0
+    # (ggml-org/llama.cpp#6083), so the GPU keeps a compute buffer and nothing else
+    assert gpu["bytes"] == gpu["by_kind"]["compute"] > 0
+
+
+def test_cpu_only_hardware_keeps_everything_in_system_ram(api_client):
+    result = ok(api_client, model="qwen2.5-0.5b", gpu="none", system_ram_gb=4)
     assert result["gpu_bytes"] == 0 and result["cpu_bytes"] == result["total_bytes"]
-    assert all(v["needed_bytes"] == 0 for v in result["verdicts"])
+    assert result["placement"]["gpus"] == [] and result["fit"] is None
+    assert result["verdict"]["device"] == "none" and result["verdict"]["needed_bytes"] == result["cpu_bytes"]
+    assert result["settings"]["flash_attention"] is True  # auto: the CPU backend has it
 
 
 # --- a pasted config.json -------------------------------------------------------------
@@ -200,8 +214,10 @@ def test_the_first_8_mib_give_the_same_estimate_as_the_whole_file_header(api_cli
     response = upload(api_client, first_bytes(), context_length=4096, gpu_layers=19)
     assert response.status_code == 200, response.content
     result = response.json()
+    # flash attention "auto" is on here (the GPU has kernels for head size 256)
+    assert result["settings"]["flash_attention"] is True
     whole = estimate(read_header(bundled_path(), max_bytes=os.path.getsize(bundled_path())),
-                     context_length=4096, n_gpu_layers=19).to_dict()
+                     context_length=4096, n_gpu_layers=19, flash_attention=True).to_dict()
     for key in ("parameters", "weights_bytes", "bits_per_weight", "kv_cache_bytes", "compute_buffer_bytes",
                 "output_buffer_bytes", "overhead_bytes", "total_bytes", "gpu_bytes", "cpu_bytes", "tensors"):
         assert result[key] == whole[key], key
@@ -271,8 +287,9 @@ def test_training_needs_an_architecture_not_a_gguf_header(api_client):
     (dict(model="llama-3.1-8b", gpu_layers=-1), "gpu_layers"),
     (dict(model="llama-3.1-8b", parallel=0), "parallel"),
     (dict(model="llama-3.1-8b", parallel=257), "parallel"),
-    (dict(model="llama-3.1-8b", kv_cache_type="q4_0"), "kv_cache_type"),
-    (dict(model="llama-3.1-8b", cache_type_v="q8_0"), "kv_cache_type"),
+    (dict(model="llama-3.1-8b", kv_cache_type="q4_0", flash_attention="off"), "kv_cache_type"),
+    (dict(model="llama-3.1-8b", cache_type_v="q8_0", flash_attention=False), "kv_cache_type"),
+    (dict(model="llama-3.1-8b", kv_cache_type="q8_0", kv_offload=False, gpu="rtx-4090"), "kv_cache_type"),
     (dict(model="llama-3.1-8b", kv_cache_type="q3_k"), "kv_cache_type"),
     (dict(model="llama-3.1-8b", cache_type_k="fp8"), "cache_type_k"),
     (dict(model="no-such-model"), "model"),
@@ -519,8 +536,8 @@ def test_the_page_reads_an_uploaded_slice_once_then_uses_its_key(client):
 
 
 def test_the_page_answers_errors_as_json_for_its_script(client):
-    response = client.post(PAGE, {"form": "1", "source": "preset", "model": "llama-3.1-8b",
-                                  "kv_cache_type": "q4_0", "context_length": "4096"})
+    response = client.post(PAGE, {"form": "1", "source": "preset", "model": "llama-3.1-8b", "kv_offload": "on",
+                                  "kv_cache_type": "q4_0", "flash_attention": "off", "context_length": "4096"})
     assert response.status_code == 400
     assert list(response.json()["errors"]) == ["kv_cache_type"]
     truncated = client.post(PAGE, {"form": "1", "source": "gguf", "gguf": SimpleUploadedFile("m.gguf", first_bytes(MiB))})
