@@ -1467,6 +1467,7 @@ def _page_results(source: Source, params: dict) -> dict:
         fit = result["fit"]
         placed = fit["placement"]
         context["fit"] = fit
+        context["fit_tensor_split"] = ",".join(f"{x:g}" for x in fit["tensor_split"] or ())
         host = {**placed["host"], "verdict": placed["host"]["verdict"] or placed["host"]["ram_verdict"]}
         context["fit_devices"] = _with_gib([*placed["gpus"], host], "bytes", "available_bytes")
         chart["fit"] = _device_bars(placed)

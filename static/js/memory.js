@@ -237,22 +237,38 @@
     };
   }
 
-  // One horizontal stacked bar per device (GPU 0, GPU 1, …, CPU): bytes by kind, then the
-  // room left of what the device can hold, or the shortfall past it.
+  // A tick across each device's bar at what it can hold: red where the bar runs past it.
+  const capacityMarks = {
+    id: "capacityMarks",
+    afterDatasetsDraw(chart, _args, options) {
+      if (!options || !options.available) return;
+      const { ctx, scales } = chart;
+      options.available.forEach((bytes, i) => {
+        if (!bytes) return;
+        const x = scales.x.getPixelForValue(gib(bytes));
+        const y = scales.y.getPixelForValue(i);
+        const half = (scales.y.getPixelForValue(1) - scales.y.getPixelForValue(0)) * 0.4 || 10;
+        ctx.save();
+        ctx.strokeStyle = options.used[i] > bytes ? options.bad : options.fg;
+        ctx.lineWidth = 2;
+        ctx.beginPath(); ctx.moveTo(x, y - Math.abs(half)); ctx.lineTo(x, y + Math.abs(half)); ctx.stroke();
+        ctx.restore();
+      });
+    },
+  };
+
+  // One horizontal stacked bar per device (GPU 0, GPU 1, …, CPU): bytes by kind, the room
+  // left of what the device can hold, and a tick at its size (capacityMarks).
   function deviceBarsConfig(bars, c) {
     const used = bars.devices.map((_, i) => bars.kinds.reduce((sum, k) => sum + k.bytes[i], 0));
+    const available = bars.available || [];
     const datasets = bars.kinds.filter((k) => k.bytes.some((b) => b > 0)).map((k) => ({
       label: k.label, data: k.bytes.map(gib), backgroundColor: c.kind(k.kind), borderWidth: 0,
     }));
-    const available = bars.available || [];
-    if (available.some((a) => a)) {
+    if (available.some((a, i) => a && used[i] < a)) {
       datasets.push({
         label: "Free", data: available.map((a, i) => (a ? gib(Math.max(0, a - used[i])) : 0)),
-        backgroundColor: "transparent", borderColor: c.ok, borderWidth: 1, borderDash: [4, 3],
-      });
-      datasets.push({
-        label: "Over what it holds", data: available.map((a, i) => (a && used[i] > a ? gib(used[i] - a) : 0)),
-        backgroundColor: c.bad, borderWidth: 0, hidden: !available.some((a, i) => a && used[i] > a),
+        backgroundColor: "transparent", borderColor: c.ok, borderWidth: 1,
       });
     }
     return {
@@ -260,8 +276,10 @@
       data: { labels: bars.devices, datasets },
       options: {
         ...base(c), indexAxis: "y",
+        plugins: { ...base(c).plugins, capacityMarks: { available, used, bad: c.bad, fg: c.fg } },
         scales: { x: axis(c, { stacked: true, beginAtZero: true, title: "GiB" }), y: axis(c, { stacked: true }) },
       },
+      plugins: [capacityMarks],
     };
   }
 
