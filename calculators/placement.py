@@ -527,10 +527,12 @@ def place(lay: Layout, devices: Sequence[Device], options: Options, *, flash_att
                      "layer counted): everything is offloaded.")
     if (options.n_cpu_moe or options.cpu_moe) and not lay.has_experts:
         notes.append("This model has no experts (a dense model): --n-cpu-moe and --cpu-moe change nothing.")
-    if n_cpu_moe and mapped:
+    if n_cpu_moe:
         notes.append(f"The experts of {n_cpu_moe} block{'s' if n_cpu_moe != 1 else ''} stay in system "
                      "RAM; each generated token reads only the experts it routes to, so speed depends on "
-                     "RAM bandwidth more than on their size.")
+                     "RAM bandwidth more than on their size."
+                     + (" With mmap, llama.cpp itself suggests --no-mmap (--load-mode none) for CPU "
+                        "overrides, for speed." if mapped else ""))
     if weight_copy:
         notes.append("Weights in host memory are copied to the first GPU for batches of 32 or more tokens "
                       "(prompt processing), so that GPU's compute buffer holds the largest of them "

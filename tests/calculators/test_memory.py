@@ -247,8 +247,10 @@ def test_compute_buffer_estimate_is_close_to_llama_cpps(bundled_runs, bundled_he
 # --- a synthetic Llama-architecture file (grouped-query attention, no sliding window) ---------
 
 def write_synthetic_llama(path, *, n_embd=512, n_layer=4, n_head=8, n_head_kv=2, n_ff=1408, n_vocab=4096,
-                          sliding_window=None):
-    """A GGUF file llama.cpp loads: real header, zero weights (a sparse file, written instantly)."""
+                          sliding_window=None, n_expert=0, n_expert_used=0):
+    """A GGUF file llama.cpp loads: real header, zero weights (a sparse file, written instantly).
+
+    With n_expert, a Mixtral-style MoE: a router and ffn_*_exps tensors instead of the FFN."""
     head_dim = n_embd // n_head
     w = gguf.GGUFWriter(str(path), "llama")
     w.add_context_length(8192)
@@ -261,6 +263,9 @@ def write_synthetic_llama(path, *, n_embd=512, n_layer=4, n_head=8, n_head_kv=2,
     w.add_rope_dimension_count(head_dim)
     if sliding_window:
         w.add_sliding_window(sliding_window)  # Mistral v0.1 style; llama.cpp's llama graph ignores it
+    if n_expert:
+        w.add_expert_count(n_expert)
+        w.add_expert_used_count(n_expert_used)
     w.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
     w.add_tokenizer_model("llama")
     tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{i:02X}>" for i in range(256)]
@@ -287,9 +292,15 @@ def write_synthetic_llama(path, *, n_embd=512, n_layer=4, n_head=8, n_head_kv=2,
         tensor(f"blk.{i}.attn_v.weight", (n_embd, n_head_kv * head_dim))
         tensor(f"blk.{i}.attn_output.weight", (n_head * head_dim, n_embd))
         tensor(f"blk.{i}.ffn_norm.weight", (n_embd,), F32)
-        tensor(f"blk.{i}.ffn_gate.weight", (n_embd, n_ff))
-        tensor(f"blk.{i}.ffn_up.weight", (n_embd, n_ff))
-        tensor(f"blk.{i}.ffn_down.weight", (n_ff, n_embd))
+        if n_expert:
+            tensor(f"blk.{i}.ffn_gate_inp.weight", (n_embd, n_expert), F32)
+            tensor(f"blk.{i}.ffn_gate_exps.weight", (n_embd, n_ff, n_expert))
+            tensor(f"blk.{i}.ffn_up_exps.weight", (n_embd, n_ff, n_expert))
+            tensor(f"blk.{i}.ffn_down_exps.weight", (n_ff, n_embd, n_expert))
+        else:
+            tensor(f"blk.{i}.ffn_gate.weight", (n_embd, n_ff))
+            tensor(f"blk.{i}.ffn_up.weight", (n_embd, n_ff))
+            tensor(f"blk.{i}.ffn_down.weight", (n_ff, n_embd))
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_ti_data_to_file()
