@@ -355,7 +355,7 @@ class Placement:
 def _splits(devices: Sequence[Device], options: Options) -> np.ndarray:
     """Cumulative, normalised split points, float32 as load_tensors computes them."""
     n = len(devices)
-    split = list(options.tensor_split or ()) + [0.0] * (n - len(options.tensor_split or ()))
+    split = (list(options.tensor_split or ()) + [0.0] * n)[:n]  # values past the GPUs are ignored
     if not any(split):  # "default split, by free memory"
         split = [d.memory_bytes or 1 for d in devices]
     values = np.array(split, dtype=np.float32)
