@@ -16,7 +16,9 @@ compute buffer An estimate (see `compute_buffer_bytes`): the scratch memory ggml
 Placement (src/llama-model.cpp load_tensors): the input layer (token_embd) always stays on
 the CPU; `n_gpu_layers = N` puts the *output* layer and the last N-1 repeating layers on
 the GPU (i_gpu_start = n_layer + 1 - N), so N = n_layer + 1 offloads everything. The KV
-cache of a layer lives where the layer lives (offload_kqv, on by default).
+cache of a layer lives where the layer lives (offload_kqv, on by default). This is the
+one-GPU case; calculators/placement.py adds several GPUs, experts and the KV cache on the
+CPU, and the answer to "what fits?".
 """
 
 from __future__ import annotations

@@ -1,13 +1,15 @@
 """The memory calculator, "Will it fit?" (issue #7): its page and its API.
 
 A thin layer over the pure modules: `calculators.memory` estimates what llama.cpp
-allocates (weights tensor by tensor, KV cache, compute and output buffers, GPU/CPU
-split), `calculators.gguf_header` reads an uploaded GGUF header, `calculators.training`
-sizes full fine-tuning / LoRA / QLoRA, `calculators.gpus` lists the cards. This module
-parses input, calls them, and renders.
+allocates (weights tensor by tensor, KV cache, compute and output buffers),
+`calculators.placement` puts it on the GPUs and the CPU under llama.cpp's placement options
+and finds what fits (`fit`), `calculators.gguf_header` reads an uploaded GGUF header,
+`calculators.training` sizes full fine-tuning / LoRA / QLoRA, `calculators.gpus` lists the
+cards. This module parses input, calls them, and renders.
 
-- `POST /api/v1/calculators/memory/`: one estimate (or a training estimate), with a fit
-  verdict per GPU. JSON, or multipart with a `gguf` part: the first few MiB of a file.
+- `POST /api/v1/calculators/memory/`: one estimate (or a training estimate): first the
+  answer for the chosen hardware (`fit`), then the settings as given, placed on each GPU,
+  with a verdict per GPU. JSON, or multipart with a `gguf` part: the first few MiB of a file.
 - `POST /api/v1/calculators/memory/mixes/`: the same model under every quant mix.
 - `POST /api/v1/calculators/memory/context/`: KV cache against weights as the context
   grows, and the context at which the KV cache overtakes the weights.
@@ -1222,13 +1224,19 @@ def _api(view):
 
 
 @extend_schema(
-    summary="Will it fit? Memory to run (or train) a model, split GPU/CPU, with a verdict per GPU",
+    summary="Will it fit? What fits on your GPUs, and the memory to run (or train) a model, per device",
     request=_REQUEST,
     responses={200: MemoryResponseSerializer, 400: _ERRORS},
     examples=[
         OpenApiExample("A preset", request_only=True, value={
             "model": "llama-3.1-8b", "quant": "Q4_K_M", "context_length": 8192,
-            "kv_cache_type": "q8_0", "flash_attention": True, "gpu": "rtx-4090"}),
+            "kv_cache_type": "q8_0", "flash_attention": "auto", "gpu": "rtx-4090"}),
+        OpenApiExample("Mixtral on a 24 GB card: `fit` keeps experts on the CPU", request_only=True, value={
+            "model": "mixtral-8x7b-v0.1", "quant": "Q4_K_M", "context_length": 8192, "gpu": "rtx-3090",
+            "system_ram_gb": 64}),
+        OpenApiExample("Two cards of your own sizes, experts of 8 blocks on the CPU", request_only=True, value={
+            "model": "mixtral-8x7b-v0.1", "vram_gb": [16, 12], "n_cpu_moe": 8, "tensor_split": [3, 2],
+            "kv_offload": True, "load_mode": "mmap"}),
         OpenApiExample("QLoRA training", request_only=True, value={
             "model": "llama-3.1-8b", "mode": "qlora", "sequence_length": 2048, "rank": 16,
             "target_modules": "all-linear", "gpu": "rtx-4090"}),
