@@ -28,7 +28,7 @@ from calculators.memory import (
     fit_verdicts,
 )
 from calculators.presets import get_preset
-from tests.calculators.synthetic_gguf import add_tokenizer, write_gguf
+from tests.calculators.synthetic_gguf import write_gguf
 from tests.calculators.test_gguf_header import bundled_path
 
 MiB = 1024 * 1024
@@ -249,51 +249,10 @@ def test_compute_buffer_estimate_is_close_to_llama_cpps(bundled_runs, bundled_he
 
 def write_synthetic_llama(path, *, n_embd=512, n_layer=4, n_head=8, n_head_kv=2, n_ff=1408, n_vocab=4096,
                           sliding_window=None):
-    """A GGUF file llama.cpp loads: real header, zero weights (a sparse file, written instantly)."""
-    head_dim = n_embd // n_head
-    w = gguf.GGUFWriter(str(path), "llama")
-    w.add_context_length(8192)
-    w.add_embedding_length(n_embd)
-    w.add_block_count(n_layer)
-    w.add_feed_forward_length(n_ff)
-    w.add_head_count(n_head)
-    w.add_head_count_kv(n_head_kv)
-    w.add_layer_norm_rms_eps(1e-5)
-    w.add_rope_dimension_count(head_dim)
-    if sliding_window:
-        w.add_sliding_window(sliding_window)  # Mistral v0.1 style; llama.cpp's llama graph ignores it
-    w.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
-    add_tokenizer(w, n_vocab)
-    F16, F32 = gguf.GGMLQuantizationType.F16, gguf.GGMLQuantizationType.F32
-    sizes = []
-
-    def tensor(name, ne, qtype=F16):
-        nbytes = int(np.prod(ne)) * (2 if qtype == F16 else 4)
-        w.add_tensor_info(name, list(reversed(ne)), np.dtype(np.float16 if qtype == F16 else np.float32),
-                          nbytes, raw_dtype=qtype)
-        sizes.append(nbytes)
-
-    tensor("token_embd.weight", (n_embd, n_vocab))
-    tensor("output_norm.weight", (n_embd,), F32)
-    tensor("output.weight", (n_embd, n_vocab))
-    for i in range(n_layer):
-        tensor(f"blk.{i}.attn_norm.weight", (n_embd,), F32)
-        tensor(f"blk.{i}.attn_q.weight", (n_embd, n_head * head_dim))
-        tensor(f"blk.{i}.attn_k.weight", (n_embd, n_head_kv * head_dim))
-        tensor(f"blk.{i}.attn_v.weight", (n_embd, n_head_kv * head_dim))
-        tensor(f"blk.{i}.attn_output.weight", (n_head * head_dim, n_embd))
-        tensor(f"blk.{i}.ffn_norm.weight", (n_embd,), F32)
-        tensor(f"blk.{i}.ffn_gate.weight", (n_embd, n_ff))
-        tensor(f"blk.{i}.ffn_up.weight", (n_embd, n_ff))
-        tensor(f"blk.{i}.ffn_down.weight", (n_ff, n_embd))
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_ti_data_to_file()
-    w.close()
-    header = read_header(path)
-    with open(path, "r+b") as fh:
-        fh.truncate(header.file_size)
-    return header
+    """A Llama-architecture GGUF file llama.cpp loads (see synthetic_gguf.write_gguf)."""
+    arch = Architecture("llama", n_embd, n_ff, n_layer, n_head, n_head_kv, n_embd // n_head, n_vocab,
+                        8192, False, sliding_window=sliding_window)
+    return write_gguf(path, arch)
 
 
 SYNTHETIC_RUNS = [
