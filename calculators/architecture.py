@@ -629,7 +629,9 @@ class _HFConfig:
                 raise FieldError("mlp_only_layers", "dense layers inside a Qwen3 MoE are not supported")
             if self.int("decoder_sparse_step", 1) != 1:
                 raise FieldError("decoder_sparse_step", "only 1 (every layer MoE) is supported")
-            return dict(intermediate_size=ff, num_experts=self.int("num_experts", minimum=1),
+            # published configs say num_experts; transformers 5 writes num_local_experts
+            experts = self.int("num_experts", 0) or self.int("num_local_experts", minimum=1)
+            return dict(intermediate_size=ff, num_experts=experts,
                         num_experts_per_token=self.int("num_experts_per_tok", minimum=1),
                         expert_intermediate_size=self.int("moe_intermediate_size", minimum=1))
         if family == "gpt_oss":

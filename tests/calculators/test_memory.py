@@ -533,3 +533,37 @@ def test_llama4_chunked_layers_keep_a_chunk_plus_a_ubatch(family_runs):
     cells = sorted((line["layers"], line["cells"]) for line in runs[2]["kv"])
     # 20000 → 20224 cells for the 2 global layers; pad(8192 + 512, 256) for the 6 chunked ones
     assert cells == [(2, 20224), (6, 8704)]
+
+
+def test_mxfp4_moe_on_a_dense_model_is_q8_0_and_says_so():
+    # llama-quant.cpp: under MXFP4_MOE only 3-D expert tensors become MXFP4, everything else Q8_0
+    arch = get_preset("llama-3.1-8b").architecture
+    mxfp4 = estimate(arch, quant="MXFP4_MOE", context_length=4096)
+    q8 = estimate(arch, quant="Q8_0", context_length=4096)
+    assert mxfp4.weights_bytes == q8.weights_bytes
+    assert any("MXFP4_MOE" in note and "Q8_0" in note for note in mxfp4.notes)
+    moe = estimate(get_preset("gpt-oss-20b").architecture, quant="MXFP4_MOE", context_length=4096)
+    assert not any("MXFP4_MOE stores only" in note for note in moe.notes)
+    assert {t.type for t in moe.tensors if t.name.endswith("_exps.weight")} == {"MXFP4"}
+
+
+def test_a_tied_file_that_stores_output_weight_is_read_as_it_is(tmp_path):
+    # tie_word_embeddings true, yet the file has output.weight: weights count it, and no
+    # second copy of token_embd is added for the GPU
+    arch = _tiny("qwen3", tie_word_embeddings=False)
+    header = write_gguf(tmp_path / "stored-output.gguf", arch)
+    result = estimate(header, context_length=2048, n_gpu_layers=99)
+    assert "output.weight" in {t.name for t in result.tensors} and result.overhead_bytes == 0
+    assert result.weights_bytes == header.weights_bytes
+
+
+def test_an_unknown_architecture_keeps_exact_weights_and_says_what_is_not_modelled(tmp_path):
+    import dataclasses
+
+    header = write_gguf(tmp_path / "x.gguf", _tiny("qwen3"))
+    md = {k.replace("qwen3.", "exotic."): v for k, v in header.metadata.items()}
+    md["general.architecture"] = "exotic"
+    exotic = dataclasses.replace(header, metadata=md)
+    result = estimate(exotic, context_length=2048)
+    assert result.weights_bytes == header.weights_bytes
+    assert any("'exotic'" in note and "not modelled" in note for note in result.notes)
