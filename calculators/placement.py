@@ -38,7 +38,6 @@ memory.compute_buffer_bytes; the two placement-specific terms are documented whe
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
@@ -46,6 +45,7 @@ import gguf
 import numpy as np
 
 from calculators import memory
+from calculators.architecture import tensor_role
 from calculators.gguf_header import Hyperparameters
 from calculators.memory import CTX_PAD, FIT_MARGIN_BYTES, GiB, InputError, MemoryEstimate
 
@@ -60,9 +60,6 @@ SPLIT_MODES = ("layer", "none")
 # input is kept this many times per device (see _pipeline_copies).
 PIPELINE_COPIES = 4
 
-# common/common.h LLM_FFN_EXPS_REGEX, as llm_ffn_exps_block_regex(i) anchors it to a block;
-# std::regex_search, so a prefix match (".weight", ".bias" follow).
-_EXPERT_TENSOR = re.compile(r"blk\.(\d+)\.ffn_(up|down|gate|gate_up)_(ch|)exps")
 _INPUT_TENSORS = ("token_embd.weight", "per_layer_token_embd.weight")
 
 # Flash-attention kernels, per backend (supports_op for GGML_OP_FLASH_ATTN_EXT).
@@ -166,7 +163,7 @@ def layout(model: memory._Model, **settings) -> Layout:
         if t.name in _INPUT_TENSORS:
             input_ += t.bytes
         elif layer is not None and layer < n:
-            if _EXPERT_TENSOR.match(t.name):
+            if tensor_role(t.name) == "expert":  # what llm_ffn_exps_block_regex(layer) matches
                 experts[layer] += t.bytes
                 largest_expert[layer] = max(largest_expert[layer], t.bytes)
             else:
@@ -693,7 +690,7 @@ def solve(planner: Planner) -> Answer | None:
         return cache[(opts, context)]
 
     def gpus_fit(p: Placement) -> bool:
-        return all(d.verdict == "fits" for d in p.gpus)
+        return p.verdict == "fits"  # every GPU, and on a Mac the memory the GPU leaves
 
     def placed(opts: Options, n_cpu_moe: int) -> tuple[Options, int]:
         counts = _fill(evaluate, opts, nd, n, n_cpu_moe)

@@ -26,7 +26,8 @@ from calculators.placement import (
 )
 from calculators.presets import get_preset
 from tests.calculators.test_gguf_header import bundled_path
-from tests.calculators.test_memory import run_llama_cpp, write_synthetic_llama
+from tests.calculators.synthetic_gguf import write_gguf
+from tests.calculators.test_memory import run_llama_cpp
 
 MiB = 2**20
 GiB = 2**30
@@ -117,9 +118,10 @@ OVERRIDE_CHILD = textwrap.dedent(r"""
 @pytest.fixture(scope="module")
 def moe_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("gguf") / "synthetic-moe.gguf"
-    header = write_synthetic_llama(path, n_embd=512, n_layer=4, n_ff=1024, n_vocab=4096, n_expert=4,
-                                   n_expert_used=2)
-    return path, header
+    # a small Mixtral: 4 blocks of 4 experts (2 used), written as llama.cpp's converter would
+    arch = Architecture("mixtral", 512, 1024, 4, 8, 2, 64, 4096, 4096, False, num_experts=4,
+                        num_experts_per_token=2)
+    return path, write_gguf(path, arch)
 
 
 def test_n_cpu_moe_keeps_exactly_the_tensors_llama_cpp_overrides(moe_file):
@@ -156,16 +158,16 @@ def test_cpu_moe_and_n_cpu_moe_past_the_blocks_keep_every_expert_on_the_cpu(moe_
 
 
 def test_shared_experts_and_routers_are_not_matched_by_the_expert_pattern():
-    from calculators.placement import _EXPERT_TENSOR
+    from calculators.architecture import tensor_role
 
     def name(tensor, bid=3):
         return gguf.TENSOR_NAMES[tensor].format(bid=bid) + ".weight"
 
-    M = gguf.MODEL_TENSOR
-    for tensor in (M.FFN_GATE_EXP, M.FFN_UP_EXP, M.FFN_DOWN_EXP):
-        assert _EXPERT_TENSOR.match(name(tensor))
+    M = gguf.MODEL_TENSOR  # the converter's own names (gguf-py)
+    for tensor in (M.FFN_GATE_EXP, M.FFN_UP_EXP, M.FFN_DOWN_EXP, M.FFN_GATE_UP_EXP, M.FFN_DOWN_CHEXP):
+        assert tensor_role(name(tensor)) == "expert", tensor
     for tensor in (M.FFN_GATE_INP, M.FFN_GATE_SHEXP, M.FFN_UP_SHEXP, M.FFN_DOWN_SHEXP, M.FFN_GATE):
-        assert not _EXPERT_TENSOR.match(name(tensor))
+        assert tensor_role(name(tensor)) != "expert", tensor
 
 
 # --- flash attention "auto" (src/llama-context.cpp resolve_fused_ops) -----------------------
