@@ -47,7 +47,7 @@ import numpy as np
 from calculators import memory
 from calculators.architecture import tensor_role
 from calculators.gguf_header import Hyperparameters
-from calculators.memory import CTX_PAD, FIT_MARGIN_BYTES, GiB, InputError, MemoryEstimate
+from calculators.memory import CTX_PAD, FIT_MARGIN_BYTES, InputError, MemoryEstimate
 
 T = gguf.GGMLQuantizationType
 
@@ -306,10 +306,6 @@ class Placement:
         return self.gpu_bytes + self.host.bytes
 
     @property
-    def host_weights_bytes(self) -> int:
-        return self.host.kind_bytes("weights")
-
-    @property
     def ram_verdict(self) -> str | None:
         """The host part against system RAM (None if RAM is not given)."""
         if self.system_ram_bytes is None:
@@ -339,7 +335,8 @@ class Placement:
     def model_notes(self) -> tuple[str, ...]:
         """The estimator's notes about the model and context, and this placement's."""
         gpus_used = any(d.blocks or d.output_layer for d in self.gpus)
-        kept = tuple(n for n in self.layout.estimate.notes if gpus_used is False or not n.startswith("CPU only:"))
+        # the estimator's last note describes its own CPU-only placement
+        kept = tuple(n for n in self.layout.estimate.notes if not (gpus_used and n.startswith("CPU only:")))
         if gpus_used:
             kept += ("Not counted: the GPU driver's own context (llama.cpp's memory breakdown lists it as "
                      "'unaccounted'); the verdicts keep llama.cpp's --fit margin of 1 GiB free for it.",)
@@ -386,6 +383,151 @@ def _span(blocks: Sequence[int]) -> str:
     return f"blocks {blocks[0]}–{blocks[-1]}"
 
 
+@dataclass
+class _Assignment:
+    """Which device holds each block's weights, experts and KV cache (None: the host)."""
+
+    where: list[int | None]  # each block's device, then the output layer's
+    n_cpu_moe: int
+    weights: dict[int | None, int]
+    kv: dict[int | None, int]
+    blocks: dict[int | None, list[int]]
+    host_expert_blocks: list[int]  # blocks on a GPU whose experts stay on the host
+    host_tensors: list[int]  # the largest host-resident tensor of each block (and the output)
+
+
+def _assign(lay: Layout, n_devices: int, ngl: int, splits: np.ndarray, options: Options) -> _Assignment:
+    n = lay.n_layer
+    where = layer_devices(n, ngl, splits)
+    n_cpu_moe = 0 if not lay.has_experts else n if options.cpu_moe else min(options.n_cpu_moe, n)
+    keys = [*range(n_devices), None]
+    a = _Assignment(where, n_cpu_moe, dict.fromkeys(keys, 0), dict.fromkeys(keys, 0), {d: [] for d in keys},
+                    [], [0])
+    for il in range(n):
+        dev = where[il]
+        a.blocks[dev].append(il)
+        a.weights[dev] += lay.block_dense[il]
+        expert_dev = None if il < n_cpu_moe else dev  # --n-cpu-moe: the first N blocks' experts
+        a.weights[expert_dev] += lay.block_experts[il]
+        if dev is None:
+            a.host_tensors += [lay.block_largest[il], lay.block_largest_expert[il]]
+        elif expert_dev is None and lay.block_experts[il]:
+            a.host_expert_blocks.append(il)
+            a.host_tensors.append(lay.block_largest_expert[il])
+        a.kv[dev if options.kv_offload else None] += lay.block_kv[il]
+    a.weights[where[n]] += lay.output_weights
+    a.weights[None] += lay.input_weights
+    if where[n] is None:
+        a.host_tensors.append(lay.output_largest)
+    return a
+
+
+def _gpu_parts(i: int, lay: Layout, a: _Assignment, options: Options, *, weight_copy: int,
+               pipeline_inputs: int) -> tuple[Part, ...]:
+    n, hp, kw = lay.n_layer, lay.hp, vars(lay.estimate.compute_shape)
+    mine, has_output = a.blocks[i], a.where[n] == i
+    parts = []
+    if mine or has_output:
+        what = ([f"{_span(mine)} ({len(mine)} of {n})"] if mine else []) + (["output layer"] if has_output else [])
+        experts_here = [il for il in mine if il >= a.n_cpu_moe and lay.block_experts[il]]
+        if lay.has_experts and mine and len(experts_here) < len(mine):
+            what.append(f"experts of {len(experts_here)} of them")
+        parts.append(Part("weights", "weights: " + ", ".join(what), a.weights[i]))
+    if a.kv[i]:
+        parts.append(Part("kv_cache", f"KV cache: {len(mine)} layer{'s' if len(mine) != 1 else ''}", a.kv[i]))
+    if has_output and lay.tied_output:
+        parts.append(Part("overhead", "output layer: GPU copy of the tied token_embd", lay.tied_output))
+    if mine or has_output:
+        compute = memory.compute_buffer_bytes(hp, with_layers=bool(mine), with_output=has_output,
+                                              with_attention=options.kv_offload, **kw)
+        parts.append(Part("compute", "compute buffer (estimate)", compute))
+    if i == 0 and weight_copy:
+        if not (mine or has_output):
+            # a GPU with no layers still runs big batches (-ngl 0 on a CUDA build)
+            parts.append(Part("compute", "compute buffer (estimate)", memory.compute_buffer_bytes(hp, **kw)))
+        parts.append(Part("compute", "compute buffer: copies of host-resident weights for batches "
+                                     "of 32+ tokens (estimate)", weight_copy))
+    if pipeline_inputs and (mine or has_output):
+        parts.append(Part("compute", f"compute buffer: {PIPELINE_COPIES} copies of the graph inputs "
+                                     "for pipeline parallelism (estimate)", (PIPELINE_COPIES - 1) * pipeline_inputs))
+    return tuple(parts)
+
+
+_LOAD_MODE_HOW = {"mmap": "memory-mapped from the file", "no-mmap": "read into RAM",
+                  "mlock": "read into RAM and locked"}
+
+
+def _host_parts(lay: Layout, a: _Assignment, options: Options, *, gpus_used: bool, discrete: bool,
+                weight_copy: int, inputs: int) -> tuple[Part, ...]:
+    n, hp, kw = lay.n_layer, lay.hp, vars(lay.estimate.compute_shape)
+    what = ["token embeddings"]
+    if a.blocks[None]:
+        what.append(f"{_span(a.blocks[None])} ({len(a.blocks[None])} of {n})")
+    if a.host_expert_blocks:
+        what.append(f"experts of {_span(a.host_expert_blocks)}")
+    if a.where[n] is None:
+        what.append("output layer")
+    parts = [Part("weights", f"weights: {', '.join(what)} ({_LOAD_MODE_HOW[options.load_mode]})", a.weights[None])]
+    if a.kv[None]:
+        layers = n if not options.kv_offload else len(a.blocks[None])
+        parts.append(Part("kv_cache", f"KV cache: {layers} layer{'s' if layers != 1 else ''}"
+                                      + (" (--no-kv-offload)" if not options.kv_offload else ""), a.kv[None]))
+    parts.append(Part("output", "output buffer (logits)", lay.estimate.output_buffer_bytes))
+    if not gpus_used and not weight_copy:
+        compute = memory.compute_buffer_bytes(hp, **kw)  # CPU only
+    elif discrete:
+        # big batches run on the GPU (see weight_copy), so the host keeps the graph inputs
+        # and, without KV offload, the attention it runs itself
+        compute = inputs if options.kv_offload else max(
+            inputs, memory.compute_buffer_bytes(hp, with_output=False, **kw))
+    else:
+        # Metal: blocks left on the CPU compute there
+        compute = inputs if options.kv_offload and not a.blocks[None] else max(
+            inputs, memory.compute_buffer_bytes(hp, with_output=False, **kw))
+    parts.append(Part("compute", "compute buffer (estimate)", compute))
+    return tuple(parts)
+
+
+_LOAD_MODE_NOTES = {
+    "mmap": "Weights on the CPU are memory-mapped (llama.cpp's default): they count as page cache, "
+            "the system may drop them under pressure and read them again from disk; if RAM is "
+            "short they are paged from disk (slow) instead of failing.",
+    "no-mmap": "--no-mmap reads the CPU weights into allocated RAM: they must fit in RAM (or swap); "
+               "loading takes longer but nothing is read from disk later.",
+    "mlock": "--mlock keeps the CPU weights resident (never swapped): they must fit in RAM, and the "
+             "system's locked-memory limit (ulimit -l) must allow it.",
+}
+
+
+def _notes(lay: Layout, a: _Assignment, options: Options, *, n_devices: int, weight_copy: int,
+           pipeline: bool) -> tuple[str, ...]:
+    n = lay.n_layer
+    notes = []
+    if options.n_gpu_layers is not None and n_devices and options.n_gpu_layers > n + 1:
+        notes.append(f"-ngl {options.n_gpu_layers} is more than the model's {n + 1} layers (output "
+                     "layer counted): everything is offloaded.")
+    if (options.n_cpu_moe or options.cpu_moe) and not lay.has_experts:
+        notes.append("This model has no experts (a dense model): --n-cpu-moe and --cpu-moe change nothing.")
+    if a.n_cpu_moe:
+        notes.append(f"The experts of {a.n_cpu_moe} block{'s' if a.n_cpu_moe != 1 else ''} stay in system "
+                     "RAM; each generated token reads only the experts it routes to, so speed depends on "
+                     "RAM bandwidth more than on their size."
+                     + (" With mmap, llama.cpp itself suggests --no-mmap (--load-mode none) for CPU "
+                        "overrides, for speed." if options.load_mode == "mmap" else ""))
+    if weight_copy:
+        notes.append("Weights in host memory are copied to the first GPU for batches of 32 or more tokens "
+                     "(prompt processing), so that GPU's compute buffer holds the largest of them "
+                     f"({weight_copy / 2**20:,.0f} MiB).")
+    if pipeline:
+        notes.append("Several GPUs with every layer offloaded: llama.cpp enables pipeline parallelism, "
+                     f"which keeps {PIPELINE_COPIES} copies of the graph inputs on each GPU.")
+    if not options.kv_offload and n_devices:
+        notes.append("--no-kv-offload keeps the whole KV cache in system RAM and runs attention on the "
+                     "CPU: it frees VRAM at a large cost in speed.")
+    notes.append(_LOAD_MODE_NOTES[options.load_mode])
+    return tuple(notes)
+
+
 def place(lay: Layout, devices: Sequence[Device], options: Options, *, flash_attention: bool,
           flash_attention_reason: str = "", system_ram_bytes: int | None = None) -> Placement:
     """Where every byte of `lay` goes on `devices` with `options` (already checked)."""
@@ -394,121 +536,30 @@ def place(lay: Layout, devices: Sequence[Device], options: Options, *, flash_att
     if options.split_mode == "none":
         devices = devices[:1]  # -sm none: the main GPU only
     splits = _splits(devices, options) if devices else np.zeros(0, dtype=np.float32)
-    ngl = n + 1 if options.n_gpu_layers is None else min(options.n_gpu_layers, n + 1)
-    if not devices:
-        ngl = 0
-    where = layer_devices(n, ngl, splits)
-    n_cpu_moe = n if options.cpu_moe else min(options.n_cpu_moe, n)
-    if not lay.has_experts:
-        n_cpu_moe = 0
-    shape = lay.estimate.compute_shape
-    kw = vars(shape)
-    hp = lay.hp
-    notes: list[str] = []
-
-    # weights and KV cache, device by device (None: host)
-    weights = {d: 0 for d in [*range(len(devices)), None]}
-    kv = dict.fromkeys(weights, 0)
-    blocks: dict[int | None, list[int]] = {d: [] for d in weights}
-    host_expert_blocks: list[int] = []
-    host_tensors = [0]  # the largest weight tensors a GPU must copy in for big batches
-    for il in range(n):
-        dev = where[il]
-        blocks[dev].append(il)
-        weights[dev] += lay.block_dense[il]
-        expert_dev = None if il < n_cpu_moe else dev
-        weights[expert_dev] += lay.block_experts[il]
-        if dev is None:
-            host_tensors += [lay.block_largest[il], lay.block_largest_expert[il]]
-        elif expert_dev is None and lay.block_experts[il]:
-            host_expert_blocks.append(il)
-            host_tensors.append(lay.block_largest_expert[il])
-        kv[dev if options.kv_offload else None] += lay.block_kv[il]
-    out_dev = where[n]
-    weights[out_dev] += lay.output_weights
-    weights[None] += lay.input_weights
-    if out_dev is None:
-        host_tensors.append(lay.output_largest)
-
-    gpus_used = sorted({d for d in where if d is not None})
+    ngl = 0 if not devices else n + 1 if options.n_gpu_layers is None else min(options.n_gpu_layers, n + 1)
+    a = _assign(lay, len(devices), ngl, splits, options)
+    gpus_used = any(d is not None for d in a.where)
     discrete = bool(devices) and not any(d.unified for d in devices)
     # ggml-backend's scheduler (ggml-org/llama.cpp#6083) runs a batch of 32 or more tokens
     # on the first GPU even where the weights sit in host memory, copying each weight into
     # that GPU's compute buffer: it grows by about the largest such tensor. CUDA, ROCm and
     # Vulkan do this (offload_op); Metal shares the memory and does not need to.
-    weight_copy = max(host_tensors) if discrete else 0
+    weight_copy = max(a.host_tensors) if discrete else 0
     # src/llama-context.cpp: pipeline parallelism needs several GPUs, every layer offloaded,
     # -sm layer, the KV cache offloaded and no tensor overrides; the scheduler then keeps
     # GGML_SCHED_MAX_COPIES of every graph input per device (unslothai/unsloth#7637 traces
     # the 4x KQ mask this causes on multi-GPU fits).
     pipeline = (len(devices) > 1 and ngl > n and options.split_mode == "layer" and options.kv_offload
-                and n_cpu_moe == 0)
-    inputs = memory.graph_input_bytes(hp, n_tokens=shape.n_tokens, n_kv=shape.n_kv,
+                and a.n_cpu_moe == 0)
+    shape = lay.estimate.compute_shape
+    inputs = memory.graph_input_bytes(lay.hp, n_tokens=shape.n_tokens, n_kv=shape.n_kv,
                                       n_kv_swa=shape.n_kv_swa, flash_attention=shape.flash_attention)
 
-    gpus = []
-    for i, device in enumerate(devices):
-        mine = blocks[i]
-        has_output = out_dev == i
-        parts = []
-        if mine or has_output:
-            what = ([f"{_span(mine)} ({len(mine)} of {n})"] if mine else []) + (["output layer"] if has_output else [])
-            experts_here = [il for il in mine if il >= n_cpu_moe and lay.block_experts[il]]
-            if lay.has_experts and mine and len(experts_here) < len(mine):
-                what.append(f"experts of {len(experts_here)} of them")
-            parts.append(Part("weights", "weights: " + ", ".join(what), weights[i]))
-        if kv[i]:
-            parts.append(Part("kv_cache", f"KV cache: {len(mine)} layer{'s' if len(mine) != 1 else ''}", kv[i]))
-        if has_output and lay.tied_output:
-            parts.append(Part("overhead", "output layer: GPU copy of the tied token_embd", lay.tied_output))
-        if mine or has_output:
-            compute = memory.compute_buffer_bytes(hp, with_layers=bool(mine), with_output=has_output,
-                                                  with_attention=options.kv_offload, **kw)
-            parts.append(Part("compute", "compute buffer (estimate)", compute))
-        if i == 0 and discrete and weight_copy:
-            if not (mine or has_output):
-                # a GPU with no layers still runs big batches (-ngl 0 on a CUDA build)
-                parts.append(Part("compute", "compute buffer (estimate)", memory.compute_buffer_bytes(hp, **kw)))
-            parts.append(Part("compute", "compute buffer: copies of host-resident weights for batches "
-                                         "of 32+ tokens (estimate)", weight_copy))
-        if pipeline and i in gpus_used:
-            parts.append(Part("compute", f"compute buffer: {PIPELINE_COPIES} copies of the graph inputs "
-                                         "for pipeline parallelism (estimate)", (PIPELINE_COPIES - 1) * inputs))
-        gpus.append(DeviceUse(i, device.name, device.memory_bytes, tuple(parts), tuple(mine), has_output))
-
-    # the host
-    host_parts = []
-    mapped = options.load_mode == "mmap"
-    how = {"mmap": "memory-mapped from the file", "no-mmap": "read into RAM",
-           "mlock": "read into RAM and locked"}[options.load_mode]
-    what = ["token embeddings"]
-    if blocks[None]:
-        what.append(f"{_span(blocks[None])} ({len(blocks[None])} of {n})")
-    if host_expert_blocks:
-        what.append(f"experts of {_span(host_expert_blocks)}")
-    if out_dev is None:
-        what.append("output layer")
-    host_parts.append(Part("weights", f"weights: {', '.join(what)} ({how})", weights[None]))
-    if kv[None]:
-        kv_layers = n if not options.kv_offload else len(blocks[None])
-        host_parts.append(Part("kv_cache", f"KV cache: {kv_layers} layer{'s' if kv_layers != 1 else ''}"
-                                           + (" (--no-kv-offload)" if not options.kv_offload else ""), kv[None]))
-    out_buffer = lay.estimate.output_buffer_bytes
-    host_parts.append(Part("output", "output buffer (logits)", out_buffer))
-    if not gpus_used and not (discrete and weight_copy):
-        host_compute = memory.compute_buffer_bytes(hp, **kw)  # CPU only
-    elif discrete:
-        # big batches run on the GPU (see weight_copy), so the host keeps the graph inputs
-        # and, without KV offload, the attention it runs itself
-        host_compute = inputs
-        if not options.kv_offload:
-            host_compute = max(inputs, memory.compute_buffer_bytes(hp, with_output=False, **kw))
-    else:
-        # Metal: blocks left on the CPU compute there
-        host_compute = inputs
-        if blocks[None] or not options.kv_offload:
-            host_compute = max(inputs, memory.compute_buffer_bytes(hp, with_output=False, **kw))
-    host_parts.append(Part("compute", "compute buffer (estimate)", host_compute))
+    gpus = tuple(DeviceUse(i, d.name, d.memory_bytes,
+                           _gpu_parts(i, lay, a, options, weight_copy=weight_copy,
+                                      pipeline_inputs=inputs if pipeline else 0),
+                           tuple(a.blocks[i]), a.where[n] == i)
+                 for i, d in enumerate(devices))
     available_host = system_ram_bytes
     unified = next((d for d in devices if d.unified), None)
     if unified is not None and unified.total_bytes is not None:
@@ -516,43 +567,15 @@ def place(lay: Layout, devices: Sequence[Device], options: Options, *, flash_att
         available_host = unified.total_bytes - sum(d.bytes for d in gpus)
         if system_ram_bytes is not None:
             available_host = min(available_host, system_ram_bytes)
-    host = DeviceUse(None, "CPU / system RAM", available_host, tuple(host_parts), tuple(blocks[None]),
-                     out_dev is None)
-
-    if options.n_gpu_layers is not None and devices and options.n_gpu_layers > n + 1:
-        notes.append(f"-ngl {options.n_gpu_layers} is more than the model's {n + 1} layers (output "
-                     "layer counted): everything is offloaded.")
-    if (options.n_cpu_moe or options.cpu_moe) and not lay.has_experts:
-        notes.append("This model has no experts (a dense model): --n-cpu-moe and --cpu-moe change nothing.")
-    if n_cpu_moe:
-        notes.append(f"The experts of {n_cpu_moe} block{'s' if n_cpu_moe != 1 else ''} stay in system "
-                     "RAM; each generated token reads only the experts it routes to, so speed depends on "
-                     "RAM bandwidth more than on their size."
-                     + (" With mmap, llama.cpp itself suggests --no-mmap (--load-mode none) for CPU "
-                        "overrides, for speed." if mapped else ""))
-    if weight_copy:
-        notes.append("Weights in host memory are copied to the first GPU for batches of 32 or more tokens "
-                      "(prompt processing), so that GPU's compute buffer holds the largest of them "
-                      f"({weight_copy / 2**20:,.0f} MiB).")
-    if pipeline:
-        notes.append(f"Several GPUs with every layer offloaded: llama.cpp enables pipeline parallelism, "
-                     f"which keeps {PIPELINE_COPIES} copies of the graph inputs on each GPU.")
-    if not options.kv_offload and devices:
-        notes.append("--no-kv-offload keeps the whole KV cache in system RAM and runs attention on the "
-                     "CPU: it frees VRAM at a large cost in speed.")
-    notes.append({
-        "mmap": "Weights on the CPU are memory-mapped (llama.cpp's default): they count as page cache, "
-                "the system may drop them under pressure and read them again from disk; if RAM is "
-                "short they are paged from disk (slow) instead of failing.",
-        "no-mmap": "--no-mmap reads the CPU weights into allocated RAM: they must fit in RAM (or swap); "
-                   "loading takes longer but nothing is read from disk later.",
-        "mlock": "--mlock keeps the CPU weights resident (never swapped): they must fit in RAM, and the "
-                 "system's locked-memory limit (ulimit -l) must allow it.",
-    }[options.load_mode])
+    host = DeviceUse(None, "CPU / system RAM", available_host,
+                     _host_parts(lay, a, options, gpus_used=gpus_used, discrete=discrete,
+                                 weight_copy=weight_copy, inputs=inputs),
+                     tuple(a.blocks[None]), a.where[n] is None)
     split = tuple(float(x) for x in np.diff(np.concatenate([[0.0], splits]))) if devices else ()
-    return Placement(lay, ngl, n_cpu_moe, split, flash_attention, flash_attention_reason,
-                     options.load_mode, options.kv_offload, pipeline, unified is not None, tuple(gpus), host,
-                     system_ram_bytes, tuple(notes))
+    return Placement(lay, ngl, a.n_cpu_moe, split, flash_attention, flash_attention_reason,
+                     options.load_mode, options.kv_offload, pipeline, unified is not None, gpus, host,
+                     system_ram_bytes,
+                     _notes(lay, a, options, n_devices=len(devices), weight_copy=weight_copy, pipeline=pipeline))
 
 
 # --- the planner: model + hardware + options → placement -----------------------------------

@@ -370,3 +370,14 @@ def test_place_reuses_one_layout_for_every_device_set():
     plan.place(devices=gpus(24))
     plan.place(devices=gpus(12, 12))
     assert len(plan._layouts) == 1
+
+
+def test_on_a_mac_the_answer_keeps_metals_limit_and_the_memory_the_gpu_leaves():
+    arch = get_preset("qwen2.5-32b").architecture
+    mac = Device.from_accelerator(get_gpu("apple-32gb"))  # Metal: 2/3 of 32 GiB
+    answer = solve(Planner(arch, [mac], Options(), quant="Q4_K_M", context_length=32768))
+    p = answer.placement
+    assert answer.fits and p.verdict == "fits"
+    assert p.gpus[0].bytes + memory.FIT_MARGIN_BYTES <= mac.memory_bytes
+    assert p.gpus[0].bytes + p.host.bytes + memory.FIT_MARGIN_BYTES <= 32 * GiB
+    assert p.n_gpu_layers < 65  # 18.5 GiB of weights and an 8 GiB cache do not fit under 21.3 GiB
