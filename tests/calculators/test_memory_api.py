@@ -655,6 +655,21 @@ def test_the_page_answers_errors_as_json_for_its_script(client):
     assert truncated.json()["need_more_bytes"] is True
 
 
+def test_the_page_for_cpu_only_and_for_custom_gpus(client):
+    cpu = client.get(PAGE, {"model": "qwen2.5-7b", "gpu": "none", "system_ram_gb": "32"})
+    assert cpu.status_code == 200
+    html = cpu.content.decode()
+    assert 'id="fit-answer"' not in html and "needed in system RAM" in html
+    custom = client.get(PAGE, {"model": "mixtral-8x7b-v0.1", "gpu": "custom", "vram_gb": "16, 12"})
+    assert custom.status_code == 200
+    html = custom.content.decode()
+    assert 'id="fit-answer"' in html and "GPU 1 (12 GiB)" in html
+    missing = client.get(PAGE, {"form": "1", "model": "qwen2.5-7b", "gpu": "custom", "vram_gb": "",
+                                "context_length": "4096", "parallel": "1", "mode": "inference"})
+    assert missing.status_code == 400
+    assert 'id="error-vram_gb" role="alert">type each GPU' in missing.content.decode()
+
+
 def test_the_page_in_training_mode(client):
     response = client.get(PAGE, {"model": "llama-3.1-8b", "mode": "qlora", "rank": "16"})
     assert response.status_code == 200
