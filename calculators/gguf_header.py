@@ -155,6 +155,7 @@ MAX_ARRAY_STRINGS = 1_048_576  # strings in all metadata arrays together
 MAX_KEPT_ITEMS = 65_536  # array items kept as Python values, all arrays together
 GGML_MAX_NAME = 64  # ggml.h: a tensor name and its NUL terminator
 GGUF_MAX_ARRAY_ELEMENTS = 1024 ** 3  # ggml/src/gguf.cpp
+GGUF_MAX_STRING_LENGTH = 1024 ** 3  # ggml/src/gguf.cpp
 INT64_MAX = 2 ** 63 - 1
 
 
@@ -204,8 +205,9 @@ class _Reader:
     def string_length(self, what: str) -> int:
         n = self.number(self.u64)
         if n > self.left:
-            if n > GGUF_MAX_ARRAY_ELEMENTS:  # no header holds a string of a GiB
-                raise GGUFError(f"{what}: a string of {n:,} bytes")
+            if n > GGUF_MAX_STRING_LENGTH:
+                raise GGUFError(f"{what}: a string of {n:,} bytes; llama.cpp reads at most "
+                                f"{GGUF_MAX_STRING_LENGTH:,}")
             raise _Truncated
         return n
 
