@@ -135,6 +135,8 @@ class MemoryEstimate:
     notes: tuple[str, ...]
     kv_caches: tuple[KVCache, ...] = field(repr=False)
     n_ctx: int  # the context llama.cpp allocates (padded)
+    # the model as llama.cpp's loader sees it (heads, experts, window), for calculators.speed
+    hyperparameters: Hyperparameters | None = field(repr=False, default=None)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -574,6 +576,7 @@ def estimate(model: Architecture | GGUFHeader, *, quant: str | None = None,
         notes=tuple(notes),
         kv_caches=tuple(caches),
         n_ctx=n_ctx,
+        hyperparameters=hp,
     )
 
 
