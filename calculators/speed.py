@@ -143,7 +143,8 @@ class Profile:
     @property
     def active_parameters(self) -> int:
         """Weights a generated token multiplies (embedding lookup not counted)."""
-        return sum(p.dense_params + p.output_params + self._active(p.expert_params) for p in self.parts.values())
+        return round(sum(p.dense_params + p.output_params + self._active(p.expert_params)
+                         for p in self.parts.values()))
 
     def _active(self, value):
         return value * self.n_expert_used / self.n_expert if self.n_expert else value
