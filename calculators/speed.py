@@ -32,7 +32,7 @@ import math
 from dataclasses import dataclass, field
 
 from calculators import memory
-from calculators.architecture import Architecture
+from calculators.architecture import Architecture, tensor_role
 from calculators.gguf_header import GGUFHeader
 from calculators.memory import InputError
 
@@ -165,11 +165,6 @@ class Profile:
         return value * (1 - (1 - self.n_expert_used / self.n_expert) ** tokens)
 
 
-def _is_expert(name: str) -> bool:
-    # ffn_{gate,up,down}_exps (routed experts); shared experts are ffn_*_shexp
-    return "_exps." in name
-
-
 def _is_matrix(shape: tuple[int, ...]) -> bool:
     return len(shape) >= 2
 
@@ -202,16 +197,19 @@ def profile(model: Architecture | GGUFHeader, *, quant: str | None = None, n_gpu
     if hp.n_expert == 0 and n_cpu_moe:
         raise InputError("n_cpu_moe", "the model has no experts (it is not a mixture of experts)")
 
+    # the layers a token runs through: those with a KV cache (a multi-token-prediction
+    # block, GLM-4.5's or DeepSeek V3's, has none and only serves speculative decoding)
+    run = {il for cache in est.kv_caches for il in cache.layers}
     # where each layer lives: the device of its non-expert tensors
     layer_device: dict[int, str] = {}
     for t in est.tensors:
-        if t.name.startswith("blk.") and not _is_expert(t.name):
+        if t.name.startswith("blk.") and tensor_role(t.name) != "expert":
             layer_device.setdefault(int(t.name.split(".")[1]), t.device)
     ngl = min(n_gpu_layers, n_layer + 1)
     output_device = "gpu" if ngl > 0 else "cpu"
 
     parts = {"gpu": _Part(), "cpu": _Part()}
-    for il in range(n_layer):
+    for il in run:
         parts[layer_device.get(il, "cpu")].layers += 1
     moved = 0
     has_output = False
@@ -219,17 +217,18 @@ def profile(model: Architecture | GGUFHeader, *, quant: str | None = None, n_gpu
     for t in est.tensors:
         device = t.device
         params = math.prod(t.shape)
+        role = tensor_role(t.name)
         if t.name == "token_embd.weight":
             embd = t
             continue  # a lookup: one row per token
-        if t.name.startswith("per_layer_token_embd"):
-            continue  # Gemma 3n's per-layer embeddings: lookups too
+        if role in ("embedding", "mtp") or (t.name.startswith("blk.") and int(t.name.split(".")[1]) not in run):
+            continue  # lookups, and the multi-token-prediction block
         part = parts[device]
-        if t.name.startswith("output.") and _is_matrix(t.shape):
+        if role == "output" and _is_matrix(t.shape):
             has_output = True
             part.output_bytes += t.bytes
             part.output_params += params
-        elif _is_expert(t.name):
+        elif role == "expert":
             layer = int(t.name.split(".")[1])
             if layer < n_cpu_moe and device == "gpu":
                 device, part = "cpu", parts["cpu"]
@@ -265,7 +264,7 @@ def profile(model: Architecture | GGUFHeader, *, quant: str | None = None, n_gpu
                 part.kv_full_per_cell += per_cell
                 part.attn_full_per_cell += flops
     notes.extend(n for n in est.notes if n.startswith(("Weights:", "The model's", "The output layer")))
-    return Profile(parts={k: v for k, v in parts.items()}, n_layer=n_layer, n_expert=hp.n_expert,
+    return Profile(parts={k: v for k, v in parts.items()}, n_layer=len(run), n_expert=hp.n_expert,
                    n_expert_used=hp.n_expert_used, window=hp.sliding_window if hp.swa_layers else None,
                    weights_bytes=est.weights_bytes, notes=tuple(notes))
 

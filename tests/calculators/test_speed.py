@@ -111,6 +111,33 @@ def test_mixtral_multiplies_the_published_active_parameter_count():
     assert (prof.active_parameters + 32000 * 4096) / 1e9 == pytest.approx(12.9, abs=0.05)
 
 
+@pytest.mark.parametrize("slug, quant, published, unit, with_embedding", [
+    # OpenAI, "gpt-oss-120b & gpt-oss-20b Model Card" (2025-08-05), table 1: active parameters
+    # 3.61B and 5.13B, counted without the input embedding
+    ("gpt-oss-20b", "MXFP4_MOE", 3.61e9, 0.01e9, False),
+    ("gpt-oss-120b", "MXFP4_MOE", 5.13e9, 0.01e9, False),
+    # Qwen team, "Qwen3: Think Deeper, Act Faster" (2025-04-29): 3.3B and 22B activated
+    ("qwen3-30b-a3b", "Q8_0", 3.3e9, 0.1e9, True),
+    ("qwen3-235b-a22b", "Q8_0", 22e9, 1e9, True),
+    # Mistral AI, "Cheaper, Better, Faster, Stronger" (2024-04-17): 39B active of 141B
+    ("mixtral-8x22b", "Q8_0", 39e9, 1e9, True),
+])
+def test_moe_models_multiply_their_published_active_parameters(slug, quant, published, unit, with_embedding):
+    model = arch(slug)
+    prof = speed.profile(model, quant=quant, context_length=512)
+    counted = prof.active_parameters + (model.vocab_size * model.hidden_size if with_embedding else 0)
+    # a published count is rounded to its last digit (`unit`); 1 % more for the rounding of parts
+    assert abs(counted - published) <= unit / 2 + 0.01 * published
+
+
+def test_a_multi_token_prediction_block_is_not_read():
+    # DeepSeek V3 and GLM-4.5 ship one extra block for speculative decoding; generating a
+    # token runs the 61 / 92 ordinary ones (their config.json num_hidden_layers)
+    for slug, layers in (("deepseek-v3", 61), ("glm-4.5", 92)):
+        prof = speed.profile(arch(slug), quant="Q4_K_M", context_length=512)
+        assert prof.n_layer == layers
+
+
 def test_llama_8b_reads_the_file_less_the_embedding_table_per_token():
     # llama-bench prints "llama 8B Q4_K - Medium | 4.58 GiB" for Llama 3.1 8B Q4_K_M; the
     # token embedding (128256 × 4096, Q4_K: 144 bytes per 256 weights) is looked up, not read.
