@@ -13,7 +13,9 @@
    ratio. Absolute figures move with the machine's load (printed); read the ratio.
 
 The threads are the same in all three (default 1: llama.cpp's threads spin while waiting,
-so one per core is fragile on a shared 2-core host, see live/llm.py).
+so one per core is fragile on a shared 2-core host, see live/llm.py). With one thread every
+figure is timed in that thread's CPU time (time.thread_time), so other processes sharing
+the core do not count; wall-clock figures are printed beside them.
 """
 
 from __future__ import annotations
@@ -35,8 +37,13 @@ def _set_threads(n: int) -> None:
         os.environ[name] = str(n)
 
 
+def clock(threads: int):
+    """CPU time of this thread when the work runs in it alone, else wall time."""
+    return time.thread_time if threads == 1 else time.perf_counter
+
+
 def memory_bandwidth(threads: int, rounds: int, mib: int = 512) -> dict:
-    """GB/s: copy (read + write, as STREAM counts it) and read (a sum), best of `rounds`."""
+    """GB/s: copy (read + write, as STREAM counts it) and read (a max), median of `rounds`."""
     import numpy as np
 
     n = mib * 2**20 // 8
@@ -44,15 +51,20 @@ def memory_bandwidth(threads: int, rounds: int, mib: int = 512) -> dict:
     b = np.empty_like(a)
     chunks = np.array_split(np.arange(n), threads)
     bounds = [(c[0], c[-1] + 1) for c in chunks]
+    now = clock(threads)
 
     def run(kernel):
+        if threads == 1:
+            start = now()
+            kernel(*bounds[0])
+            return now() - start
         workers = [threading.Thread(target=kernel, args=bound) for bound in bounds]
-        start = time.perf_counter()
+        start = now()
         for w in workers:
             w.start()
         for w in workers:
             w.join()
-        return time.perf_counter() - start
+        return now() - start
 
     def copy(lo, hi):
         np.copyto(b[lo:hi], a[lo:hi])
@@ -63,25 +75,25 @@ def memory_bandwidth(threads: int, rounds: int, mib: int = 512) -> dict:
         sums[bounds.index((lo, hi))] = float(a[lo:hi].max())  # max: the cheapest full pass
 
     run(copy)  # touch the pages first
-    copy_s = min(run(copy) for _ in range(rounds))
-    read_s = min(run(read) for _ in range(rounds))
+    copy_s = statistics.median(run(copy) for _ in range(rounds))
+    read_s = statistics.median(run(read) for _ in range(rounds))
     return {"copy_gbs": 2 * a.nbytes / copy_s / 1e9, "read_gbs": a.nbytes / read_s / 1e9}
 
 
-def matmul_tflops(rounds: int, n: int = 2048) -> float:
+def matmul_tflops(threads: int, rounds: int, n: int = 2048) -> float:
     import numpy as np
 
     x = np.random.default_rng(1).random((n, n), dtype=np.float32)
     y = np.random.default_rng(2).random((n, n), dtype=np.float32)
     x @ y
-    best = min(_timed(lambda: x @ y) for _ in range(rounds))
-    return 2 * n**3 / best / 1e12
+    seconds = statistics.median(_timed(lambda: x @ y, clock(threads)) for _ in range(rounds))
+    return 2 * n**3 / seconds / 1e12
 
 
-def _timed(fn) -> float:
-    start = time.perf_counter()
+def _timed(fn, now=time.perf_counter) -> float:
+    start = now()
     fn()
-    return time.perf_counter() - start
+    return now() - start
 
 
 def llama_cpp_speed(threads: int, rounds: int, n_prompt: int = 512, n_gen: int = 128) -> dict:
@@ -92,18 +104,22 @@ def llama_cpp_speed(threads: int, rounds: int, n_prompt: int = 512, n_gen: int =
     llm = backend.llama  # loads and warms up
     vocab = llm.n_vocab()
     tokens = [(i * 7919) % (vocab - 1000) + 500 for i in range(n_prompt + n_gen)]  # arbitrary ids, as llama-bench
-    pp, tg = [], []
-    for _ in range(rounds):
-        llm.reset()
-        pp.append(n_prompt / _timed(lambda: llm.eval(tokens[:n_prompt])))
-        llm.reset()
-        start = time.perf_counter()
+
+    def generate():
         for token in tokens[:n_gen]:
             llm.eval([token])
-        tg.append(n_gen / (time.perf_counter() - start))
+
+    result = {"n_prompt": n_prompt, "n_gen": n_gen}
+    for name, now in (("", clock(threads)), ("wall_", time.perf_counter)):
+        pp, tg = [], []
+        for _ in range(rounds):
+            llm.reset()
+            pp.append(n_prompt / _timed(lambda: llm.eval(tokens[:n_prompt]), now))
+            llm.reset()
+            tg.append(n_gen / _timed(generate, now))
+        result |= {f"{name}pp": statistics.median(pp), f"{name}tg": statistics.median(tg)}
     backend.close()
-    return {"pp": statistics.median(pp), "tg": statistics.median(tg), "pp_all": pp, "tg_all": tg,
-            "n_prompt": n_prompt, "n_gen": n_gen}
+    return result
 
 
 def estimate(bandwidth_gbs: float, tflops: float, n_prompt: int, n_gen: int):
@@ -131,7 +147,7 @@ def main() -> None:
 
     started = time.perf_counter()
     bandwidth = memory_bandwidth(args.threads, args.rounds)
-    tflops = matmul_tflops(args.rounds)
+    tflops = matmul_tflops(args.threads, args.rounds)
     measured = llama_cpp_speed(args.threads, args.rounds)
     # the estimator is given STREAM's copy figure, the usual way to state a machine's bandwidth
     prompt, gen = estimate(bandwidth["copy_gbs"], tflops, measured["n_prompt"], measured["n_gen"])
@@ -145,8 +161,11 @@ def main() -> None:
 
     print(f"llama-cpp-python {llama_cpp.__version__}, bundled Gemma 3 270M Q4_K_M, CPU, {args.threads} thread(s), "
           f"{os.cpu_count()} cpus, load avg {os.getloadavg()[0]:.2f}")
-    print(f"this machine: copy {bandwidth['copy_gbs']:.1f} GB/s, read {bandwidth['read_gbs']:.1f} GB/s, "
+    timing = "CPU time of the one thread" if args.threads == 1 else "wall clock"
+    print(f"this machine ({timing}): copy {bandwidth['copy_gbs']:.1f} GB/s, read {bandwidth['read_gbs']:.1f} GB/s, "
           f"float32 matmul {tflops * 1000:.1f} GFLOPS (given to the estimator: copy bandwidth, matmul)")
+    print(f"llama.cpp by wall clock: pp{measured['n_prompt']} {measured['wall_pp']:.1f}, "
+          f"tg{measured['n_gen']} {measured['wall_tg']:.1f} tokens/s")
     print_table("llama.cpp against calculators.speed (backend cpu)", rows)
     print(f"estimate: {gen.weights_bytes / 1e6:.0f} MB of weights + {gen.kv_cache_bytes / 1e6:.2f} MB of KV cache "
           f"per token, bound by {gen.bound}; prompt bound by {prompt.bound}")

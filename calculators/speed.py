@@ -10,7 +10,7 @@ attention, router and shared weights, not the file size; the token embedding is 
 lookup of one row. It also reads the KV cache of the `depth` tokens already in the
 context (sliding-window layers at most their window). Time per token, per device:
 
-    max(bytes ÷ (bandwidth × bandwidth_fraction), FLOPs ÷ (compute × compute_fraction))
+    max(bytes ÷ (bandwidth × bandwidth_fraction), FLOPs ÷ (compute × vector_fraction))
 
 plus a fixed cost per layer and token (kernel launches and synchronisation), which is
 what keeps small models on fast cards far below bandwidth ÷ size. With partial offload
@@ -66,17 +66,20 @@ class BackendConstants:
     bandwidth_fraction: float  # of the peak memory bandwidth, while generating
     layer_overhead_us: float  # fixed cost per layer per evaluated batch, microseconds
     compute_fraction: float  # of the peak FP16 matrix throughput, while processing prompts
+    # of the same peak, in the one-token matrix-vector products of generation (each weight is
+    # dequantized for one multiply-add: far below a batched multiply; it limits a CPU core)
+    vector_fraction: float
 
 
 # Fitted by `python -m calculators.speed_fit` on the rows of
 # tests/calculators/llama_bench_results.yaml whose hardware is not held out; the test
 # suite re-runs the fit and checks these values, and checks the error on the held-out rows.
 CONSTANTS: dict[str, BackendConstants] = {
-    "cuda": BackendConstants(0.813, 75.6, 0.279),
-    "rocm": BackendConstants(0.701, 160.3, 0.331),
-    "vulkan": BackendConstants(0.781, 38.0, 0.257),
-    "metal": BackendConstants(0.825, 124.5, 0.63),
-    "cpu": BackendConstants(0.614, 10.0, 0.605),
+    "cuda": BackendConstants(0.813, 75.6, 0.279, 0.3),
+    "rocm": BackendConstants(0.701, 160.3, 0.331, 0.3),
+    "vulkan": BackendConstants(0.781, 38.0, 0.257, 0.3),
+    "metal": BackendConstants(0.825, 124.5, 0.63, 0.3),
+    "cpu": BackendConstants(0.701, 10.0, 0.604, 0.299),
 }
 
 
@@ -327,7 +330,7 @@ def generation(prof: Profile, hw: Hardware, depth: int = 0,
         bandwidth = hw.host_bandwidth if on_host else hw.memory_bandwidth_gbs
         t_mem = (w + kv) / (bandwidth * GB * c.bandwidth_fraction)
         # the host's compute is only known when the CPU is the hardware (backend cpu)
-        t_compute = flops / (hw.compute_tflops * 1e12 * c.compute_fraction) \
+        t_compute = flops / (hw.compute_tflops * 1e12 * c.vector_fraction) \
             if (not on_host or hw.backend == "cpu") else 0.0
         per_device[device] = w + kv
         weights += w

@@ -8,8 +8,8 @@ Rows are split by hardware before anything is fitted: a row is held out when the
 SHA-256 of its hardware slug, read as an integer, is divisible by 3 (`is_held_out`), so
 the held-out error is the error on GPUs and Macs the constants never saw.
 
-Each backend's three constants (bandwidth fraction, per-layer overhead, compute
-fraction) are fitted by robust least squares on log(predicted / measured) (see `fit` for how the
+Each backend's four constants (bandwidth fraction, per-layer overhead, compute fraction
+of prompt processing and of generation) are fitted by robust least squares on log(predicted / measured) (see `fit` for how the
 GPU backends share what they have in common), with a weak pull towards a physical prior
 (70 % of peak bandwidth, 10 µs per layer, 30 % of peak compute) so that a backend with
 few rows stays sensible. Each row's generation tests together weigh as much as one test,
@@ -37,14 +37,15 @@ from calculators.presets import get_preset
 from calculators.speed import BackendConstants
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "calculators" / "llama_bench_results.yaml"
-PRIOR = BackendConstants(bandwidth_fraction=0.7, layer_overhead_us=10.0, compute_fraction=0.3)
+PRIOR = BackendConstants(bandwidth_fraction=0.7, layer_overhead_us=10.0, compute_fraction=0.3,
+                         vector_fraction=0.3)
 PRIOR_WEIGHT = 0.3  # against residuals in natural log units
 # How strongly a GPU backend's (bandwidth fraction, overhead, compute fraction) are pulled
 # towards the pooled GPU values (the first two) and the prior (the third); chosen by
 # leave-one-hardware-out cross-validation on the fitted rows (`--cv`), never on held-out rows.
-SHRINK = (1.0, 0.3, PRIOR_WEIGHT)
+SHRINK = (1.0, 0.3, PRIOR_WEIGHT, PRIOR_WEIGHT)
 ROBUST_SCALE = 0.2  # residuals beyond ±20 % count linearly, not squared (soft L1)
-BOUNDS = ((0.05, 1.5), (0.0, 500.0), (0.005, 3.0))
+BOUNDS = ((0.05, 1.5), (0.0, 500.0), (0.005, 3.0), (0.005, 3.0))
 
 
 def is_held_out(hardware: str) -> bool:
@@ -129,23 +130,23 @@ def load(path: Path = DATA) -> tuple[list[Measurement], list[tuple[str, str]]]:
     return measurements, skipped
 
 
-def _least_squares(rows: list[Measurement], prior: BackendConstants, pull: tuple[float, float, float],
+def _least_squares(rows: list[Measurement], prior: BackendConstants, pull: tuple[float, ...],
                    fixed: dict[str, BackendConstants]) -> BackendConstants:
     """One set of constants for `rows`: robust least squares on log(predicted / measured),
     each constant pulled towards `prior` with the weight in `pull`."""
-    start = np.array([prior.bandwidth_fraction, prior.layer_overhead_us, prior.compute_fraction])
+    start = np.array(dataclasses.astuple(prior))
     weights = np.sqrt([m.weight for m in rows])
-    offset = np.array([0.0, 1.0, 0.0])  # the overhead may be 0: compare log(1 + µs)
+    offset = np.array([0.0, 1.0, 0.0, 0.0])  # the overhead may be 0: compare log(1 + µs)
 
     def residuals(x):
         trial = {**{b: BackendConstants(*x) for b in speed.BACKENDS}, **fixed}
         errs = [math.log(m.predict(trial) / m.measured) for m in rows]
         return np.concatenate([weights * errs, np.array(pull) * np.log((x + offset) / (start + offset))])
 
-    result = least_squares(residuals, start, bounds=tuple(zip(*BOUNDS)), x_scale=[0.1, 5.0, 0.1],
+    result = least_squares(residuals, start, bounds=tuple(zip(*BOUNDS)), x_scale=[0.1, 5.0, 0.1, 0.1],
                            loss="soft_l1", f_scale=ROBUST_SCALE)
-    eta, tau, kappa = (float(v) for v in result.x)
-    return BackendConstants(round(eta, 3), round(tau, 1), round(kappa, 3))
+    eta, tau, kappa, vector = (float(v) for v in result.x)
+    return BackendConstants(round(eta, 3), round(tau, 1), round(kappa, 3), round(vector, 3))
 
 
 def fit(measurements: list[Measurement]) -> dict[str, BackendConstants]:
@@ -155,15 +156,16 @@ def fit(measurements: list[Measurement]) -> dict[str, BackendConstants]:
     bandwidth a token gets and the per-layer cost more than they differ (the same
     kernels, batch of one), so each backend's bandwidth fraction and overhead are pulled
     towards the values fitted on all GPU rows together; prompt processing differs by
-    backend and by matrix units (Apple's GPUs have none), so the compute fraction is only
+    backend and by matrix units (Apple's GPUs have none), so the compute fractions are only
     weakly pulled towards the physical prior. A backend without rows gets the pooled values.
     """
     train = [m for m in measurements if not m.held_out]
     cpu_rows = [m for m in train if m.backend == "cpu"]
-    cpu = _least_squares(cpu_rows, PRIOR, (PRIOR_WEIGHT,) * 3, {}) if cpu_rows else PRIOR
+    cpu = _least_squares(cpu_rows, PRIOR, (PRIOR_WEIGHT,) * 4, {}) if cpu_rows else PRIOR
     gpu_rows = [m for m in train if m.backend != "cpu"]
-    pooled = _least_squares(gpu_rows, PRIOR, (PRIOR_WEIGHT,) * 3, {"cpu": cpu}) if gpu_rows else PRIOR
-    prior = BackendConstants(pooled.bandwidth_fraction, pooled.layer_overhead_us, PRIOR.compute_fraction)
+    pooled = _least_squares(gpu_rows, PRIOR, (PRIOR_WEIGHT,) * 4, {"cpu": cpu}) if gpu_rows else PRIOR
+    prior = dataclasses.replace(PRIOR, bandwidth_fraction=pooled.bandwidth_fraction,
+                                layer_overhead_us=pooled.layer_overhead_us)
     constants = {"cpu": cpu}
     for backend in speed.BACKENDS:
         if backend == "cpu":
@@ -242,7 +244,7 @@ def main() -> None:
     constants = fit(measurements)
     print("CONSTANTS: dict[str, BackendConstants] = {")
     for backend, c in constants.items():
-        print(f'    "{backend}": BackendConstants({c.bandwidth_fraction}, {c.layer_overhead_us}, {c.compute_fraction}),')
+        print(f'    "{backend}": BackendConstants({", ".join(str(v) for v in dataclasses.astuple(c))}),')
     print("}")
     held = sorted({m.hardware for m in measurements if m.held_out})
     print(f"\n{len(measurements)} measurements; held-out hardware: {', '.join(held)}")

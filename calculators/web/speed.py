@@ -248,7 +248,8 @@ def calculate(source: Source, params: dict) -> dict:
         "is_moe": prof.is_moe,
         "constants": {"bandwidth_fraction": constants.bandwidth_fraction,
                       "layer_overhead_us": constants.layer_overhead_us,
-                      "compute_fraction": constants.compute_fraction},
+                      "compute_fraction": constants.compute_fraction,
+                      "vector_fraction": constants.vector_fraction},
         "depth_series": depth_series(source, est, hw, params),
         "quants": quant_rows(source, params, hw, est, quant) if params.get("compare_quants") else None,
         "notes": list(est.notes),
@@ -306,7 +307,8 @@ class SpeedPromptSerializer(serializers.Serializer):
 class SpeedConstantsSerializer(serializers.Serializer):
     bandwidth_fraction = serializers.FloatField()
     layer_overhead_us = serializers.FloatField()
-    compute_fraction = serializers.FloatField()
+    compute_fraction = serializers.FloatField(help_text="of the peak compute, processing prompts")
+    vector_fraction = serializers.FloatField(help_text="of the peak compute, in generation's one-token products")
 
 
 class SpeedPointSerializer(serializers.Serializer):
