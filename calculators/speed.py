@@ -35,6 +35,7 @@ from calculators import memory
 from calculators.architecture import Architecture, tensor_role
 from calculators.gguf_header import GGUFHeader
 from calculators.memory import InputError
+from calculators.placement import FLASH_ATTENTION_CHOICES, resolve_flash_attention
 
 BACKENDS = ("cuda", "rocm", "vulkan", "metal", "cpu")
 GB = 1e9
@@ -45,6 +46,9 @@ MAX_DEPTH = memory.MAX_CONTEXT
 PCIE_GBS = 25.0
 # The host's memory when none is given: two channels of DDR5-4800 (2 × 4800 MT/s × 8 B).
 DEFAULT_HOST_BANDWIDTH_GBS = 76.8
+# A CPU-only machine when no figures are given: eight cores at 4.5 GHz, each with two
+# AVX2 FMA units of 8 float32 lanes (8 × 4.5e9 × 2 × 8 × 2 FLOPs/s).
+DEFAULT_HOST_COMPUTE_TFLOPS = 8 * 4.5 * 2 * 8 * 2 / 1000
 # llama.cpp copies CPU-resident weights to the GPU only for batches this large
 # (ggml-backend's op offload, GGML_OP_OFFLOAD_MIN_BATCH).
 OFFLOAD_MIN_BATCH = 32
@@ -187,6 +191,8 @@ def profile(model: Architecture | GGUFHeader, *, quant: str | None = None, n_gpu
             n_ubatch: int = 512, n_batch: int = 2048) -> Profile:
     """The per-device work of one token, from the memory estimate's tensor breakdown.
 
+    `model` may also be what `memory.load_model` made of one (then quant and imatrix are not read).
+
     n_gpu_layers and the rest mean what they mean for `memory.estimate`; n_cpu_moe keeps
     the routed experts of the first N layers on the CPU (llama.cpp's --n-cpu-moe).
     """
@@ -197,8 +203,8 @@ def profile(model: Architecture | GGUFHeader, *, quant: str | None = None, n_gpu
     hp = est.hyperparameters
     n_layer = hp.n_layer
     notes: list[str] = []
-    if hp.n_expert == 0 and n_cpu_moe:
-        raise InputError("n_cpu_moe", "the model has no experts (it is not a mixture of experts)")
+    if hp.n_expert == 0 and n_cpu_moe:  # llama.cpp matches no tensor and goes on
+        notes.append("This model has no experts (a dense model): --n-cpu-moe changes nothing.")
 
     # the layers a token runs through: those with a KV cache (a multi-token-prediction
     # block, GLM-4.5's or DeepSeek V3's, has none and only serves speculative decoding)
@@ -417,30 +423,48 @@ class SpeedEstimate:
     depth: int
     n_prompt: int
     notes: tuple[str, ...]
+    flash_attention: bool = False
+    flash_attention_reason: str = ""
 
 
 def estimate(model: Architecture | GGUFHeader, hw: Hardware, *, quant: str | None = None, depth: int = 0,
              n_prompt: int = 512, n_gpu_layers: int = 10**6, n_cpu_moe: int = 0,
-             flash_attention: bool = False, n_ubatch: int = 512, n_batch: int = 2048,
+             flash_attention: bool | str = False, n_ubatch: int = 512, n_batch: int = 2048,
              cache_type_k: str = "f16", cache_type_v: str = "f16", imatrix: bool = False,
              constants: dict[str, BackendConstants] | None = None) -> SpeedEstimate:
     """Generation and prompt-processing tokens per second of `model` on `hw`.
 
-    depth     tokens already in the context (llama-bench's -d).
-    n_prompt  tokens of the prompt processed (llama-bench's -p, default 512).
+    depth            tokens already in the context (llama-bench's -d).
+    n_prompt         tokens of the prompt processed (llama-bench's -p, default 512).
+    flash_attention  True/False, or llama.cpp's -fa "auto", "on", "off" ("auto" is resolved
+                     as llama.cpp resolves it, by calculators.placement).
     The backend `cpu` runs every layer on the CPU whatever n_gpu_layers says.
     """
     _check_int("depth", depth, 0, MAX_DEPTH)
     _check_int("n_prompt", n_prompt, 1, MAX_DEPTH)
     ngl = 0 if hw.backend == "cpu" else _check_int("n_gpu_layers", n_gpu_layers, 0)
-    prof = profile(model, quant=quant, n_gpu_layers=ngl, n_cpu_moe=n_cpu_moe if ngl else 0,
+    loaded = memory.load_model(model, quant, imatrix)
+    fa, fa_reason = _flash_attention(flash_attention, loaded.hp, hw, ngl > 0, cache_type_k, cache_type_v)
+    prof = profile(loaded, n_gpu_layers=ngl, n_cpu_moe=n_cpu_moe if ngl else 0,
                    context_length=min(memory.MAX_CONTEXT, depth + n_prompt), cache_type_k=cache_type_k,
-                   cache_type_v=cache_type_v, flash_attention=flash_attention, imatrix=imatrix,
-                   n_ubatch=n_ubatch, n_batch=n_batch)
+                   cache_type_v=cache_type_v, flash_attention=fa, n_ubatch=n_ubatch, n_batch=n_batch)
     gen = generation(prof, hw, depth, constants)
     pp = prompt_processing(prof, hw, depth, n_prompt, n_ubatch, n_batch, constants)
     notes = list(prof.notes)
     if hw.backend != "cpu" and prof.parts["cpu"].layers:
         notes.append(f"{prof.parts['cpu'].layers} of {prof.n_layer} layers run on the CPU, reading host memory "
                      f"at {hw.host_bandwidth:,.0f} GB/s; the GPU and CPU parts take turns, so their times add up.")
-    return SpeedEstimate(generation=gen, prompt=pp, profile=prof, depth=depth, n_prompt=n_prompt, notes=tuple(notes))
+    return SpeedEstimate(generation=gen, prompt=pp, profile=prof, depth=depth, n_prompt=n_prompt,
+                         notes=tuple(notes), flash_attention=fa, flash_attention_reason=fa_reason)
+
+
+def _flash_attention(requested: bool | str, hp, hw: Hardware, gpu_layers: bool, cache_type_k: str,
+                     cache_type_v: str) -> tuple[bool, str]:
+    if isinstance(requested, bool):
+        requested = "on" if requested else "off"
+    if requested not in FLASH_ATTENTION_CHOICES:
+        raise InputError("flash_attention", f"choose one of {', '.join(FLASH_ATTENTION_CHOICES)}, got {requested!r}")
+    return resolve_flash_attention(
+        requested, hp, type_k=memory._cache_type("cache_type_k", cache_type_k),
+        type_v=memory._cache_type("cache_type_v", cache_type_v), gpu_layers=gpu_layers, kv_offload=True,
+        unified=hw.unified)

@@ -22,11 +22,11 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from calculators import memory, speed
+from calculators import memory, placement, speed
 from calculators.gpus import ACCELERATORS, Accelerator, get_accelerator
 from calculators.quant_mix import MIXES
 from calculators.web import memory as memory_web
-from calculators.web.memory import InvalidInput, MemoryInputSerializer, Source, resolve_source
+from calculators.web.memory import NO_GPU, InvalidInput, MemoryInputSerializer, Source, resolve_source
 
 MAX_GPU_LAYERS = memory_web.MAX_GPU_LAYERS
 MAX_THROUGHPUT = 100_000  # GB/s or TFLOPS: far above any machine, far below nonsense
@@ -49,10 +49,12 @@ def _positive(self, value):
 class SpeedInputSerializer(MemoryInputSerializer):
     """The memory calculator's model inputs, plus depth and the hardware."""
 
-    # memory-only inputs (training, context size, verdicts) do not apply
+    # memory-only inputs (training, context size, verdicts, how several GPUs share the
+    # model, where the KV cache and mapped weights live) do not apply
     context_length = parallel = swa_full = kv_unified = mode = sequence_length = None
     micro_batch_size = gradient_checkpointing = attention = rank = target_modules = None
-    system_ram_gb = gpu_layers = None
+    system_ram_gb = gpu_layers = gpu_count = vram_gb = split_mode = tensor_split = None
+    kv_offload = load_mode = None
 
     n_gpu_layers = serializers.IntegerField(required=False, allow_null=True, min_value=0,
                                             max_value=MAX_GPU_LAYERS,
@@ -68,8 +70,10 @@ class SpeedInputSerializer(MemoryInputSerializer):
     backend = serializers.ChoiceField(choices=speed.BACKENDS, required=False, allow_null=True,
                                       help_text="default: the usual one for the gpu preset")
     gpu = serializers.CharField(required=False, allow_null=True, max_length=64,
-                                help_text="a hardware preset (GPUs, Apple chips, CPU-only systems); "
-                                          "see `hardware` in the answer")
+                                help_text="a hardware preset (GPUs, Apple chips, CPU-only systems; see "
+                                          f"`hardware` in the answer), or {NO_GPU} for a CPU-only machine "
+                                          "of cpu_memory_bandwidth_gbs (and compute_tflops, default "
+                                          f"{speed.DEFAULT_HOST_COMPUTE_TFLOPS})")
     memory_bandwidth_gbs = serializers.FloatField(required=False, allow_null=True, max_value=MAX_THROUGHPUT,
                                                   help_text="instead of (or overriding) the preset's: GB/s")
     compute_tflops = serializers.FloatField(required=False, allow_null=True, max_value=MAX_THROUGHPUT,
@@ -85,8 +89,8 @@ class SpeedInputSerializer(MemoryInputSerializer):
     validate_memory_bandwidth_gbs = validate_compute_tflops = validate_cpu_memory_bandwidth_gbs = _positive
 
     def validate_gpu(self, value):
-        if value is None:
-            return None
+        if value is None or value == NO_GPU:
+            return value
         try:
             get_accelerator(value)
         except KeyError:
@@ -96,6 +100,11 @@ class SpeedInputSerializer(MemoryInputSerializer):
 
     def validate(self, data):
         data = super().validate(data)
+        if data.get("gpu") == NO_GPU:
+            if data.get("backend") not in (None, "cpu"):
+                raise serializers.ValidationError({"backend": ["a machine without a GPU runs the cpu backend"]})
+            data["backend"] = "cpu"
+            return data
         accel = get_accelerator(data["gpu"]) if data.get("gpu") else None
         bandwidth = data.get("memory_bandwidth_gbs")
         compute = data.get("compute_tflops")
@@ -123,6 +132,11 @@ class SpeedInputSerializer(MemoryInputSerializer):
 
 
 def hardware(params: dict) -> tuple[speed.Hardware, Accelerator | None]:
+    if params.get("gpu") == NO_GPU:
+        bandwidth = (params.get("memory_bandwidth_gbs") or params.get("cpu_memory_bandwidth_gbs")
+                     or speed.DEFAULT_HOST_BANDWIDTH_GBS)
+        compute = params.get("compute_tflops") or speed.DEFAULT_HOST_COMPUTE_TFLOPS
+        return speed.Hardware(bandwidth, compute, "cpu", name="CPU only"), None
     accel = get_accelerator(params["gpu"]) if params.get("gpu") else None
     bandwidth = params.get("memory_bandwidth_gbs") or accel.memory_bandwidth_gbs
     compute = params.get("compute_tflops") or accel.compute_tflops
@@ -146,13 +160,18 @@ def _default_quant(params: dict, source: Source) -> str | None:
     return quant if quant is not None or source.kind == "gguf" else memory_web.DEFAULT_QUANT
 
 
+def n_cpu_moe(params: dict, source: Source) -> int:
+    """--n-cpu-moe, or every block for --cpu-moe."""
+    return source.n_layer if params.get("cpu_moe") else params["n_cpu_moe"]
+
+
 def _estimate(source: Source, params: dict, hw: speed.Hardware, quant: str | None) -> speed.SpeedEstimate:
     kv = params.get("kv_cache_type") or "f16"
     try:
         return speed.estimate(
             source.model, hw, quant=quant, depth=params["depth"], n_prompt=params["prompt_tokens"],
             n_gpu_layers=source.n_layer + 1 if params.get("n_gpu_layers") is None else params["n_gpu_layers"],
-            n_cpu_moe=params["n_cpu_moe"], flash_attention=params["flash_attention"],
+            n_cpu_moe=n_cpu_moe(params, source), flash_attention=params["flash_attention"],
             n_ubatch=params["ubatch_size"], n_batch=params["batch_size"],
             cache_type_k=params.get("cache_type_k") or kv, cache_type_v=params.get("cache_type_v") or kv,
             imatrix=params["imatrix"])
@@ -226,8 +245,9 @@ def calculate(source: Source, params: dict) -> dict:
         },
         "settings": {
             "depth": est.depth, "prompt_tokens": est.n_prompt, "n_gpu_layers": n_gpu_layers,
-            "n_layer": source.n_layer, "n_cpu_moe": params["n_cpu_moe"],
-            "flash_attention": params["flash_attention"], "batch_size": params["batch_size"],
+            "n_layer": source.n_layer, "n_cpu_moe": min(n_cpu_moe(params, source), source.n_layer) if prof.is_moe else 0,
+            "flash_attention": est.flash_attention, "flash_attention_mode": params["flash_attention"],
+            "flash_attention_reason": est.flash_attention_reason, "batch_size": params["batch_size"],
             "ubatch_size": params["ubatch_size"],
         },
         "generation_tokens_per_second": gen.tokens_per_second,
@@ -254,6 +274,11 @@ def calculate(source: Source, params: dict) -> dict:
         "quants": quant_rows(source, params, hw, est, quant) if params.get("compare_quants") else None,
         "notes": list(est.notes),
     }
+    bandwidth_given = params.get("memory_bandwidth_gbs") or params.get("cpu_memory_bandwidth_gbs")
+    if params.get("gpu") == NO_GPU and not (bandwidth_given and params.get("compute_tflops")):
+        data["notes"].append(f"No GPU: a desktop CPU is assumed where no figure is given ("
+                             f"{speed.DEFAULT_HOST_BANDWIDTH_GBS:g} GB/s, two channels of DDR5-4800; "
+                             f"{speed.DEFAULT_HOST_COMPUTE_TFLOPS:.2f} TFLOPS, eight AVX2 cores at 4.5 GHz).")
     return data
 
 
@@ -275,8 +300,10 @@ class SpeedSettingsSerializer(serializers.Serializer):
     prompt_tokens = serializers.IntegerField()
     n_gpu_layers = serializers.IntegerField(help_text="layers on the GPU, n_layer + 1 = all")
     n_layer = serializers.IntegerField()
-    n_cpu_moe = serializers.IntegerField()
-    flash_attention = serializers.BooleanField()
+    n_cpu_moe = serializers.IntegerField(help_text="blocks whose experts stay on the CPU")
+    flash_attention = serializers.BooleanField(help_text="whether llama.cpp runs flash attention")
+    flash_attention_mode = serializers.ChoiceField(choices=placement.FLASH_ATTENTION_CHOICES, help_text="as asked: -fa")
+    flash_attention_reason = serializers.CharField(help_text="why auto resolved as it did")
     batch_size = serializers.IntegerField()
     ubatch_size = serializers.IntegerField()
 
@@ -376,46 +403,83 @@ def speed_api(request):
 
 # --- the memory page's speed section ---------------------------------------------------------
 
-SPEED_DEFAULTS = {"backend": "", "depth": "0", "n_cpu_moe": "0", "cpu_memory_bandwidth_gbs": ""}
-SPEED_ERROR_SLOTS = ("backend", "depth", "n_cpu_moe", "cpu_memory_bandwidth_gbs")
+SPEED_DEFAULTS = {"backend": "", "depth": "0", "memory_bandwidth_gbs": "", "compute_tflops": "",
+                  "cpu_memory_bandwidth_gbs": ""}
+SPEED_ERROR_SLOTS = tuple(SPEED_DEFAULTS)
 
 
 def section_context(query, memory_values: dict) -> dict:
-    """The speed section for the memory form's values plus the speed controls in `query`."""
+    """The speed section for the memory form's values plus the speed controls in `query`.
+
+    With -ngl and the experts left to the page (blank), the section estimates the
+    placement the memory page answers with: the most layers and fewest experts on the CPU
+    that fit the chosen GPU.
+    """
     values = {name: str(query.get(name, default))[:100] for name, default in SPEED_DEFAULTS.items()}
     context = {"speed_values": values, "backends": speed.BACKENDS, "speed_errors": {}, "speed": None}
     if memory_values.get("mode", "inference") != "inference":
         context["speed_off"] = "Speed applies to running a model (the Run task)."
         return context
-    data, errors, header = memory_web._request_data(memory_values, {})
+    memory_data, errors, header = memory_web._request_data(memory_values, {})
     if errors:
         context["speed_errors"] = errors
         return context
-    gpu_layers = data.pop("gpu_layers", None)  # the memory form's name for -ngl
     fields = SpeedInputSerializer().fields
-    data = {name: value for name, value in data.items() if name in fields}
-    if gpu_layers is not None:
-        data["n_gpu_layers"] = gpu_layers
+    data = {name: value for name, value in memory_data.items() if name in fields}
+    if "gpu_layers" in memory_data:  # the memory form's name for -ngl
+        data["n_gpu_layers"] = memory_data["gpu_layers"]
     for name in SPEED_DEFAULTS:
         if values[name].strip():
             data[name] = values[name]
     data["compare_quants"] = True
     form = SpeedInputSerializer(data=data, context={"gguf_header": header})
     if not form.is_valid():
-        context["speed_errors"] = _errors(form.errors)
+        detail = dict(form.errors)
+        if "gpu" in detail and "vram_gb" in memory_data:  # "Another GPU": sizes but no speed figures
+            detail = {"memory_bandwidth_gbs": ["for a GPU not in the list, type its memory bandwidth and "
+                                               "FP16 compute (its data sheet gives both) and choose a backend"]}
+        context["speed_errors"] = _errors(detail)
         return context
     params = dict(form.validated_data)
     try:
         source = resolve_source(params, header, memory_values.get("gguf_key") if header else None)
+        placed = _answer_placement(memory_data, header, source, params)
         result = calculate(source, params)
     except InvalidInput as exc:
         context["speed_errors"] = _errors({exc.field: [exc.message]})
         return context
+    if placed:
+        result["notes"].insert(0, placed)
+    if memory_values.get("gpu_count", "1").strip() not in ("", "1") or "," in memory_values.get("vram_gb", ""):
+        result["notes"].append("With several GPUs splitting the model by layers, each token passes through "
+                               "them in turn: the time adds up as if one card held every layer.")
     context["speed"] = result
     context["speed_chart"] = {"series": result["depth_series"], "quants": result["quants"],
                               "quant": result["quant"], "depth": result["settings"]["depth"]}
     context["speed_comparison"] = _comparison(result)
     return context
+
+
+def _answer_placement(memory_data: dict, header, source: Source, params: dict) -> str | None:
+    """Sets -ngl and --n-cpu-moe in `params` to the memory page's answer, when the form leaves
+    them blank and names a GPU; returns a note saying so, or None."""
+    if ("gpu_layers" in memory_data or params["n_cpu_moe"] or params["cpu_moe"]
+            or params["backend"] == "cpu" or memory_data.get("gpu") == NO_GPU):
+        return None
+    form = MemoryInputSerializer(data=memory_data, context={"gguf_header": header})
+    if not form.is_valid():
+        return None  # the memory section above names the fault
+    answer = memory_web._guarded(source, form.validated_data,
+                                 lambda: placement.solve(memory_web.planner(source, form.validated_data)))
+    if answer is None:
+        return None
+    p = answer.placement
+    params["n_gpu_layers"], params["n_cpu_moe"] = p.n_gpu_layers, p.n_cpu_moe
+    if p.n_gpu_layers > source.n_layer and not p.n_cpu_moe:
+        return None  # everything on the GPU, as the API assumes anyway
+    where = memory_web.hardware(form.validated_data).name
+    return (f"Placed as the memory answer above ({' '.join(answer.flags())}): what fits in the memory of "
+            f"{where} runs on the GPU, the rest on the CPU.")
 
 
 def _errors(detail: dict) -> dict[str, str]:

@@ -135,11 +135,12 @@ def test_a_gguf_header_upload(client):
     ({"model": "llama-3.1-8b", "gpu": "rtx-4090", "depth": "deep"}, "depth"),
     ({"model": "llama-3.1-8b", "gpu": "rtx-4090", "prompt_tokens": 0}, "prompt_tokens"),
     ({"model": "llama-3.1-8b", "gpu": "rtx-4090", "n_gpu_layers": -1}, "n_gpu_layers"),
-    ({"model": "llama-3.1-8b", "gpu": "rtx-4090", "n_cpu_moe": 4}, "n_cpu_moe"),
+    ({"model": "llama-3.1-8b", "gpu": "rtx-4090", "flash_attention": "maybe"}, "flash_attention"),
+    ({"model": "llama-3.1-8b", "gpu": "none", "backend": "cuda"}, "backend"),
     ({"model": "llama-3.1-8b", "gpu": "rtx-4090", "n_cpu_moe": [1]}, "n_cpu_moe"),
     ({"model": "llama-3.1-8b", "gpu": "rtx-4090", "quant": "Q9_X"}, "quant"),
     ({"model": "llama-3.1-8b", "gpu": "rtx-4090", "ubatch_size": 0}, "ubatch_size"),
-    ({"model": "llama-3.1-8b", "gpu": "rtx-4090", "kv_cache_type": "q4_0"}, "kv_cache_type"),
+    ({"model": "llama-3.1-8b", "gpu": "rtx-4090", "kv_cache_type": "q4_0", "flash_attention": "off"}, "kv_cache_type"),
     ({"model": "no-such-model", "gpu": "rtx-4090"}, "model"),
     ({"gpu": "rtx-4090"}, "model"),
     ({"architecture": {"model_type": "llama", "hidden_size": "big"}, "gpu": "rtx-4090"}, "architecture.hidden_size"),
@@ -195,3 +196,76 @@ def test_the_section_follows_the_memory_form(client):
     training = client.post(SECTION, {**form, "mode": "lora"})
     assert training.status_code == 200 and 'id="speed-off"' in training.content.decode()
     assert client.get(SECTION).status_code == 405
+
+
+def test_flash_attention_auto_is_resolved_as_llama_cpp_does(client):
+    auto = post(client, model="llama-3.1-8b", quant="Q4_K_M", gpu="rtx-4090").json()["settings"]
+    assert auto["flash_attention_mode"] == "auto" and auto["flash_attention"] is True
+    assert auto["flash_attention_reason"].startswith("auto → on")
+    off = post(client, model="llama-3.1-8b", quant="Q4_K_M", gpu="rtx-4090", flash_attention=False).json()
+    assert off["settings"]["flash_attention"] is False and off["settings"]["flash_attention_mode"] == "off"
+    # a quantized V cache is only allowed where flash attention runs: auto on a GPU allows it
+    assert post(client, model="llama-3.1-8b", gpu="rtx-4090", kv_cache_type="q8_0").status_code == 200
+
+
+def test_cpu_only_reads_the_hosts_memory(client):
+    slow = post(client, model="llama-3.1-8b", quant="Q4_K_M", gpu="none", cpu_memory_bandwidth_gbs=40).json()
+    fast = post(client, model="llama-3.1-8b", quant="Q4_K_M", gpu="none", cpu_memory_bandwidth_gbs=80).json()
+    assert slow["hardware"]["backend"] == "cpu" and slow["hardware"]["memory_bandwidth_gbs"] == 40
+    assert slow["generation_bound"] == "memory"
+    # memory-bound: twice the bandwidth, nearly twice the speed (a small fixed cost per layer aside)
+    assert 1.8 < fast["generation_tokens_per_second"] / slow["generation_tokens_per_second"] <= 2
+    assert any("a desktop CPU is assumed" in note for note in slow["notes"])  # compute not given
+    typed = post(client, model="llama-3.1-8b", gpu="none", cpu_memory_bandwidth_gbs=40, compute_tflops=2).json()
+    assert not any("assumed" in note for note in typed["notes"])
+    default = post(client, model="llama-3.1-8b", quant="Q4_K_M", gpu="none").json()["hardware"]
+    assert default["memory_bandwidth_gbs"] == 2 * 4800e6 * 8 / 1e9  # two channels of DDR5-4800
+    assert default["compute_tflops"] == pytest.approx(8 * 4.5e9 * 2 * 8 * 2 / 1e12)  # 8 AVX2 cores
+
+
+def test_cpu_moe_keeps_every_expert_on_the_cpu(client):
+    base = {"model": "mixtral-8x7b-v0.1", "quant": "Q4_0", "gpu": "rtx-3090"}
+    every = post(client, **base, cpu_moe=True).json()
+    assert every["settings"]["n_cpu_moe"] == 32
+    assert every["generation_tokens_per_second"] == post(client, **base, n_cpu_moe=32).json()[
+        "generation_tokens_per_second"]
+    dense = post(client, model="llama-3.1-8b", gpu="rtx-4090", n_cpu_moe=4).json()
+    assert dense["settings"]["n_cpu_moe"] == 0 and any("no experts" in n for n in dense["notes"])
+
+
+PAGE_FORM = {"form": "1", "source": "preset", "quant": "Q4_K_M", "mode": "inference", "context_length": "8192",
+             "kv_cache_type": "f16", "flash_attention": "auto", "gpu_layers": "", "n_cpu_moe": "", "kv_offload": "on",
+             "load_mode": "mmap", "split_mode": "layer", "parallel": "1", "batch_size": "2048",
+             "ubatch_size": "512", "gpu_count": "1", "depth": "0"}
+
+
+def test_with_layers_left_blank_the_section_estimates_the_memory_answer(client):
+    form = {**PAGE_FORM, "model": "llama-3.3-70b", "gpu": "rtx-4090"}
+    memory = client.post("/api/v1/calculators/memory/", {"model": "llama-3.3-70b", "quant": "Q4_K_M",
+                                                          "gpu": "rtx-4090", "context_length": 8192},
+                         content_type="application/json").json()
+    ngl = memory["fit"]["n_gpu_layers"]
+    assert 0 < ngl < 81  # 40 GB of weights: part of the model stays on the CPU
+    html = client.post(SECTION, form).content.decode()
+    api = post(client, model="llama-3.3-70b", quant="Q4_K_M", gpu="rtx-4090", n_gpu_layers=ngl).json()
+    assert f'data-value="{api["generation_tokens_per_second"]}"' in html
+    assert f"{ngl} of 81 layers on the GPU" in html and f"-ngl {ngl}" in html
+    assert f"each with the same {ngl} layers on the GPU" in html  # the quant chart's placement
+    # an explicit -ngl wins
+    html = client.post(SECTION, {**form, "gpu_layers": "10"}).content.decode()
+    api = post(client, model="llama-3.3-70b", quant="Q4_K_M", gpu="rtx-4090", n_gpu_layers=10).json()
+    assert f'data-value="{api["generation_tokens_per_second"]}"' in html
+
+
+def test_another_gpu_needs_its_speed_figures(client):
+    form = {**PAGE_FORM, "model": "llama-3.1-8b", "gpu": "custom", "vram_gb": "24"}
+    missing = client.post(SECTION, form)
+    assert missing.status_code == 400 and "type its memory bandwidth" in missing.content.decode()
+    typed = client.post(SECTION, {**form, "memory_bandwidth_gbs": "936", "compute_tflops": "71",
+                                  "backend": "cuda"}).content.decode()
+    api = post(client, model="llama-3.1-8b", quant="Q4_K_M", memory_bandwidth_gbs=936, compute_tflops=71,
+               backend="cuda").json()
+    assert f'data-value="{api["generation_tokens_per_second"]}"' in typed
+    cpu_only = client.post(SECTION, {**form, "gpu": "none"}).content.decode()
+    api = post(client, model="llama-3.1-8b", quant="Q4_K_M", gpu="none").json()
+    assert f'data-value="{api["generation_tokens_per_second"]}"' in cpu_only
