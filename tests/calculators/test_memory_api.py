@@ -510,11 +510,11 @@ HOSTILE_HEADERS = {
 }
 
 
-@pytest.mark.parametrize("url", [URL, MIXES_URL, CONTEXT_URL])
+@pytest.mark.parametrize("url", [URL, MIXES_URL, CONTEXT_URL, "/api/v1/calculators/speed/"])
 @pytest.mark.parametrize("name", list(HOSTILE_HEADERS))
 def test_hostile_headers_are_a_400_naming_gguf(api_client, url, name):
     data, message = HOSTILE_HEADERS[name]
-    response = upload(api_client, data, url=url)
+    response = upload(api_client, data, url=url, gpu="rtx-4090")
     assert response.status_code == 400, response.content[:300]
     assert list(response.json()) == ["gguf"]
     assert message in response.json()["gguf"][0]
