@@ -94,6 +94,15 @@ ROLES = ("embedding", "output", "attention", "norm", "router", "ffn", "expert",
 _ROUTED_EXPERTS = re.compile(r"\.ffn_(up|down|gate|gate_up)_(ch|)exps")
 
 
+_BLOCK = re.compile(r"^blk\.(\d+)\.")
+
+
+def tensor_layer(name: str) -> int | None:
+    """The block index of a GGUF tensor ("blk.7.attn_q.weight" → 7); None outside the blocks."""
+    match = _BLOCK.match(name)
+    return int(match.group(1)) if match else None
+
+
 def tensor_role(name: str) -> str:
     """The role of a GGUF tensor by its name (works for any file, not only ours)."""
     if name in ("token_embd.weight", "per_layer_token_embd.weight"):
