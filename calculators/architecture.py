@@ -394,13 +394,19 @@ class Architecture:
         return out
 
     def _nextn_tensors(self, i: int) -> list[TensorSpec]:
-        # GLM-4.5's multi-token-prediction block (llama.cpp stores and skips it): a full
-        # MoE block plus these; embed_tokens and shared_head.head reuse the main ones.
+        # GLM-4.5's multi-token-prediction block: a full MoE block plus these. The checkpoint
+        # keeps its own copies of the embedding and the output head (model.layers.N.embed_tokens,
+        # .shared_head.head), and the converter writes them (gguf tensor_mapping
+        # NEXTN_EMBED_TOKENS / NEXTN_SHARED_HEAD_HEAD): 2 x vocab x hidden more weights, which
+        # published GLM-4.5-Air sizes confirm to the MiB. llama.cpp loads the block and skips
+        # it (src/models/glm4-moe.cpp: TENSOR_SKIP beyond n_layer).
         T = gguf.MODEL_TENSOR
         h = self.hidden_size
         return [TensorSpec(_name(T.NEXTN_EH_PROJ, "weight", i), (2 * h, h), i),
+                TensorSpec(_name(T.NEXTN_EMBED_TOKENS, "weight", i), (h, self.vocab_size), i),
                 TensorSpec(_name(T.NEXTN_ENORM, "weight", i), (h,), i),
                 TensorSpec(_name(T.NEXTN_HNORM, "weight", i), (h,), i),
+                TensorSpec(_name(T.NEXTN_SHARED_HEAD_HEAD, "weight", i), (h, self.vocab_size), i),
                 TensorSpec(_name(T.NEXTN_SHARED_HEAD_NORM, "weight", i), (h,), i)]
 
     def parameter_count(self) -> int:
