@@ -275,10 +275,17 @@ def _model_from_architecture(arch: Architecture, quant: str | None, imatrix: boo
 def _model_from_gguf(header: GGUFHeader, quant: str | None, imatrix: bool) -> LoadedModel:
     hp = header.hyperparameters()
     md = header.metadata
-    mla = f"{hp.arch}.attention.key_length_mla" in md or f"{hp.arch}.attention.kv_lora_rank" in md
+    # llama_hparams::is_mla(): only files that state key_length_mla cache the latent. DeepSeek
+    # files converted before llama.cpp split attn_kv_b (spring 2025) carry kv_lora_rank but
+    # not key_length_mla, and llama.cpp runs them as ordinary attention: full K and V per head.
+    mla = bool(md.get(f"{hp.arch}.attention.key_length_mla"))
     nextn = md.get(f"{hp.arch}.nextn_predict_layers", 0)
     nextn = nextn if isinstance(nextn, int) and 0 <= nextn < hp.n_layer else 0
     notes = []
+    if not mla and md.get(f"{hp.arch}.attention.kv_lora_rank"):
+        notes.append("This file was converted before llama.cpp's latent-attention layout (it has "
+                     "attn_kv_b, no key_length_mla): llama.cpp caches full keys and values for every "
+                     "head, many times the compressed cache of a re-converted file.")
     if hp.arch not in KV_MODELLED_ARCHS:
         notes.append(f"llama.cpp's cache rules for the {hp.arch!r} architecture are not modelled "
                      "here: the weights are exact (read from the file's tensor table), the KV cache "

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import yaml
 
-from calculators.architecture import Architecture, TensorSpec
+from calculators.architecture import Architecture
 from calculators.presets import get_preset
 from calculators.quant_mix import (
     MIXES,
@@ -19,6 +19,7 @@ from calculators.quant_mix import (
     parse_mix,
     tensor_nbytes,
 )
+from tests.calculators.synthetic_gguf import legacy_mla_tensors
 from tests.calculators.test_gguf_header import bundled_reader
 
 T = gguf.GGMLQuantizationType
@@ -180,23 +181,6 @@ METADATA_BYTES = 16_000_000
 UNITS = {"gb": 10**9, "gib": 2**30, "bytes": 1}
 
 
-def _unsplit_kv_b(arch: Architecture) -> list[TensorSpec]:
-    """The tensor list of a DeepSeek file converted before llama.cpp split attn_kv_b.
-
-    convert_hf_to_gguf then wrote HF's kv_b_proj as it is: one [kv_lora_rank,
-    n_head·(qk_nope + v_head)] matrix per layer instead of the per-head attn_k_b/attn_v_b.
-    """
-    nope = arch.head_dim - arch.qk_rope_head_dim
-    out = []
-    for t in arch.tensors():
-        if ".attn_k_b." in t.name:
-            shape = (arch.kv_lora_rank, arch.num_heads * (nope + arch.value_head_dim))
-            out.append(TensorSpec(t.name.replace("attn_k_b", "attn_kv_b"), shape, t.layer))
-        elif ".attn_v_b." not in t.name:
-            out.append(t)
-    return out
-
-
 def _published_rows():
     rows = []
     for group in yaml.safe_load(PUBLISHED_SIZES.read_text()):
@@ -219,7 +203,7 @@ def predicted_file_bytes(arch: Architecture, mix: str, imatrix: bool, layout: st
     kv_heads = 1 if arch.is_mla else arch.num_kv_heads
     facts = ModelFacts(GGUF_ARCH[arch.family], arch.num_layers + arch.nextn_layers, arch.num_heads,
                        kv_heads, arch.num_experts)
-    tensors = _unsplit_kv_b(arch) if layout == "attn_kv_b" else arch.tensors()
+    tensors = legacy_mla_tensors(arch) if layout == "attn_kv_b" else arch.tensors()
     return sum(t.n_bytes for t in assign_types(tensors, mix, facts, imatrix=imatrix))
 
 
@@ -258,7 +242,7 @@ def test_the_old_and_the_split_deepseek_layouts_differ_only_in_row_lengths():
     # attn_kv_b (512-wide rows) takes the mix's K-quant; attn_k_b's 128-wide rows fall back
     # to a 32-block type, and attn_v_b is not an "attention V" for the use_more_bits rule.
     arch = get_preset("deepseek-v3").architecture
-    old, new = _unsplit_kv_b(arch), arch.tensors()
+    old, new = legacy_mla_tensors(arch), arch.tensors()
     assert sum(t.n_elements for t in old) == sum(t.n_elements for t in new)
     for mix in ("Q8_0", "Q4_1"):
         assert predicted_file_bytes(arch, mix, True, "attn_kv_b") == predicted_file_bytes(arch, mix, True)
