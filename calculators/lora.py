@@ -108,6 +108,12 @@ def _block_modules(arch: Architecture, i: int) -> list[tuple[str, str, int, int,
     return out
 
 
+def block_linears(arch: Architecture, layer: int) -> tuple[tuple[str, int], ...]:
+    """(target, in_features) of block `layer`'s nn.Linear modules, for the training memory."""
+    return tuple((target, in_f) for target, _, in_f, _, experts in _block_modules(arch, layer)
+                 if experts == 1)
+
+
 def adaptable_modules(arch: Architecture) -> list[Adaptable]:
     """Every module (and fused expert weight) PEFT can adapt in `arch`, grouped by kind.
 
