@@ -166,6 +166,8 @@ class MemoryEstimate:
     kv_caches: tuple[KVCache, ...] = field(repr=False)
     n_ctx: int  # the context llama.cpp allocates (padded)
     compute_shape: ComputeShape | None = field(repr=False, default=None)
+    # the model as llama.cpp's loader sees it (heads, experts, window), for calculators.speed
+    hyperparameters: Hyperparameters | None = field(repr=False, default=None)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -661,6 +663,7 @@ def estimate(model: Architecture | GGUFHeader | LoadedModel, *, quant: str | Non
         kv_caches=tuple(caches),
         n_ctx=n_ctx,
         compute_shape=shape,
+        hyperparameters=hp,
     )
 
 
