@@ -17,7 +17,9 @@ from llama_cpp.llama_grammar import json_schema_to_gbnf
 
 import live.service
 from live import web
-from live.llm import LIMITS, validate_grammar_offline
+from live.engine import validate_grammar_offline
+from live.grammar import check_grammar
+from live.llm import LIMITS
 from live.service import reset_service
 from live.views import PERPLEXITY_PRESETS, STRUCTURE_PRESETS
 from tests.live.test_llm import LLAMA_CPP_DEFAULTS
@@ -120,6 +122,7 @@ def test_generation_controls_offer_the_service_ranges_and_llama_cpp_defaults(cli
 def test_json_mode_presets_are_grammars_llama_cpp_accepts():
     for _, _, kind, text, _ in STRUCTURE_PRESETS:
         grammar = json_schema_to_gbnf(json.dumps(json.loads(text))) if kind == "json_schema" else text
+        check_grammar(grammar)  # the static checks the service makes first
         validate_grammar_offline(grammar)  # raises InputError with llama.cpp's message otherwise
 
 

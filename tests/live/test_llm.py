@@ -18,15 +18,9 @@ import pytest
 import scipy.special
 import scipy.stats
 
-from live.llm import (
-    InputError,
-    LocalBackend,
-    SamplingParams,
-    bundled_model_path,
-    json_schema_to_grammar,
-    softmax_stats,
-    top_indices,
-)
+from live.engine import LocalBackend, softmax_stats, top_indices
+from live.grammar import grammar_for_schema
+from live.llm import InputError, SamplingParams, bundled_model_path
 
 N_CTX = 512
 PROMPT = "The capital of France is"
@@ -252,7 +246,7 @@ def test_json_schema_grammar_output_parses_as_json(backend):
         },
         "required": ["city", "is_capital"],
     }
-    grammar = json_schema_to_grammar(schema)
+    grammar = grammar_for_schema(schema)
     backend.validate_grammar(grammar)
     result = backend.generate(
         "The capital of France as JSON:", SamplingParams(max_tokens=64, temperature=0, grammar=grammar)
@@ -452,5 +446,5 @@ def test_prompt_plus_max_tokens_beyond_the_context_blames_max_tokens(backend):
 
 def test_bad_json_schema_raises_input_error():
     with pytest.raises(InputError) as excinfo:
-        json_schema_to_grammar("{not json")
-    assert excinfo.value.field == "schema"
+        grammar_for_schema("{not json")
+    assert excinfo.value.field == "json_schema"
