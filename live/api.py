@@ -506,7 +506,8 @@ class PerplexityResponseSerializer(serializers.Serializer):
 def perplexity_api(request):
     data = PerplexityRequestSerializer(data=request.data)
     data.is_valid(raise_exception=True)
-    result = web.service().perplexity(data.validated_data["text"]).to_dict()
+    result = web.service().perplexity(data.validated_data["text"],
+                                      should_stop=web.ClientConnection.of(request)).to_dict()
     # The contract: nll_per_token is the list; the service's mean is mean_nll.
     result["mean_nll"] = result.pop("nll_per_token")
     result["nll_per_token"] = [t["nll"] for t in result["tokens"]]

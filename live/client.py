@@ -281,8 +281,9 @@ class WorkerBackend:
         value = self._call("tokenize", {"text": text, "add_bos": add_bos})
         return Tokenization(tokens=[TokenPiece(**t) for t in value["tokens"]], count=value["count"])
 
-    def perplexity(self, text: str) -> Perplexity:
-        value = self._call("perplexity", {"text": text})
+    def perplexity(self, text: str, should_stop: StopCheck | None = None) -> Perplexity:
+        watch = should_stop if hasattr(should_stop, "fileno") else None
+        value = self._call("perplexity", {"text": text}, watch)
         return Perplexity(**{**value, "tokens": [ScoredToken(**t) for t in value["tokens"]]})
 
     def validate_grammar(self, grammar: str) -> None:

@@ -46,12 +46,14 @@ import numpy as np
 
 from live.llm import (
     BackendUnavailable,
+    ClientGone,
     GeneratedToken,
     Generation,
     InputError,
     LLMError,
     ModelInfo,
     NextToken,
+    OverTime,
     Perplexity,
     SamplingParams,
     ScoredToken,
@@ -640,7 +642,7 @@ class LocalBackend:
     #: for a full 512-token batch.
     PPL_OUTPUTS_PER_DECODE = 64
 
-    def perplexity(self, text: str) -> Perplexity:
+    def perplexity(self, text: str, should_stop: StopCheck | None = None) -> Perplexity:
         """Perplexity of ``text`` as one window, the way llama-perplexity scores a
         window (llama.cpp tools/perplexity/perplexity.cpp, ``perplexity()``):
 
@@ -652,6 +654,9 @@ class LocalBackend:
           first+1 .. n-1 (``n_ctx - first - 1`` tokens), each as
           nll = logsumexp(logits) - logits[token];
         * perplexity = exp(mean nll).
+
+        ``should_stop`` is asked between decodes (at most n_batch tokens each): a time
+        limit ends the call with OverTime, anything else with ClientGone.
 
         Differences: llama-perplexity cuts the text into windows of exactly n_ctx
         tokens and needs at least 2*n_ctx tokens; here the window is the whole text
@@ -709,6 +714,12 @@ class LocalBackend:
                         lse, _ = softmax_stats(block[row])
                         nll[p - first] = lse - float(block[row, tokens[p + 1]])
                 pos = end
+                reason = stop_reason(should_stop) if pos < n else None
+                if reason == "time_limit":
+                    raise OverTime("scoring this text took longer than the request's time limit "
+                                   "(LLM_REQUEST_TIMEOUT)", retry_after=5)
+                if reason:
+                    raise ClientGone("the client went away")
         finally:
             lib.llama_batch_free(batch)
             # The cache now holds this text, not what Llama.input_ids says; make the

@@ -43,6 +43,7 @@ from live.llm import (
     ClientGone,
     InputError,
     LLMError,
+    OverTime,
     QueueFull,
     QueueTimeout,
     Unsupported,
@@ -190,6 +191,10 @@ def error_message(exc: LLMError) -> dict[str, Any]:
         message.update(kind="queue_full", retry_after=exc.retry_after, waiting=exc.waiting)
     elif isinstance(exc, QueueTimeout):
         message.update(kind="queue_timeout")
+    elif isinstance(exc, OverTime):
+        message.update(kind="over_time", retry_after=exc.retry_after)
+    elif isinstance(exc, ClientGone):
+        message.update(kind="gone")
     elif isinstance(exc, BackendUnavailable):
         message.update(kind="unavailable")
     elif isinstance(exc, Unsupported):
@@ -207,6 +212,10 @@ def error_from(message: dict[str, Any]) -> LLMError:
         return QueueFull(retry_after=int(message["retry_after"]), waiting=int(message["waiting"]))
     if kind == "queue_timeout":
         return QueueTimeout(text)
+    if kind == "over_time":
+        return OverTime(text, int(message["retry_after"]))
+    if kind == "gone":
+        return ClientGone(text)
     if kind == "unavailable":
         return BackendUnavailable(text)
     if kind == "unsupported":

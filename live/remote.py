@@ -312,7 +312,7 @@ class RemoteBackend:
         # Only knowable for the bundled vocabulary; used to honour add_bos=False.
         return token == bundled_vocabulary().bos
 
-    def perplexity(self, text: str) -> Perplexity:
+    def perplexity(self, text: str, should_stop: StopCheck | None = None) -> Perplexity:
         raise Unsupported(
             "perplexity: needs per-position logits; OpenAI-compatible servers only give "
             "top log-probabilities of generated tokens"

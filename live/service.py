@@ -361,10 +361,10 @@ class LLMService:
         with self.turn():
             return self.backend.tokenize(text, add_bos=add_bos)
 
-    def perplexity(self, text: str) -> Perplexity:
+    def perplexity(self, text: str, should_stop: StopCheck | None = None) -> Perplexity:
         check_text("text", text)
         with self.turn():
-            return self.backend.perplexity(text)
+            return self.backend.perplexity(text, should_stop)
 
     def models(self) -> list[ModelInfo]:
         # Reads the GGUF header (or asks the server); no need to wait for the model.

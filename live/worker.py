@@ -195,7 +195,7 @@ class WorkerServer:
         elif op == "tokenize":
             value = backend.tokenize(args["text"], add_bos=args["add_bos"])
         elif op == "perplexity":
-            value = backend.perplexity(args["text"])
+            value = backend.perplexity(args["text"], should_stop)
         elif op == "validate_grammar":
             backend.validate_grammar(args["grammar"])
             value = None
