@@ -309,6 +309,8 @@ class _Parser:
                 raise self.error("NUL (\\x00) can never be generated", item)
             ranges.append((low, high))
         self.pos += 1
+        if not ranges:  # llama.cpp writes nothing for it: neither a character nor a match
+            raise self.error(f"{self.text[start:self.pos]} lists no characters", start)
         if not _matches_something(ranges, negated):
             raise self.error(f"{self.text[start:self.pos]} matches no character", start)
         return CharClass(size)
