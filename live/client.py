@@ -65,8 +65,8 @@ LOAD_ALLOWANCE = 30.0
 #: (the bundled model loads in 1-3 s here).
 RESTART_RETRY_AFTER = 5
 
-GRAMMAR_CRASH = ("llama.cpp stopped with a fatal error while applying this grammar (its process was "
-                 "restarted); no text the model can write satisfies it at some point")
+GRAMMAR_CRASH = ("llama.cpp failed fatally while applying this grammar (its process ran out of memory, or "
+                 "found no text the model can write that satisfies it); the process was restarted")
 
 
 class WorkerBackend:

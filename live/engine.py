@@ -641,6 +641,12 @@ class LocalBackend:
     #: never shrinks: 64 x 262,144 x 4 B = 64 MiB for Gemma 3, instead of 512 MiB
     #: for a full 512-token batch.
     PPL_OUTPUTS_PER_DECODE = 64
+    #: Most tokens per llama_decode in perplexity(): small steps, so that a request past its
+    #: time budget (or whose client left) stops within one of them — a 512-token decode took
+    #: over 10 s on this 2-core host when it was busy. Also the split llama-cpp-python's
+    #: Llama.eval makes with n_batch=64, which the tests compare against (llama.cpp's logits
+    #: depend on how a sequence is split into decodes).
+    PPL_TOKENS_PER_DECODE = 64
 
     def perplexity(self, text: str, should_stop: StopCheck | None = None) -> Perplexity:
         """Perplexity of ``text`` as one window, the way llama-perplexity scores a
@@ -655,7 +661,7 @@ class LocalBackend:
           nll = logsumexp(logits) - logits[token];
         * perplexity = exp(mean nll).
 
-        ``should_stop`` is asked between decodes (at most n_batch tokens each): a time
+        ``should_stop`` is asked between decodes (PPL_TOKENS_PER_DECODE tokens each): a time
         limit ends the call with OverTime, anything else with ClientGone.
 
         Differences: llama-perplexity cuts the text into windows of exactly n_ctx
@@ -683,9 +689,9 @@ class LocalBackend:
             llm.reset()  # Llama's own bookkeeping: nothing cached any more
             pos = 0
             while pos < n:
-                # Chunks: at most n_batch tokens, and at most PPL_OUTPUTS_PER_DECODE
+                # Chunks of PPL_TOKENS_PER_DECODE tokens, at most PPL_OUTPUTS_PER_DECODE
                 # of them with logits.
-                end = min(n, pos + self.n_batch)
+                end = min(n, pos + self.PPL_TOKENS_PER_DECODE)
                 if end > first:
                     end = min(end, max(pos, first) + self.PPL_OUTPUTS_PER_DECODE)
                 batch.n_tokens = end - pos

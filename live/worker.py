@@ -22,6 +22,13 @@ What a hostile request can do here is bounded:
 A native crash (SIGABRT from an exception inside llama.cpp, SIGSEGV) ends only this
 process: the web process that sent the request sees its connection end after "running"
 and answers for that request alone.
+
+Every call into llama.cpp runs on one long-lived thread, the *model thread*, which loads the
+model and has thrown and caught one C++ exception before the first request. Why: glibc
+allocates a thread's copy of a library's thread-local data on first use, and libstdc++'s
+exception state is such data. On a fresh thread, the bad_alloc that llama.cpp's grammar
+parser would catch at the memory cap could not even be thrown ("cannot allocate memory for
+thread-local data", exit 127, seen here); on the model thread it is caught and answered.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ import socket
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from live import protocol
@@ -56,8 +64,9 @@ DEFAULT_HEADROOM_MB = 3072
 
 def hard_limit(request_timeout: float) -> float:
     """Seconds after which a request is ended by force: its budget plus a margin for the
-    last token or step, which cannot be interrupted."""
-    return request_timeout + max(5.0, request_timeout / 4)
+    last token or step, which cannot be interrupted (a prompt evaluation can take seconds on
+    a busy host: llama.cpp's threads wait for each other by spinning)."""
+    return request_timeout + max(10.0, request_timeout / 4)
 
 
 def memory_cap_mb(config, model_path: str) -> int | None:
@@ -86,17 +95,27 @@ class WorkerServer:
                                n_gpu_layers=config.n_gpu_layers, reuse_prefix=config.reuse_prefix)
         self.service = LLMService(backend, queue_size=config.queue_size, queue_timeout=config.queue_timeout)
         self.connections = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
         self.deadline: float | None = None  # when the request holding the model must be over
         self.parent = os.getppid()
 
     # -- life ------------------------------------------------------------------------
 
     def load(self) -> None:
+        self.model_thread.submit(self._load_on_model_thread).result()
+
+    def _load_on_model_thread(self) -> None:
+        backend = self.service.backend
         try:
-            self.service.backend.llama
+            backend.llama
         except BackendUnavailable as exc:
             # Every request will say so (and retry the load: the file may appear later).
             logger.error("the model did not load: %s", exc)
+            return
+        try:  # one C++ exception thrown and caught here sets up this thread's exception state
+            backend.validate_grammar("root ::= (")
+        except InputError:
+            pass
 
     def serve_forever(self) -> None:
         threading.Thread(target=self.watchdog, name="watchdog", daemon=True).start()
@@ -109,7 +128,7 @@ class WorkerServer:
             threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
 
     def watchdog(self) -> None:
-        while True:
+        while True:  # allocates nothing per turn: it must run when memory is exhausted
             time.sleep(0.25)
             if os.getppid() != self.parent:  # the supervisor is gone: so is everyone who knew us
                 os._exit(0)
@@ -159,7 +178,7 @@ class WorkerServer:
             self.deadline = started + hard_limit(budget)
             try:
                 protocol.send(conn, {"type": "running", "pid": os.getpid()})
-                final = self.run(conn, op, args, started, budget)
+                final = self.model_thread.submit(self.run, conn, op, args, started, budget).result()
             finally:
                 self.deadline = None
         # Sent once the model is free again: a client that has the answer can be sure the

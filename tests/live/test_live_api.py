@@ -41,7 +41,8 @@ from live.llm import (
     WorkerRestarting,
     bundled_model_path,
 )
-from live.service import LLMService, ServiceConfig, reset_service
+from live.service import reset_service
+from tests.live.http import post, read_sse, wait_until_idle
 
 N_CTX = 512
 PROMPT = "The capital of France is"
@@ -66,31 +67,6 @@ def plain():
     llm = llama_cpp.Llama(model_path=bundled_model_path(), n_ctx=N_CTX, verbose=False)
     yield llm
     llm.close()
-
-
-def post(client, path, body):
-    text = body if isinstance(body, str) else json.dumps(body)
-    return client.post(f"/api/v1/llm/{path}", text, content_type="application/json")
-
-
-def wait_until_idle(service, within=10.0):
-    deadline = time.monotonic() + within
-    while service.status()["busy"]:
-        assert time.monotonic() < deadline, "the model stayed busy"
-        time.sleep(0.02)
-
-
-def read_sse(response):
-    """[(event, data)] from a text/event-stream body; comment lines are skipped."""
-    events = []
-    for block in b"".join(response.streaming_content).decode().split("\n\n"):
-        lines = [line for line in block.split("\n") if line and not line.startswith(":")]
-        if not lines:
-            continue
-        name = next(line[6:].strip() for line in lines if line.startswith("event:"))
-        data = json.loads("".join(line[5:].strip() for line in lines if line.startswith("data:")))
-        events.append((name, data))
-    return events
 
 
 def last_logits(plain, prompt):
@@ -442,25 +418,9 @@ def test_the_endpoints_need_no_account_and_no_csrf_token(svc):
 # --- a busy or missing model: 503, never 500 ----------------------------------------------------
 
 @pytest.fixture
-def queue_service(monkeypatch, settings):
-    """The process's service, with other queue settings (its own model worker: the queue
-    is the worker's), for one test."""
-    built = []
-
-    def configure(**llm):
-        monkeypatch.setattr(live.service, "_service", None)
-        settings.LLM = {**django_settings.LLM, "model_path": "", "n_ctx": N_CTX, "n_threads": 1, **llm}
-        built.append(web.service())
-        return built[-1]
-    yield configure
-    for service in built:
-        service.backend.close()
-
-
-@pytest.fixture
-def model_held(queue_service):
+def model_held(service_with):
     """The model taken by a stream that has produced one token; no request may wait."""
-    service = queue_service(queue_size=0)
+    service = service_with(n_ctx=N_CTX, queue_size=0)
     stream = service.stream_generate(PROMPT, max_tokens=300, temperature=0)
     assert next(stream)["type"] == "token"
     yield service
@@ -478,8 +438,8 @@ def test_a_full_queue_is_a_503_with_retry_after(api_client, model_held):
         assert response.json()["detail"].startswith("The model is busy")
 
 
-def test_a_request_that_waits_too_long_is_a_503_saying_so(api_client, queue_service):
-    service = queue_service(queue_size=1, queue_timeout=0.3)
+def test_a_request_that_waits_too_long_is_a_503_saying_so(api_client, service_with):
+    service = service_with(n_ctx=N_CTX, queue_size=1, queue_timeout=0.3)
     stream = service.stream_generate(PROMPT, max_tokens=300, temperature=0)
     next(stream)
     response = post(api_client, "perplexity/", {"text": "one two three four five six"})
