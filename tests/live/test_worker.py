@@ -177,7 +177,7 @@ def test_generation_stops_at_the_request_time_budget(api_client, service_with):
         done = read_sse(response)[-1][1] if stream else response.json()
         assert done["finish_reason"] == "time_limit"
         assert 0 < done["usage"]["completion_tokens"] < 1024
-        assert 3 <= done["took_ms"] / 1000 < 8 and took < 10
+        assert 2.5 <= done["took_ms"] / 1000 < 8 and took < 10  # the budget counts from the turn
 
 
 def test_scoring_past_the_budget_is_a_503_with_retry_after(api_client, service_with):
@@ -245,23 +245,24 @@ def raw_request(live_server, body):
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
-def test_a_client_that_disconnects_cancels_its_generation(live_server, svc, stream):
-    # 500 greedy tokens take over 6 s even at this model's best speed here (~80 tokens/s);
-    # the model must be free within moments of the client leaving.
-    sock = raw_request(live_server, {"prompt": "Once upon a time", "max_tokens": 500, "temperature": 0,
+def test_a_client_that_disconnects_cancels_its_generation(live_server, service_with, stream):
+    # 1,024 greedy tokens take 13 s even at this model's best speed here (~80 tokens/s); the
+    # model must be free within moments of the client leaving (a token or two on a busy host).
+    service = service_with(n_ctx=1100)
+    sock = raw_request(live_server, {"prompt": "Once upon a time", "max_tokens": 1024, "temperature": 0,
                                      "stream": stream})
-    wait_until(lambda: svc.status()["busy"], 60, "the generation to start")
+    wait_until(lambda: service.status()["busy"], 60, "the generation to start")
     if stream:
         received = b""
         while b"event: token" not in received:
             received += sock.recv(4096)
     else:
         time.sleep(1)  # a few tokens in
-        assert svc.status()["busy"]
+        assert service.status()["busy"]
     sock.close()
     closed = time.monotonic()
-    wait_until_idle(svc, within=15)
-    assert time.monotonic() - closed < 3
+    wait_until_idle(service, within=30)
+    assert time.monotonic() - closed < 5
 
 
 # --- restarts ---------------------------------------------------------------------------------------
