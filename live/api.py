@@ -175,7 +175,10 @@ class StrictSerializer(serializers.Serializer):
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
-            unknown = sorted(str(key) for key in data if key not in self.fields)
+            # A key JSON spelled with a lone surrogate ("\ud800") has no UTF-8 form: it is
+            # named by its escape instead, so that the answer can be written at all.
+            unknown = sorted(str(key).encode("utf-8", "backslashreplace").decode() for key in data
+                             if key not in self.fields)
             if unknown:
                 raise serializers.ValidationError(
                     {unknown[0]: [f"unknown field; expected one of {', '.join(self.fields)}"]})

@@ -53,6 +53,9 @@ MAX_ALTERNATIVES = 2_000
 #: character). Sampling checks the vocabulary once per place and token: measured on the
 #: bundled model, 200 places cost about as much as one, 500 four times as much.
 MAX_PLACES = 256
+#: Items (characters and ranges) in one character class: llama.cpp compares a candidate
+#: token's character with every item of the class, for each of the 262,144 tokens.
+MAX_CLASS_ITEMS = 128
 #: Highest Unicode code point; llama.cpp's \U escape accepts any 32-bit value.
 MAX_CODE_POINT = 0x10FFFF
 #: Nodes of a JSON schema walked by check_schema.
@@ -308,6 +311,8 @@ class _Parser:
             if low == 0 and not negated:
                 raise self.error("NUL (\\x00) can never be generated", item)
             ranges.append((low, high))
+            if len(ranges) > MAX_CLASS_ITEMS:
+                raise self.error(f"a character class of more than {MAX_CLASS_ITEMS} characters and ranges", start)
         self.pos += 1
         if not ranges:  # llama.cpp writes nothing for it: neither a character nor a match
             raise self.error(f"{self.text[start:self.pos]} lists no characters", start)

@@ -229,6 +229,7 @@ REFUSED = [
     ('root ::= ("a"?){300}', "places at once"),
     ('root ::= "x" (("d" | "e")?){0,200}', "400 places at once"),
     ("root ::= " + "(" * 40 + '"a"' + ")" * 40, "nested more than"),
+    ("root ::= [" + "a-z" * 2000 + "]", "a character class of more than 128"),
     ('root ::= "a"' + "?" * 40, "repetitions applied to one item"),
     ('root ::= ("a"?)*', "left-recursive"),
     ('root ::= root "a" | "b"', "left recursion"),
