@@ -382,6 +382,12 @@ BAD = [
     ("generate/", {"prompt": PROMPT, "json_schema": [PERSON]}, "json_schema"),
     ("generate/", {"prompt": PROMPT, "grammar": 'root ::= "a"', "json_schema": PERSON}, "json_schema"),
     ("generate/", {"prompt": PROMPT, "temp": 0.5}, "temp"),
+    # Lone surrogates: JSON can carry them, UTF-8 cannot (issue 15, item 7).
+    ("generate/", {"prompt": PROMPT, "\ud800": 1}, "\\ud800"),
+    ("generate/", {"prompt": "\ud800"}, "prompt"),
+    ("generate/", {"prompt": PROMPT, "grammar": 'root ::= "\udfff"'}, "grammar"),
+    ("grammar/", {"json_schema": {"type": "array", "minItems": 10**9}}, "json_schema"),
+    ("tokenize/", {"text": "a\ud800"}, "text"),
     ("tokenize/", {"text": None}, "text"),
     ("tokenize/", {"text": "hi", "add_bos": "sometimes"}, "add_bos"),
     ("perplexity/", {"text": "a"}, "text"),

@@ -247,7 +247,8 @@ def raw_request(live_server, body):
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 def test_a_client_that_disconnects_cancels_its_generation(live_server, service_with, stream):
     # 1,024 greedy tokens take 13 s even at this model's best speed here (~80 tokens/s); the
-    # model must be free within moments of the client leaving (a token or two on a busy host).
+    # model must be free well before that once the client has left (within a few tokens:
+    # a token can take a second on this host when other work shares its two cores).
     service = service_with(n_ctx=1100)
     sock = raw_request(live_server, {"prompt": "Once upon a time", "max_tokens": 1024, "temperature": 0,
                                      "stream": stream})
@@ -262,7 +263,7 @@ def test_a_client_that_disconnects_cancels_its_generation(live_server, service_w
     sock.close()
     closed = time.monotonic()
     wait_until_idle(service, within=30)
-    assert time.monotonic() - closed < 5
+    assert time.monotonic() - closed < 10
 
 
 # --- restarts ---------------------------------------------------------------------------------------
