@@ -248,6 +248,9 @@ SWA_PATTERNS: dict[str, tuple[int, bool, bool, int | None]] = {
     "cohere2": (4, False, False, None),
     "gpt-oss": (2, False, False, None),  # openai-moe.cpp
     "olmo2": (4, False, True, None),
+    # llama4.cpp: chunked attention in 8192-token chunks on 3 layers of 4, unless the file
+    # sets sliding_window to 0
+    "llama4": (4, False, False, 8192),
 }
 
 

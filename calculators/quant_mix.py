@@ -525,6 +525,13 @@ def assign_types(tensors: Iterable, mix: str, facts: ModelFacts, *, imatrix: boo
     for i in order:
         name, shape = items[i]
         src = source_type(name, shape, float_type)
+        if facts.arch == "gpt-oss" and name.endswith("_exps.weight"):
+            # convert_hf_to_gguf GptOssModel copies the checkpoint's MXFP4 expert blocks as
+            # they are, whatever --outtype says: an "F16" gpt-oss file has MXFP4 experts.
+            src = T.MXFP4
+            if default in _FLOAT_TYPES:
+                result[i] = TensorType(name, shape, src, False)
+                continue
         if not _allows_quantization(name, shape):
             result[i] = TensorType(name, shape, src, False)
             continue
