@@ -22,6 +22,7 @@ What a request sees when the worker fails (see live/protocol.py for the messages
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import os
@@ -131,7 +132,8 @@ class WorkerBackend:
                     return  # started by the process that held the lock
                 with open(self.paths.log, "ab") as log:
                     subprocess.Popen(
-                        [sys.executable, "-m", "live.supervisor", "--config", json.dumps(self.config.to_dict())],
+                        [sys.executable, "-m", "live.supervisor", "--config", json.dumps(self.config.to_dict()),
+                         "--paths", json.dumps(dataclasses.asdict(self.paths))],
                         cwd=protocol.ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                         start_new_session=True)  # not this process's child: it serves the whole host
                 while not self._control_answers():

@@ -68,10 +68,20 @@ class WorkerPaths:
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _code_version() -> str:
+    """This checkout's live/ code, by its files' names, sizes and times: a worker runs the
+    code it was started from, so changed code (a deploy, runserver's reload) gets a new one."""
+    live = Path(__file__).resolve().parent
+    stats = [(path.name, path.stat().st_size, path.stat().st_mtime_ns) for path in sorted(live.glob("*.py"))]
+    return hashlib.sha256(json.dumps([str(ROOT), stats]).encode()).hexdigest()
+
+
+CODE_VERSION = _code_version()
+
+
 def paths_for(config) -> WorkerPaths:
-    """The files of the worker for a live.service.ServiceConfig. The checkout is part of
-    the name: a worker runs the code it was started from."""
-    return worker_paths(config.worker_dir, {**config.worker_identity(), "code": str(ROOT)})
+    """The files of the worker for a live.service.ServiceConfig and this code."""
+    return worker_paths(config.worker_dir, {**config.worker_identity(), "code": CODE_VERSION})
 
 
 def worker_paths(directory: str | None, identity: dict[str, Any]) -> WorkerPaths:

@@ -223,13 +223,12 @@ class Supervisor:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Keeps the model worker running (started by live.client).")
     parser.add_argument("--config", required=True, help="the service settings, as JSON")
+    parser.add_argument("--paths", required=True, help="its sockets, lock and log (live.protocol.WorkerPaths), "
+                                                       "as JSON: those the web process that starts it uses")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"%(asctime)s supervisor[{os.getpid()}] %(levelname)s %(message)s")
-    from live.service import ServiceConfig
-
-    config = ServiceConfig.from_mapping(json.loads(args.config))
-    paths = protocol.paths_for(config)
+    paths = protocol.WorkerPaths(**json.loads(args.paths))
     try:
         if os.path.getsize(paths.log) > LOG_LIMIT:
             os.truncate(paths.log, 0)
