@@ -643,10 +643,21 @@ class LocalBackend:
     PPL_OUTPUTS_PER_DECODE = 64
     #: Most tokens per llama_decode in perplexity(): small steps, so that a request past its
     #: time budget (or whose client left) stops within one of them — a 512-token decode took
-    #: over 10 s on this 2-core host when it was busy. Also the split llama-cpp-python's
-    #: Llama.eval makes with n_batch=64, which the tests compare against (llama.cpp's logits
-    #: depend on how a sequence is split into decodes).
+    #: over 10 s on this 2-core host when it was busy.
     PPL_TOKENS_PER_DECODE = 64
+
+    def perplexity_decodes(self, n: int, first: int) -> list[tuple[int, int]]:
+        """The llama_decode calls perplexity() makes for ``n`` tokens scored from ``first``:
+        (start, end) spans of at most PPL_TOKENS_PER_DECODE tokens, of which at most
+        PPL_OUTPUTS_PER_DECODE (positions first .. n-2) ask for logits."""
+        spans, pos = [], 0
+        while pos < n:
+            end = min(n, pos + self.PPL_TOKENS_PER_DECODE)
+            if end > first:
+                end = min(end, max(pos, first) + self.PPL_OUTPUTS_PER_DECODE)
+            spans.append((pos, end))
+            pos = end
+        return spans
 
     def perplexity(self, text: str, should_stop: StopCheck | None = None) -> Perplexity:
         """Perplexity of ``text`` as one window, the way llama-perplexity scores a
@@ -687,13 +698,7 @@ class LocalBackend:
         try:
             lib.llama_memory_clear(lib.llama_get_memory(llm.ctx), True)
             llm.reset()  # Llama's own bookkeeping: nothing cached any more
-            pos = 0
-            while pos < n:
-                # Chunks of PPL_TOKENS_PER_DECODE tokens, at most PPL_OUTPUTS_PER_DECODE
-                # of them with logits.
-                end = min(n, pos + self.PPL_TOKENS_PER_DECODE)
-                if end > first:
-                    end = min(end, max(pos, first) + self.PPL_OUTPUTS_PER_DECODE)
+            for pos, end in self.perplexity_decodes(n, first):
                 batch.n_tokens = end - pos
                 outputs = []
                 for i, p in enumerate(range(pos, end)):
@@ -719,8 +724,7 @@ class LocalBackend:
                     for row, p in enumerate(outputs):
                         lse, _ = softmax_stats(block[row])
                         nll[p - first] = lse - float(block[row, tokens[p + 1]])
-                pos = end
-                reason = stop_reason(should_stop) if pos < n else None
+                reason = stop_reason(should_stop) if end < n else None
                 if reason == "time_limit":
                     raise OverTime("scoring this text took longer than the request's time limit "
                                    "(LLM_REQUEST_TIMEOUT)", retry_after=5)

@@ -57,8 +57,8 @@ REQUEST_READ_TIMEOUT = 10.0
 #: Connections served at once; the queue refuses more long before this (QueueFull).
 MAX_CONNECTIONS = 64
 #: Address space on top of the model file when LLM_WORKER_MEMORY_MB is not set. Measured
-#: on the bundled model: about 1.7 GiB of address space after a generation and a
-#: perplexity at n_ctx 2048 (logit buffers for 262,144 tokens, thread stacks, libraries).
+#: on the bundled model: about 1.9 GiB of address space after a generation and a
+#: perplexity (logit buffers for 262,144 tokens, thread stacks, libraries).
 DEFAULT_HEADROOM_MB = 3072
 
 
@@ -128,15 +128,22 @@ class WorkerServer:
             threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
 
     def watchdog(self) -> None:
-        while True:  # allocates nothing per turn: it must run when memory is exhausted
-            time.sleep(0.25)
-            if os.getppid() != self.parent:  # the supervisor is gone: so is everyone who knew us
-                os._exit(0)
-            deadline = self.deadline
-            if deadline is not None and time.monotonic() > deadline:
-                logger.error("a request held the model for %.0f s (its budget: %g s); ending the worker",
-                             hard_limit(self.config.request_timeout), self.config.request_timeout)
-                os._exit(EXIT_OVER_TIME)
+        # It must keep running when the model thread has used up the memory cap: a failed
+        # allocation here is tried again next time, and the log line is not required to exit.
+        while True:
+            try:
+                time.sleep(0.25)
+                if os.getppid() != self.parent:  # the supervisor is gone: so is everyone who knew us
+                    os._exit(0)
+                deadline = self.deadline
+                if deadline is not None and time.monotonic() > deadline:
+                    try:
+                        logger.error("a request held the model for %.0f s (its budget: %g s); ending the worker",
+                                     hard_limit(self.config.request_timeout), self.config.request_timeout)
+                    finally:
+                        os._exit(EXIT_OVER_TIME)
+            except MemoryError:
+                continue
 
     # -- one connection ----------------------------------------------------------------
 

@@ -335,9 +335,10 @@ def test_perplexity_scores_the_second_half_like_llama_perplexity(backend, refere
     tokens = reference.tokenize(PPL_TEXT.encode(), add_bos=True, special=False)
     n = len(tokens)
     first = n // 2
-    # The service's batches: up to the first scored position plus 16, then 16 at a time.
-    cuts = range(first + backend.PPL_OUTPUTS_PER_DECODE, n, backend.PPL_OUTPUTS_PER_DECODE)
-    logits = reference_logits(reference, tokens, cuts)
+    # The reference evaluates in the service's batches (at most 16 positions with logits each).
+    decodes = backend.perplexity_decodes(n, first)
+    assert len(decodes) > 3 and all(end - start <= 64 for start, end in decodes)
+    logits = reference_logits(reference, tokens, [start for start, _ in decodes[1:]])
     logprobs = scipy.special.log_softmax(logits, axis=-1)
     nll = [-logprobs[i, tokens[i + 1]] for i in range(first, n - 1)]
     assert result.n_tokens == n
