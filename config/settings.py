@@ -271,8 +271,9 @@ EMBEDDING_DIMENSIONS = envint("EMBEDDING_DIMENSIONS", "384")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-# Live demos: llama-cpp-python in this process ("local") or an OpenAI-compatible server
-# ("remote": llama.cpp's llama-server or `python -m llama_cpp.server`).
+# Live demos: llama-cpp-python in a model worker process shared by every web process on the
+# host ("local", live/worker.py) or an OpenAI-compatible server ("remote": llama.cpp's
+# llama-server or `python -m llama_cpp.server`).
 LLM = {
     "backend": os.environ.get("LLM_BACKEND", "local"),
     "model_path": os.environ.get("LLM_MODEL_PATH", ""),  # empty: the bundled Gemma 3 270M
@@ -284,6 +285,10 @@ LLM = {
     "n_gpu_layers": envint("LLM_N_GPU_LAYERS", "0"),
     "queue_size": envint("LLM_QUEUE_SIZE", "4"),
     "queue_timeout": envfloat("LLM_QUEUE_TIMEOUT", "30"),
+    "request_timeout": envfloat("LLM_REQUEST_TIMEOUT", "60"),
+    # MiB of address space for the model worker; empty: the model file + 3 GiB; 0: no cap.
+    "memory_mb": os.environ.get("LLM_WORKER_MEMORY_MB", ""),
+    "worker_dir": os.environ.get("LLM_WORKER_DIR", str(DATA_DIR / "llm")),
 }
 
 LOGGING = {

@@ -6,6 +6,7 @@ streamed greedy text, the token count, the perplexity. The model loads once for 
 """
 
 import json
+import time
 
 import pytest
 from django.conf import settings as django_settings
@@ -103,14 +104,14 @@ def test_stop_aborts_the_stream_and_the_server_stops_generating(live_server, pag
     page.get_by_role("button", name="Generate").click()
     expect(page.locator("#gen-tokens span").nth(2)).to_be_attached(timeout=60_000)
     page.get_by_role("button", name="Stop").click()
+    stopped = time.monotonic()
     expect(page.locator("#gen-output")).to_have_attribute("data-state", "stopped")
-    # The server notices the closed connection at its next write and closes the stream.
-    deadline = 15_000
-    while svc.status()["busy"] and deadline > 0:
-        page.wait_for_timeout(100)
-        deadline -= 100
+    # The server sees the connection close and the model worker stops before its next
+    # token: the model is free at once, not after the 900 tokens (over 10 s here).
+    while svc.status()["busy"] and time.monotonic() - stopped < 15:
+        page.wait_for_timeout(50)
     assert not svc.status()["busy"]
-    assert svc.backend.llama.n_tokens < 900
+    assert time.monotonic() - stopped < 3
 
 
 def test_tokenizer_shows_the_count_the_api_gives(live_server, page, svc):

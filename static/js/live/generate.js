@@ -51,7 +51,8 @@ function finish(done) {
   const tps = done.tokens_per_second;
   $("#gen-tps").textContent = typeof tps === "number" ? number(tps, 1) : "–";
   $("#gen-count").textContent = String(done.usage.completion_tokens);
-  const reasons = { stop: "ended by the model", length: "reached max tokens", cancelled: "stopped" };
+  const reasons = { stop: "ended by the model", length: "reached max tokens", cancelled: "stopped",
+    time_limit: "reached the time limit" };
   $("#gen-finish").textContent = reasons[done.finish_reason] || done.finish_reason;
   if (typeof done.time_to_first_token_ms === "number") $("#gen-ttft").textContent = `${Math.round(done.time_to_first_token_ms)} ms`;
   if (done.seed !== null && done.seed !== undefined) $("#gen-seed-used").textContent = `seed ${done.seed}`;
