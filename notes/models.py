@@ -4,6 +4,7 @@ Who sees a note is decided in one place, `NoteQuerySet.visible_to`; every page, 
 search ranking starts from it, so a private note cannot leak through a path that forgot a check.
 """
 
+import html
 import logging
 from datetime import timedelta
 
@@ -14,6 +15,8 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import strip_tags
+from django.utils.text import Truncator
 from pgvector.django import HnswIndex, VectorField
 
 logger = logging.getLogger(__name__)
@@ -120,6 +123,12 @@ class Note(models.Model):
 
     def get_absolute_url(self):
         return reverse("notes:detail", args=[self.pk])
+
+    def excerpt(self, words: int = 40) -> str:
+        """The start of the note as plain text, for cards. Plain, not HTML: `body_html` holds
+        entities (`&amp;&amp;`, `&lt;`) that the template would otherwise escape a second time."""
+        text = html.unescape(strip_tags(self.body_html))
+        return Truncator(" ".join(text.split())).words(words)
 
     @property
     def is_deleted(self) -> bool:
