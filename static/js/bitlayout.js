@@ -180,10 +180,15 @@
 
   const isCode = (fmt) => scalarInfo[fmt].family !== "float";
 
+  const saturating = () => document.querySelector("input[name=cast]:checked")?.value === "satfinite";
+  // Python's integer-literal prefixes: the API reads such a value as the stored bits.
+  const isPattern = (text) => /^\s*0[xb]/i.test(text);
+
   function scalarBody(extra) {
     const fmt = scalar.format.value;
     const body = { format: fmt, ...extra };
     if (isCode(fmt)) body.scale = scalar.scale.value.trim() || "1";
+    else if (saturating()) body.saturate = true;
     return body;
   }
 
@@ -205,6 +210,7 @@
 
     const scaleField = $("scale-field");
     scaleField.hidden = !isCode(info.format);
+    $("cast-field").hidden = isCode(info.format);  // codes always clamp to their range
     $("scalar-scale-help").textContent = info.family === "lookup"
       ? "The block's absmax: the value that level ±1 stands for."
       : "The step between neighbouring codes (absmax / " + info.max + " for a symmetric scale).";
@@ -291,9 +297,11 @@
 
   function overflowText(r, info) {
     if (!r.overflow) return "";
-    if (r.decoded === "inf" || r.decoded === "-inf") return `Too large for ${info.label}: its largest finite value is ${full(info.max)}, so this became ${full(r.decoded)}.`;
-    if (r.decoded === "nan") return `Too large for ${info.label}: it has no infinity (largest finite ${full(info.max)}), so this became NaN.`;
-    if (info.family === "float") return `Too large for ${info.label}, which has no infinity or NaN: it saturates at ±${full(info.max)}.`;
+    const instead = " The saturating cast would keep ±" + full(info.max) + ".";
+    if (r.decoded === "inf" || r.decoded === "-inf") return `Too large for ${info.label}: its largest finite value is ${full(info.max)}, so this became ${full(r.decoded)}.${instead}`;
+    if (r.decoded === "nan") return `Too large for ${info.label}: it has no infinity (largest finite ${full(info.max)}), so this became NaN.${instead}`;
+    if (info.family === "float" && info.has_inf === false && info.has_nan === false) return `Too large for ${info.label}, which has no infinity or NaN: it saturates at ±${full(info.max)}.`;
+    if (info.family === "float") return `Past ${info.label}'s largest finite value: the saturating cast (satfinite) clamped it to ${full(r.decoded)}; round to nearest would give ${info.has_inf ? "±∞" : "NaN"}.`;
     return `Out of range: the code was clamped to the ${r.fields[0].value < 0 ? "lowest" : "highest"} one.`;
   }
 
@@ -323,6 +331,10 @@
       button.setAttribute("aria-label", v === null ? `No representable value ${key}` : `Next representable value ${key}: ${full(v)}`);
     }
     $("scalar-formula").textContent = formula(r, info);
+    const typed = scalar.value.value.trim();
+    const readAs = $("scalar-read-as");
+    readAs.hidden = !isPattern(typed);
+    readAs.textContent = readAs.hidden ? "" : `${typed} was read as a bit pattern (${r.bits.length} bits, leading zeros implied), not rounded.`;
     const overflow = $("scalar-overflow");
     overflow.textContent = overflowText(r, info);
     overflow.hidden = !r.overflow;
@@ -345,7 +357,8 @@
     renderScalar(res.data);
     if (onSuccess) onSuccess(res.data);
     const fmt = scalar.format.value;
-    setUrl({ format: fmt, value: scalar.value.value.trim(), scale: isCode(fmt) ? scalar.scale.value.trim() : null });
+    setUrl({ format: fmt, value: scalar.value.value.trim(), scale: isCode(fmt) ? scalar.scale.value.trim() : null,
+      cast: !isCode(fmt) && saturating() ? "satfinite" : null });
   }
 
   function encodeValue() {
@@ -362,13 +375,17 @@
     if (!r || r.format !== scalar.format.value) return;
     const flipped = r.bits.slice(0, index) + (r.bits[index] === "1" ? "0" : "1") + r.bits.slice(index + 1);
     // The flipped pattern is the new number: show it in the value box too.
-    scalarSend(scalarBody({ bits: flipped }), (result) => { scalar.value.value = valueText(result.decoded); });
+    scalarSend(scalarBody({ bits: flipped }), (result) => {
+      scalar.value.value = valueText(result.decoded);
+      $("scalar-read-as").hidden = true;
+    });
   }
 
   const encodeSoon = debounce(encodeValue, DEBOUNCE_MS);
   scalar.value.addEventListener("input", encodeSoon);
   scalar.scale.addEventListener("input", encodeSoon);
   scalar.format.addEventListener("change", () => { describeFormat(); encodeValue(); });
+  for (const radio of document.querySelectorAll("input[name=cast]")) radio.addEventListener("change", encodeValue);
   $("scalar-form").addEventListener("submit", (event) => { event.preventDefault(); encodeValue(); });
   scalar.bits.addEventListener("click", (event) => {
     const button = event.target.closest("button.bit");

@@ -150,3 +150,33 @@ def test_real_block_is_read_only_when_asked_with_a_loading_state(live_server, pa
     expect(page.locator("#block-tensor")).to_be_enabled()
     page.fill("#block-index", "1")
     expect(status).to_contain_text("Block 1 of")
+
+
+def test_a_hex_or_binary_value_is_read_as_a_bit_pattern(live_server, page):
+    # Issue 20.11: "0x7e" was refused as "not a number". In E4M3 it is 0.1111.110, the
+    # largest finite value (OCP 8-bit floating point specification, 2023: 448).
+    page.goto(live_server.url + PAGE + "?format=fp8_e4m3")
+    page.fill("#scalar-value", "0x7e")
+    expect(page.locator("#scalar-decoded")).to_have_text("448")
+    expect(page.locator("#scalar-value-error")).to_be_hidden()
+    assert bits_on_page(page) == "01111110"
+    expect(page.locator("#scalar-read-as")).to_contain_text("bit pattern")
+    page.fill("#scalar-value", "0b0011_1000")
+    expect(page.locator("#scalar-decoded")).to_have_text("1")
+    page.fill("#scalar-value", "0x1ff")
+    expect(page.locator("#scalar-value-error")).to_contain_text("needs 9 bits")
+
+
+def test_the_saturating_cast_sits_beside_the_ieee_one(live_server, page):
+    page.goto(live_server.url + PAGE + "?format=fp8_e4m3&value=1000")
+    expect(page.locator("#scalar-decoded")).to_have_text("NaN")
+    page.get_by_label(re.compile("Saturating")).check()
+    expect(page.locator("#scalar-decoded")).to_have_text("448")
+    expect(page.locator("#scalar-overflow")).to_contain_text("satfinite")
+    assert "cast=satfinite" in page.url
+    page.reload()
+    expect(page.get_by_label(re.compile("Saturating"))).to_be_checked()
+    expect(page.locator("#scalar-decoded")).to_have_text("448")
+    # Integer codes always clamp: the choice is hidden for them.
+    page.select_option("#scalar-format", "int8")
+    expect(page.locator("#cast-field")).to_be_hidden()
