@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from calculators.web import bitlayout, lora, memory, sampling
+from calculators.web import bitlayout, lora, memory, sampling, speed
 from calculators import views
 
 app_name = "calculators"
@@ -13,4 +13,5 @@ urlpatterns = [
     path("", include(lora.urlpatterns)),
     path("", include(memory.urlpatterns)),
     path("", include(sampling.urlpatterns)),
+    path("", include(speed.urlpatterns)),
 ]
