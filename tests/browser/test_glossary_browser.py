@@ -50,7 +50,7 @@ def test_walk_the_history_of_an_entry(live_server, load_content, page, django_us
 
 def test_the_history_and_its_diff_fit_a_phone(live_server, load_content, page, django_user_model):
     # Issue 20.4: the history page was 528 px wide on a 390 px screen.
-    from django.contrib.auth.models import Group
+    from django.contrib.auth.models import Permission
 
     from glossary.models import Entry
 
@@ -58,7 +58,8 @@ def test_the_history_and_its_diff_fit_a_phone(live_server, load_content, page, d
     entry.apply_edit({"body": entry.body + "\n\nA line added later: `--override-kv tokenizer.ggml.add_bos_token=bool:false`."},
                      message="add a line with a long command")
     editor = django_user_model.objects.create_user("editor", password="correct horse battery")
-    editor.groups.add(Group.objects.get_or_create(name="Editors")[0])  # the flush between live-server tests empties it
+    # What the Editors group grants (the flush between live-server tests empties the group).
+    editor.user_permissions.add(Permission.objects.get(codename="change_entry", content_type__app_label="glossary"))
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(live_server.url + "/accounts/login/")
     page.get_by_label("Username").fill("editor")
