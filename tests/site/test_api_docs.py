@@ -45,7 +45,9 @@ PUBLIC_READS = ["/api/v1/entries/", "/api/v1/entries/{slug}/", "/api/v1/search/"
 @pytest.mark.parametrize("path", PUBLIC_READS)
 def test_public_reads_are_documented_as_needing_no_authentication(schema, path):
     # `{}` in an operation's security list is OpenAPI's "no authentication needed".
-    assert {} in schema["paths"][path]["get"]["security"]
+    operation = schema["paths"][path]["get"]
+    assert {} in operation["security"]
+    assert operation["description"].startswith("Public: no account needed.")
 
 
 @pytest.mark.parametrize("path,query", [
@@ -60,6 +62,7 @@ def test_writes_stay_documented_as_needing_an_account(schema):
     for path, method, operation in operations(schema):
         if method in ("post", "patch", "delete") and path.startswith(("/api/v1/entries/", "/api/v1/notes/")):
             assert {} not in operation["security"], (method, path)
+            assert not operation.get("description", "").startswith("Public"), (method, path)
 
 
 @pytest.mark.parametrize("url", ["/api/docs/", "/api/redoc/"])
