@@ -1,4 +1,5 @@
-"""Conventions every API endpoint shares: permissions, pagination, error shape."""
+"""Conventions every API endpoint shares: permissions, pagination, error shape, and how the
+OpenAPI schema presents them (its docs pages: config/api_docs.py)."""
 
 import json
 
@@ -173,3 +174,31 @@ def document_error_responses(result, generator, request, public):
             for status, description in extra.items():
                 responses.setdefault(status, response(description))
     return result
+
+
+# The API's areas, in the order the docs show them: (tag, description, path prefixes).
+API_AREAS = [
+    ("glossary", "Entries, their revisions, categories, and lookup of a term or alias.",
+     ("/api/v1/entries/", "/api/v1/categories/", "/api/v1/lookup/")),
+    ("search", "Hybrid, semantic and keyword search over the glossary and readable notes.",
+     ("/api/v1/search/",)),
+    ("notes", "Team notes: private, team or public; reports to staff and moderation.", ("/api/v1/notes/",)),
+    ("calculators", "Memory, bit layouts, LoRA and sampling: pure calculations, nothing stored.",
+     ("/api/v1/calculators/",)),
+    ("live", "The bundled GGUF model through llama.cpp: tokens, next-token odds, generation, "
+             "perplexity, grammars.", ("/api/v1/llm/",)),
+    ("accounts", "API tokens for tools.", ("/api/v1/auth/",)),
+    ("service", "Health of the service.", ("/api/v1/health/",)),
+]
+
+
+def tag_operations_by_area(result, generator, request, public):
+    """drf-spectacular post-processing hook: one tag per operation, the area its path is in,
+    instead of drf-spectacular's default (the first path segment, "v1" for everything)."""
+    for path, operations in result.get("paths", {}).items():
+        area = next((tag for tag, _, prefixes in API_AREAS if path.startswith(prefixes)), "service")
+        for operation in operations.values():
+            operation["tags"] = [area]
+    result["tags"] = [{"name": tag, "description": description} for tag, description, _ in API_AREAS]
+    return result
+

@@ -46,3 +46,29 @@ def test_walk_the_history_of_an_entry(live_server, load_content, page, django_us
     page.get_by_label("compare to revision 2").check()
     page.get_by_role("button", name="Compare").click()
     expect(page.locator(".diff-added", has_text="A line added later.")).to_be_visible()
+
+
+def test_the_history_and_its_diff_fit_a_phone(live_server, load_content, page, django_user_model):
+    # Issue 20.4: the history page was 528 px wide on a 390 px screen.
+    from django.contrib.auth.models import Permission
+
+    from glossary.models import Entry
+
+    entry = Entry.objects.get(slug="gguf")
+    entry.apply_edit({"body": entry.body + "\n\nA line added later: `--override-kv tokenizer.ggml.add_bos_token=bool:false`."},
+                     message="add a line with a long command")
+    editor = django_user_model.objects.create_user("editor", password="correct horse battery")
+    # What the Editors group grants (the flush between live-server tests empties the group).
+    editor.user_permissions.add(Permission.objects.get(codename="change_entry", content_type__app_label="glossary"))
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(live_server.url + "/accounts/login/")
+    page.get_by_label("Username").fill("editor")
+    page.get_by_label("Password").fill("correct horse battery")
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(live_server.url + "/glossary/gguf/history/?from=1&to=2")
+    expect(page.locator(".diff-added").first).to_be_visible()
+    expect(page.get_by_role("button", name="Restore")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.get_by_label("compare from revision 2").check()
+    page.get_by_label("compare to revision 1").check()
+    expect(page.get_by_role("button", name="Compare")).to_be_visible()
