@@ -1,5 +1,6 @@
 """Wiki links and backlinks: how text names an entry, and keeping Link rows exact."""
 
+import functools
 import re
 
 from django.db import transaction
@@ -42,18 +43,55 @@ class TermIndex:
         return self.by_key.get(lookup_key(text))
 
     def autolink_pattern(self):
-        """Terms, and the aliases distinctive enough to link on sight.
-
-        A one-word lowercase alias ("seed", "ties", "dense") is also an ordinary English
-        word; linking it everywhere would mislink prose, so only [[wiki links]] use it.
-        """
+        """One pattern over every name that links on sight (see `autolink_case`)."""
         from glossary.markdown import term_pattern
 
-        names = []
+        cases = {ANY_CASE: [], OWN_CASE: []}
         for term, *aliases in self.names_by_slug.values():
-            names.append(term)
-            names.extend(a for a in aliases if not re.fullmatch(r"[a-z]+", a))
-        return term_pattern(names)
+            for name in [term, *aliases]:
+                case = autolink_case(name, is_term=name is term)
+                if case is not None:
+                    cases[case].append(name)
+        return term_pattern(cases[ANY_CASE], cases[OWN_CASE])
+
+
+# "The 20,000 most frequent words" stands for the vocabulary of everyday English: it holds
+# seed, system, token, prompt, ties and arc, and leaves out the jargon (quantization,
+# perplexity, tokenizer, softmax) and model names (Mixtral, Qwen, Ollama).
+EVERYDAY_VOCABULARY_SIZE = 20_000
+
+
+@functools.cache
+def everyday_words() -> frozenset[str]:
+    """The most frequent English words, from pyspellchecker's word-frequency list."""
+    from spellchecker import SpellChecker
+
+    frequencies = SpellChecker(language="en").word_frequency.dictionary
+    ranked = sorted(frequencies, key=frequencies.__getitem__, reverse=True)
+    return frozenset(ranked[:EVERYDAY_VOCABULARY_SIZE])
+
+
+ANY_CASE, OWN_CASE = "any case", "own case"
+
+
+def autolink_case(name: str, *, is_term: bool) -> str | None:
+    """How prose must spell `name` to mean the entry wherever it appears; None: it never does.
+
+    Only names with a single sense link on sight. An everyday word has several: the seed
+    notes are no random seed, system RAM is no system prompt, so "seed" and "system" link
+    only where an editor writes [[seed]].
+    """
+    if not re.fullmatch(r"[A-Za-z]+", name):
+        return ANY_CASE  # several words, digits or symbols: "KV cache", "Q4_K_M", "llama.cpp"
+    if re.search(r".[A-Z]", name):
+        return OWN_CASE  # an acronym or CamelCase name: "TIES" but not the verb "ties"
+    if name.casefold() in everyday_words():
+        return None  # "seed", "system", "token", "prompt"
+    if is_term:
+        return ANY_CASE  # a term of art: "quantization", "perplexity", "softmax"
+    if name[0].isupper():
+        return OWN_CASE  # a proper name among the aliases: "Codestral", "Transformers"
+    return None  # a one-word lowercase alias ("merges", "prompts") is a looser synonym
 
 
 @transaction.atomic

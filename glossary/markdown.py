@@ -233,13 +233,20 @@ def sanitize(unsafe_html: str) -> str:
     )
 
 
-def term_pattern(terms: list[str]) -> re.Pattern | None:
-    """One regex matching any of the terms as a whole word, longest first."""
-    usable = sorted({t for t in terms if len(t) >= 3}, key=len, reverse=True)
+def term_pattern(any_case: list[str], own_case: list[str] = ()) -> re.Pattern | None:
+    """One regex matching any of the names as a whole word, longest first.
+
+    Names in `own_case` match only as written ("TIES", not the verb "ties"); the others
+    match in any case.
+    """
+    exact = set(own_case)
+    usable = sorted({t for t in [*any_case, *own_case] if len(t) >= 3}, key=len, reverse=True)
     if not usable:
         return None
-    alternatives = "|".join(re.escape(t) for t in usable)
-    return re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])", re.IGNORECASE)
+    alternatives = "|".join(re.escape(t) if t in exact else f"(?i:{re.escape(t)})" for t in usable)
+    # Whole words only, and not part of a longer token: "temperature 0" is not in
+    # "temperature 0.6", nor "GGUF" in "model.GGUF".
+    return re.compile(rf"(?<![\w-])(?<!\w\.)(?:{alternatives})(?![\w-]|\.\w)")
 
 
 def render(text: str, resolve: Resolver, *, autolink: re.Pattern | None = None,

@@ -89,3 +89,58 @@ def test_labelled_wiki_links_work_inside_table_cells():
 def test_a_wiki_link_may_wrap_onto_the_next_line():
     result = html_of("See [[low-rank\nadaptation]] here.", autolink=False)
     assert result.links == ["lora"]
+
+
+# Names as the real glossary spells them, for the sense tests below.
+SENSES = TermIndex([
+    ("seed", "Seed", ["random seed", "reproducibility"]),
+    ("system-prompt", "System prompt", ["system message", "SYSTEM"]),
+    ("token", "Token", ["tokens"]),
+    ("ties-merging", "TIES merging", ["TIES"]),
+    ("benchmarks", "Benchmarks", ["ARC", "benchmark"]),
+    ("quantization", "Quantization", ["quants"]),
+    ("transformers-library", "Hugging Face Transformers", ["Transformers"]),
+    ("greedy-decoding", "Greedy decoding", ["temperature 0"]),
+    ("gguf", "GGUF", []),
+])
+
+
+def auto_links_in(text):
+    return render(text, SENSES.resolve, autolink=SENSES.autolink_pattern()).auto_links
+
+
+def test_everyday_words_do_not_link_on_sight():
+    assert auto_links_in("The seed notes describe the tiling; a seed fixes the draws.") == []
+    assert auto_links_in("Described in a system demonstration paper; it pins system RAM.") == []
+    assert auto_links_in("Each token costs time, and nothing ties the model down.") == []
+
+
+def test_everyday_words_still_link_where_an_editor_asks():
+    result = render("Fix the [[seed]] and the [[system]] message.", SENSES.resolve,
+                    autolink=SENSES.autolink_pattern())
+    assert result.links == ["seed", "system-prompt"]
+
+
+def test_acronyms_link_only_in_their_own_case():
+    assert auto_links_in("TIES resolves sign conflicts.") == ["ties-merging"]
+    assert auto_links_in("Nothing ties them; an arc of 60 degrees.") == []
+    assert auto_links_in("Scores on ARC and gguf in lower case.") == ["benchmarks"]
+
+
+def test_terms_of_art_and_names_of_several_words_link_in_any_case():
+    assert auto_links_in("Quantization first, then a random seed.") == ["quantization", "seed"]
+    assert auto_links_in("Set the System Prompt.") == ["system-prompt"]
+
+
+def test_a_proper_name_among_the_aliases_links_only_capitalised():
+    assert auto_links_in("Stacked transformers are deep.") == []
+    assert auto_links_in("Load it with Transformers.") == ["transformers-library"]
+
+
+def test_one_word_lowercase_aliases_do_not_link_on_sight():
+    assert auto_links_in("Check the quants, tokens and reproducibility of a benchmark.") == []
+
+
+def test_a_name_inside_a_longer_number_or_file_name_does_not_link():
+    assert auto_links_in("The card recommends temperature 0.6 and model.GGUF files.") == []
+    assert auto_links_in("At temperature 0, decoding is greedy.") == ["greedy-decoding"]
