@@ -101,11 +101,11 @@ def refresh_links(entries=None, index: TermIndex | None = None) -> None:
     Auto-links depend on every entry's terms, so when a term, alias or entry is added or
     removed, all entries are refreshed (`entries=None`); a body-only edit refreshes just one.
     """
+    from glossary.markdown import link_sentences, render
     from glossary.models import Entry, Link, MissingLink
 
     index = index or TermIndex.from_database()
     pattern = index.autolink_pattern()
-    from glossary.markdown import render
 
     queryset = Entry.objects.all() if entries is None else entries
     slugs_to_ids = dict(Entry.objects.values_list("slug", "id"))
@@ -114,14 +114,19 @@ def refresh_links(entries=None, index: TermIndex | None = None) -> None:
         if rendered.html != entry.body_html:
             Entry.objects.filter(pk=entry.pk).update(body_html=rendered.html)
             entry.body_html = rendered.html
-        wanted = {(slugs_to_ids[s], False) for s in rendered.links if s != entry.slug}
-        wanted |= {(slugs_to_ids[s], True) for s in rendered.auto_links
-                   if s != entry.slug and (slugs_to_ids[s], False) not in wanted}
-        existing = set(Link.objects.filter(source=entry).values_list("target_id", "automatic"))
+        sentences = link_sentences(rendered.html)
+        wanted = {(slugs_to_ids[s], False, sentences.get(s, ())) for s in rendered.links
+                  if s != entry.slug}
+        explicit = {target for target, _, _ in wanted}
+        wanted |= {(slugs_to_ids[s], True, sentences.get(s, ())) for s in rendered.auto_links
+                   if s != entry.slug and slugs_to_ids[s] not in explicit}
+        existing = {(target, automatic, tuple(context)) for target, automatic, context
+                    in Link.objects.filter(source=entry).values_list("target_id", "automatic", "context")}
         if existing != wanted:
             Link.objects.filter(source=entry).delete()
             Link.objects.bulk_create(
-                Link(source=entry, target_id=target, automatic=auto) for target, auto in wanted
+                Link(source=entry, target_id=target, automatic=auto, context=list(context))
+                for target, auto, context in wanted
             )
         MissingLink.objects.filter(source=entry).delete()
         MissingLink.objects.bulk_create(

@@ -26,7 +26,7 @@ def test_entry_detail_has_the_documented_shape(api_client, make_entry):
     assert body["links_to"] == [{"slug": "kv-cache", "term": "KV cache"}]
     assert set(body["category"]) >= {"slug", "name"}
     kv = api_client.get("/api/v1/entries/kv-cache/").json()
-    assert kv["linked_from"] == [{"slug": "gqa", "term": "GQA"}]
+    assert kv["linked_from"] == [{"slug": "gqa", "term": "GQA", "sentence": "Shrinks the KV cache."}]
 
 
 def test_entries_filter_by_category_and_search(api_client, make_entry):

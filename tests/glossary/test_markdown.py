@@ -144,3 +144,23 @@ def test_one_word_lowercase_aliases_do_not_link_on_sight():
 def test_a_name_inside_a_longer_number_or_file_name_does_not_link():
     assert auto_links_in("The card recommends temperature 0.6 and model.GGUF files.") == []
     assert auto_links_in("At temperature 0, decoding is greedy.") == ["greedy-decoding"]
+
+
+def test_each_link_keeps_the_sentence_it_stands_in():
+    from glossary.markdown import link_sentences
+
+    result = html_of("First. The [[KV cache]] grows with $n$ tokens; see [[GGUF]]! Last one.\n\n"
+                     "- In a list, [[KV cache]] again.")
+    sentences = link_sentences(result.html)
+    assert sentences["kv-cache"] == ("The ", "KV cache", " grows with … tokens; see GGUF!")
+    assert sentences["gguf"] == ("The KV cache grows with … tokens; see ", "GGUF", "!")
+
+
+def test_a_long_sentence_is_cut_around_the_link():
+    from glossary.markdown import SENTENCE_SIDE_CHARS, link_sentences
+
+    words = " ".join(["word"] * 200)
+    before, anchor, after = link_sentences(html_of(f"{words} GGUF {words}.").html)["gguf"]
+    assert anchor == "GGUF"
+    assert before.startswith("…") and len(before) <= SENTENCE_SIDE_CHARS + 1
+    assert after.endswith("…") and len(after) <= SENTENCE_SIDE_CHARS + 1
