@@ -200,3 +200,13 @@ def test_unknown_preset_raises_value_error_naming_the_field():
     with pytest.raises(ValueError, match="preset") as info:
         get_preset("llama-9-1t")
     assert info.value.field == "preset"
+
+
+def test_every_moe_preset_carries_its_published_active_count_and_source():
+    for preset in all_presets():
+        if preset.architecture.is_moe:
+            assert preset.official_active_parameter_count > 0, preset.slug
+            assert preset.active_count_source.startswith("https://"), preset.slug
+            assert preset.official_active_parameter_count < preset.official_parameter_count
+        else:
+            assert preset.official_active_parameter_count == 0, preset.slug
