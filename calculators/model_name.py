@@ -717,12 +717,14 @@ def _add_what_names_leave_out(decoded: DecodedName, reading: _Reading, owner: st
     if preset is not None:
         decoded.preset, decoded.preset_name = preset.slug, preset.name
         decoded.parameters_b = round(preset.official_parameter_count / 1e9, 3)
-        decoded.parameters_source, decoded.parameters_url = "official", preset.source_url
+        url, _, where = preset.source_url.partition(" ")
+        decoded.parameters_source, decoded.parameters_url = "official", url
         if preset.official_active_parameter_count:
             decoded.active_parameters_b = round(preset.official_active_parameter_count / 1e9, 3)
         decoded.notes.append(f"{preset.name} has {decoded.parameters_b:g}B parameters as published"
                              + (f", {decoded.active_parameters_b:g}B of them active for each token"
-                                if decoded.active_parameters_b else "") + ".")
+                                if decoded.active_parameters_b else "")
+                             + (f" {where}" if where else "") + ".")
         if reading.experts and reading.experts[1]:
             experts, size = reading.experts
             decoded.notes.append(f"Not {experts} × {size:g}B = {experts * size:g}B: the experts "
