@@ -125,6 +125,10 @@ def model_name_page(request):
             result = as_json(decode(text))
         except NotAModelName as problem:
             error = problem.message
+        else:  # 46.703B, 12.9B, 671B: as many digits as the figure has, no more
+            result["parameters_text"] = f"{result['parameters_b']:g}B" if result["parameters_b"] else None
+            result["active_text"] = (f"{result['active_parameters_b']:g}B"
+                                     if result["active_parameters_b"] else None)
     context = {"text": text, "result": result, "error": error, "examples": EXAMPLES,
                "max_length": MAX_NAME_LENGTH}
     template = "calculators/model_name.html#result" if request.htmx else "calculators/model_name.html"
