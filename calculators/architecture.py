@@ -24,6 +24,7 @@ llama.cpp's `--n-cpu-moe` / `-ot exps=CPU` move to the CPU), shared experts and 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, fields
 
 import gguf
@@ -89,6 +90,10 @@ ROLES = ("embedding", "output", "attention", "norm", "router", "ffn", "expert",
          "shared_expert", "mtp")
 
 
+# common/common.h LLM_FFN_EXPS_REGEX: the tensors --n-cpu-moe and --cpu-moe keep on the CPU
+_ROUTED_EXPERTS = re.compile(r"\.ffn_(up|down|gate|gate_up)_(ch|)exps")
+
+
 def tensor_role(name: str) -> str:
     """The role of a GGUF tensor by its name (works for any file, not only ours)."""
     if name in ("token_embd.weight", "per_layer_token_embd.weight"):
@@ -97,7 +102,7 @@ def tensor_role(name: str) -> str:
         return "output" if name.startswith("output.") else "norm"
     if ".nextn." in name:
         return "mtp"
-    if "_exps." in name:
+    if _ROUTED_EXPERTS.search(name):
         return "expert"
     if "_shexp." in name:
         return "shared_expert"

@@ -16,7 +16,9 @@ compute buffer An estimate (see `compute_buffer_bytes`): the scratch memory ggml
 Placement (src/llama-model.cpp load_tensors): the input layer (token_embd) always stays on
 the CPU; `n_gpu_layers = N` puts the *output* layer and the last N-1 repeating layers on
 the GPU (i_gpu_start = n_layer + 1 - N), so N = n_layer + 1 offloads everything. The KV
-cache of a layer lives where the layer lives (offload_kqv, on by default).
+cache of a layer lives where the layer lives (offload_kqv, on by default). This is the
+one-GPU case; calculators/placement.py adds several GPUs, experts and the KV cache on the
+CPU, and the answer to "what fits?".
 """
 
 from __future__ import annotations
@@ -116,6 +118,17 @@ class BreakdownItem:
 
 
 @dataclass(frozen=True)
+class ComputeShape:
+    """The worst-case graph llama.cpp reserves compute buffers for (see compute_buffer_bytes)."""
+
+    n_tokens: int  # tokens in one ubatch
+    n_outputs: int  # rows of logits
+    n_kv: int  # cells per sequence the attention reads
+    n_kv_swa: int  # cells of the sliding-window cache, 0 without one
+    flash_attention: bool
+
+
+@dataclass(frozen=True)
 class MemoryEstimate:
     parameters: int
     weights_bytes: int
@@ -132,6 +145,9 @@ class MemoryEstimate:
     notes: tuple[str, ...]
     kv_caches: tuple[KVCache, ...] = field(repr=False)
     n_ctx: int  # the context llama.cpp allocates (padded)
+    compute_shape: ComputeShape | None = field(repr=False, default=None)
+    # the model as llama.cpp's loader sees it (heads, experts, window), for calculators.speed
+    hyperparameters: Hyperparameters | None = field(repr=False, default=None)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -270,6 +286,22 @@ def _model_from_gguf(header: GGUFHeader, quant: str | None, imatrix: bool) -> _M
     return _Model(hp, tensors, tuple(notes), v_cache=not mla, n_layer_kv=hp.n_layer - nextn)
 
 
+def load_model(model: Architecture | GGUFHeader | _Model, quant: str | None = None,
+               imatrix: bool = False) -> _Model:
+    """The model as the estimator sees it: hyperparameters and the type of every tensor.
+
+    `estimate` accepts the result in place of the model, so a caller that estimates one
+    model many times (calculators/placement.py) predicts its tensor types only once.
+    """
+    if isinstance(model, _Model):
+        return model
+    if isinstance(model, Architecture):
+        return _model_from_architecture(model, quant, imatrix)
+    if isinstance(model, GGUFHeader):
+        return _model_from_gguf(model, quant, imatrix)
+    raise InputError("model", "must be an architecture or a GGUF header")
+
+
 # --- context and KV cache (exact) --------------------------------------------------------
 
 def _pad(x: int, n: int) -> int:
@@ -349,7 +381,7 @@ def kv_caches(hp: Hyperparameters, *, n_ctx_seq: int, n_seq: int, n_ubatch: int,
 
 def compute_buffer_bytes(hp: Hyperparameters, *, n_tokens: int, n_outputs: int, n_kv: int,
                          n_kv_swa: int, flash_attention: bool, with_layers: bool = True,
-                         with_output: bool = True) -> int:
+                         with_output: bool = True, with_attention: bool = True) -> int:
     """Estimate of llama.cpp's `compute buffer size` for one backend.
 
     llama.cpp reserves the worst-case graph: a ubatch of n_tokens = min(n_ctx, n_ubatch)
@@ -375,6 +407,10 @@ def compute_buffer_bytes(hp: Hyperparameters, *, n_tokens: int, n_outputs: int, 
     the bundled model to 2 % (5 % with flash attention) and a synthetic file to 5 %.
     GPU backends allocate differently in detail (e.g. CUDA's flash attention converts K/V
     to F16), so treat GPU figures as estimates of the same size class.
+
+    with_layers / with_output: whether this backend runs the repeating layers / the output
+    layer; with_attention=False leaves out the attention phase (--no-kv-offload runs it on
+    the CPU, see calculators/placement.py).
     """
     T_, E, V = n_tokens, hp.n_embd, hp.n_vocab
     H = max(hp.n_head)
@@ -392,10 +428,21 @@ def compute_buffer_bytes(hp: Hyperparameters, *, n_tokens: int, n_outputs: int, 
         else:
             mask = 4 * T_ * (n_kv + swa_cells)
             attention = 4 * T_ * n_kv * H + mask + T_ * (12 * E + 8 * H * D + 8 * G * n_caches)
-        phases += [attention, mask + T_ * (12 * F + 16 * E)]
+        phases.append(mask + T_ * (12 * F + 16 * E))
+        if with_attention:
+            phases.append(attention)
     if with_output:
         phases.append(4 * V * n_outputs + 8 * E * T_)
     return max(phases)
+
+
+def graph_input_bytes(hp: Hyperparameters, *, n_tokens: int, n_kv: int, n_kv_swa: int,
+                      flash_attention: bool) -> int:
+    """The graph inputs a backend that runs no layers still holds: the token embeddings of
+    one ubatch (F32, get_rows runs on the CPU) and the attention masks (F16 with flash
+    attention, else F32)."""
+    mask = (2 if flash_attention else 4) * n_tokens * (n_kv + n_kv_swa)
+    return 4 * hp.n_embd * n_tokens + mask
 
 
 # --- the estimate ------------------------------------------------------------------------
@@ -422,7 +469,7 @@ def _layer_of(name: str) -> int | None:
     return None
 
 
-def estimate(model: Architecture | GGUFHeader, *, quant: str | None = None,
+def estimate(model: Architecture | GGUFHeader | _Model, *, quant: str | None = None,
              context_length: int = 4096, cache_type_k: str = "f16", cache_type_v: str = "f16",
              flash_attention: bool = False, n_gpu_layers: int = 0, n_seq: int = 1,
              n_ubatch: int = 512, n_batch: int = 2048, n_outputs_max: int | None = None,
@@ -431,7 +478,8 @@ def estimate(model: Architecture | GGUFHeader, *, quant: str | None = None,
     """Memory to run `model` with llama.cpp.
 
     model           an `Architecture` (then `quant`, a mix such as "Q4_K_M", is required) or
-                    a parsed GGUF header (its own types; `quant` re-quantizes it).
+                    a parsed GGUF header (its own types; `quant` re-quantizes it), or what
+                    `load_model` made of either (then quant and imatrix are not read).
     context_length  tokens of context in total (llama.cpp's n_ctx), 1 … 10,000,000.
     cache_type_k/v  KV cache types (f16 default; q8_0, q4_0, … need flash attention for V).
     n_gpu_layers    llama.cpp's -ngl: the output layer and the last N-1 blocks go to the GPU.
@@ -443,12 +491,7 @@ def estimate(model: Architecture | GGUFHeader, *, quant: str | None = None,
     kv_unified      one KV buffer shared by all sequences (llama-server --kv-unified).
     imatrix         the mix was made with an importance matrix (a few IQ/Q4_0 rules).
     """
-    if isinstance(model, Architecture):
-        m = _model_from_architecture(model, quant, imatrix)
-    elif isinstance(model, GGUFHeader):
-        m = _model_from_gguf(model, quant, imatrix)
-    else:
-        raise InputError("model", "must be an architecture or a GGUF header")
+    m = load_model(model, quant, imatrix)
     hp = m.hp
     _check_int("context_length", context_length, 1, MAX_CONTEXT)
     _check_int("n_gpu_layers", n_gpu_layers, 0)
@@ -561,17 +604,17 @@ def estimate(model: Architecture | GGUFHeader, *, quant: str | None = None,
     n_tokens = min(n_ctx, n_ubatch_eff)
     n_out = min(n_tokens, n_outputs_max if n_outputs_max is not None else n_batch_eff)
     n_kv_swa = caches[-1].cells if hp.swa_layers else 0
-    kw = dict(n_tokens=n_tokens, n_outputs=n_out, n_kv=n_ctx_seq, n_kv_swa=n_kv_swa,
-              flash_attention=flash_attention)
+    shape = ComputeShape(n_tokens=n_tokens, n_outputs=n_out, n_kv=n_ctx_seq, n_kv_swa=n_kv_swa,
+                         flash_attention=flash_attention)
+    kw = vars(shape)
     if ngl == 0:
         compute = {"cpu": compute_buffer_bytes(hp, **kw)}
     else:
         layers_on_cpu = i_gpu_start > 0
         compute = {"gpu": compute_buffer_bytes(hp, with_layers=i_gpu_start < n_layer, **kw)}
-        # host side: the token embeddings (get_rows runs on the CPU) and the graph inputs,
-        # or the full working set of the blocks that stay on the CPU
-        mask_bytes = (2 if flash_attention else 4) * n_tokens * (n_ctx_seq + n_kv_swa)
-        host = 4 * hp.n_embd * n_tokens + mask_bytes
+        # host side: the graph inputs, or the full working set of the blocks that stay on the CPU
+        host = graph_input_bytes(hp, n_tokens=n_tokens, n_kv=n_ctx_seq, n_kv_swa=n_kv_swa,
+                                 flash_attention=flash_attention)
         if layers_on_cpu:
             host = max(host, compute_buffer_bytes(hp, with_output=False, **kw))
         compute["cpu"] = host
@@ -614,6 +657,8 @@ def estimate(model: Architecture | GGUFHeader, *, quant: str | None = None,
         notes=tuple(notes),
         kv_caches=tuple(caches),
         n_ctx=n_ctx,
+        compute_shape=shape,
+        hyperparameters=hp,
     )
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from calculators.web import bitlayout, lora, memory, model_name, sampling
+from calculators.web import bitlayout, lora, memory, model_name, sampling, speed
 from calculators import views
 
 app_name = "calculators"
@@ -14,4 +14,5 @@ urlpatterns = [
     path("", include(memory.urlpatterns)),
     path("", include(model_name.urlpatterns)),
     path("", include(sampling.urlpatterns)),
+    path("", include(speed.urlpatterns)),
 ]

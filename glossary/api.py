@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from glossary import search as glossary_search
 from glossary.embeddings import EmbeddingUnavailable
 from glossary.links import lookup_key
-from glossary.models import Category, Entry, StaleRevision
+from glossary.models import Category, Entry, StaleRevision, displayed_content
 from glossary.serializers import (
     CategorySerializer, EntryListSerializer, EntrySerializer, EntryWriteSerializer, LookupQuerySerializer,
     RevisionSerializer, SearchQuerySerializer,
@@ -80,7 +80,7 @@ class EntryDetail(generics.RetrieveUpdateDestroyAPIView):
                              message=data.validated_data.get("message", ""))
         except StaleRevision as stale:
             return Response({"detail": str(stale), "revision": stale.current.revision,
-                             "current": stale.current.content()}, status=status.HTTP_409_CONFLICT)
+                             "current": displayed_content(stale.current.content())}, status=status.HTTP_409_CONFLICT)
         return Response(EntrySerializer(Entry.objects.with_links().get(pk=entry.pk)).data)
 
     def perform_destroy(self, entry):

@@ -11,6 +11,11 @@ from pgvector.django import HnswIndex, VectorField
 from glossary.links import lookup_key
 
 
+def displayed_content(content: dict) -> dict:
+    """Entry or revision content without the fields that are never shown (search aliases)."""
+    return {key: value for key, value in content.items() if key != "search_aliases"}
+
+
 class StaleRevision(Exception):
     """An edit was based on a revision that is no longer the latest."""
 
@@ -95,6 +100,9 @@ class Entry(models.Model):
     slug = models.SlugField(unique=True, max_length=100)
     term = models.CharField(max_length=200)
     aliases = ArrayField(models.CharField(max_length=200), default=list, blank=True)
+    # Spellings people type that are not names to show, such as a common misspelling:
+    # lookups and search find the entry by them, pages and the API never display them.
+    search_aliases = ArrayField(models.CharField(max_length=200), default=list, blank=True)
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="entries")
     summary = models.TextField()
     body = models.TextField(blank=True)
@@ -102,12 +110,12 @@ class Entry(models.Model):
     # Rendered from `body`; re-rendered whenever the set of terms changes (see links.py),
     # because auto-links depend on every other entry's terms.
     body_html = models.TextField(blank=True, editable=False)
-    # The normalised term and aliases, for exact lookups and wiki-link resolution.
+    # The normalised term, aliases and search aliases, for exact lookups.
     lookup_keys = ArrayField(models.CharField(max_length=200), default=list, editable=False)
     revision = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    # Weighted for keyword search: term and aliases A, summary B, body C. Written by save():
+    # Weighted for keyword search: term and (search) aliases A, summary B, body C. Written by save():
     # a GeneratedField cannot use array_to_string, which PostgreSQL marks only STABLE.
     search_vector = SearchVectorField(null=True, editable=False)
 
@@ -116,6 +124,9 @@ class Entry(models.Model):
     SEARCH_VECTOR = (
         SearchVector("term", weight="A", config="english")
         + SearchVector(Func(F("aliases"), Value(" "), function="array_to_string",
+                            output_field=models.TextField()),
+                       weight="A", config="english")
+        + SearchVector(Func(F("search_aliases"), Value(" "), function="array_to_string",
                             output_field=models.TextField()),
                        weight="A", config="english")
         + SearchVector("summary", weight="B", config="english")
@@ -138,7 +149,8 @@ class Entry(models.Model):
         return reverse("glossary:entry", args=[self.slug])
 
     def save(self, *args, **kwargs):
-        self.lookup_keys = sorted({lookup_key(t) for t in [self.term, *self.aliases] if t.strip()})
+        names = [self.term, *self.aliases, *self.search_aliases]
+        self.lookup_keys = sorted({lookup_key(t) for t in names if t.strip()})
         super().save(*args, **kwargs)
         Entry.objects.filter(pk=self.pk).update(search_vector=self.SEARCH_VECTOR)
 
@@ -147,6 +159,7 @@ class Entry(models.Model):
         return {
             "term": self.term,
             "aliases": list(self.aliases),
+            "search_aliases": list(self.search_aliases),
             "category": self.category.slug,
             "summary": self.summary,
             "body": self.body,
@@ -163,7 +176,7 @@ class Entry(models.Model):
                 conflicts.append((name, other))
         return conflicts
 
-    EDITABLE = ("term", "aliases", "summary", "body", "sources")
+    EDITABLE = ("term", "aliases", "search_aliases", "summary", "body", "sources")
 
     @transaction.atomic
     def apply_edit(self, content: dict, *, author=None, message: str = "",

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from glossary.models import Category, Entry, Revision
+from glossary.models import Category, Entry, Revision, displayed_content
 
 
 class CategorySerializer(serializers.ModelSerializer):
@@ -52,10 +52,14 @@ class EntrySerializer(serializers.ModelSerializer):
 
 class RevisionSerializer(serializers.ModelSerializer):
     author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    content = serializers.SerializerMethodField()
 
     class Meta:
         model = Revision
         fields = ["number", "author", "message", "created_at", "content"]
+
+    def get_content(self, revision) -> dict:
+        return displayed_content(revision.content)
 
 
 class SearchQuerySerializer(serializers.Serializer):

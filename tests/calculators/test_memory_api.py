@@ -154,10 +154,111 @@ def test_a_split_kv_cache_type_and_flash_attention_shrink_the_cache(api_client):
     assert both["settings"]["cache_type_k"] == both["settings"]["cache_type_v"] == "q8_0"
 
 
-def test_gpu_layers_zero_keeps_everything_on_the_cpu(api_client):
-    result = ok(api_client, model="qwen2.5-0.5b", gpu_layers=0)
+def test_gpu_layers_zero_keeps_weights_and_cache_on_the_cpu(api_client):
+    result = ok(api_client, model="qwen2.5-0.5b", gpu_layers=0, gpu="rtx-4090")
+    gpu, host = result["placement"]["gpus"][0], result["placement"]["host"]
+    assert gpu["blocks"] == 0 and not gpu["output_layer"]
+    assert gpu["by_kind"]["weights"] == gpu["by_kind"]["kv_cache"] == 0
+    assert host["by_kind"]["weights"] == result["weights_bytes"]
+    assert host["by_kind"]["kv_cache"] == result["kv_cache_bytes"]
+    # a CUDA build still runs batches of 32+ tokens on the GPU with -ngl 0
+    # (ggml-org/llama.cpp#6083), so the GPU keeps a compute buffer and nothing else
+    assert gpu["bytes"] == gpu["by_kind"]["compute"] > 0
+
+
+def test_cpu_only_hardware_keeps_everything_in_system_ram(api_client):
+    result = ok(api_client, model="qwen2.5-0.5b", gpu="none", system_ram_gb=4)
     assert result["gpu_bytes"] == 0 and result["cpu_bytes"] == result["total_bytes"]
-    assert all(v["needed_bytes"] == 0 for v in result["verdicts"])
+    assert result["placement"]["gpus"] == [] and result["fit"] is None
+    assert result["verdict"]["device"] == "none" and result["verdict"]["needed_bytes"] == result["cpu_bytes"]
+    assert result["settings"]["flash_attention"] is True  # auto: the CPU backend has it
+
+
+# --- placement and the answer ----------------------------------------------------------
+
+
+def test_mixtral_on_a_24_gb_card_is_answered_with_experts_on_the_cpu(api_client):
+    result = ok(api_client, model="mixtral-8x7b-v0.1", gpu="rtx-4090", context_length=8192, system_ram_gb=64)
+    assert list(result)[0] == "fit"  # the answer comes first
+    assert result["verdict"]["verdict"] == "does-not-fit"  # every layer and expert on the card
+    fit = result["fit"]
+    assert fit["fits"] and fit["moe"] and fit["n_gpu_layers"] == 33 and 0 < fit["n_cpu_moe"] < 32
+    assert f"-ngl 33 --n-cpu-moe {fit['n_cpu_moe']}" in fit["command"]
+    gpu, host = fit["placement"]["gpus"][0], fit["placement"]["host"]
+    assert gpu["bytes"] + GiB <= 24 * GiB and host["ram_verdict"] == "fits"
+    # the same settings sent back give the answer's numbers and fit
+    applied = ok(api_client, model="mixtral-8x7b-v0.1", gpu="rtx-4090", context_length=8192, system_ram_gb=64,
+                 gpu_layers=fit["n_gpu_layers"], n_cpu_moe=fit["n_cpu_moe"])
+    assert applied["verdict"]["verdict"] == "fits" and applied["gpu_bytes"] == fit["gpu_bytes"]
+    assert applied["settings"]["n_cpu_moe"] == fit["n_cpu_moe"]
+
+
+def test_cpu_moe_is_n_cpu_moe_for_every_block(api_client):
+    every = ok(api_client, model="mixtral-8x7b-v0.1", gpu="rtx-4090", cpu_moe=True)
+    idiom = ok(api_client, model="mixtral-8x7b-v0.1", gpu="rtx-4090", n_cpu_moe=99)
+    assert every["settings"]["n_cpu_moe"] == idiom["settings"]["n_cpu_moe"] == 32
+    assert every["gpu_bytes"] == idiom["gpu_bytes"]
+    dense = ok(api_client, model="llama-3.1-8b", gpu="rtx-4090", n_cpu_moe=4)
+    assert dense["settings"]["n_cpu_moe"] == 0 and any("no experts" in n for n in dense["notes"])
+
+
+def test_two_custom_gpus_split_a_published_two_gpu_load(api_client):
+    # ggml-org/llama.cpp#7217: Yi 34B i1-IQ4_XS with -ngl 61 -ts 1,1 on a 24 GB and a 12 GB card
+    # logged CUDA0 8796.98 MiB, CUDA1 8588.34 MiB and CUDA_Host 232.42 MiB of weights
+    yi = {"model_type": "llama", "hidden_size": 7168, "intermediate_size": 20480, "num_attention_heads": 56,
+          "num_hidden_layers": 60, "num_key_value_heads": 8, "vocab_size": 64000,
+          "max_position_embeddings": 4096, "rope_theta": 5000000.0, "tie_word_embeddings": False}
+    result = ok(api_client, architecture=yi, quant="IQ4_XS", imatrix=True, context_length=2048, batch_size=512,
+                vram_gb=[24, 12], tensor_split=[1, 1])
+    placed = result["placement"]
+    assert [round(g["by_kind"]["weights"] / MiB, 2) for g in placed["gpus"]] == [8796.98, 8588.34]
+    assert round(placed["host"]["by_kind"]["weights"] / MiB, 2) == 232.42
+    assert [g["name"] for g in placed["gpus"]] == ["GPU 0 (24 GiB)", "GPU 1 (12 GiB)"]
+    assert result["settings"]["tensor_split"] == [0.5, 0.5]
+    assert result["verdict"]["available_bytes"] == 36 * GiB
+    assert {row["gpu_index"] for row in result["breakdown"]} == {0, 1, None}
+    assert result["gpu_bytes"] == sum(g["bytes"] for g in placed["gpus"])
+
+
+def test_a_listed_card_times_two_and_a_text_tensor_split(api_client):
+    result = ok(api_client, model="llama-3.1-70b", gpu="rtx-3090", gpu_count=2, tensor_split="3,1",
+                context_length=4096)
+    counts = [g["blocks"] + g["output_layer"] for g in result["placement"]["gpus"]]
+    assert sum(counts) == 81 and counts[0] > 2.9 * counts[1]
+    assert result["verdict"]["name"] == "2 × NVIDIA GeForce RTX 3090 (24 GB)"
+
+
+def test_the_kv_cache_in_system_ram_and_the_load_mode(api_client):
+    result = ok(api_client, model="llama-3.1-8b", gpu="rtx-4090", context_length=32768, kv_offload=False,
+                load_mode="mlock", gpu_layers=20)
+    host = result["placement"]["host"]
+    assert host["by_kind"]["kv_cache"] == result["kv_cache_bytes"] == 32 * 32768 * 8 * 128 * 2 * 2
+    assert result["settings"]["flash_attention"] is False and result["settings"]["flash_attention_mode"] == "auto"
+    assert "--no-kv-offload" in result["settings"]["flash_attention_reason"]
+    assert "locked" in host["parts"][0]["label"] and any("--mlock" in n for n in result["notes"])
+    assert "--mlock" in result["fit"]["command"] and "--no-kv-offload" in result["fit"]["command"]
+
+
+def test_flash_attention_accepts_auto_on_off_and_booleans(api_client):
+    for value, mode in (("auto", "auto"), ("on", "on"), (True, "on"), ("off", "off"), (False, "off"), ("OFF", "off")):
+        settings = ok(api_client, model="gemma-3-270m", flash_attention=value)["settings"]
+        assert settings["flash_attention_mode"] == mode
+        assert settings["flash_attention"] is (mode != "off")
+
+
+def test_the_answer_is_null_without_hardware_and_for_training(api_client):
+    assert ok(api_client, model="llama-3.1-8b")["fit"] is None
+    assert ok(api_client, model="llama-3.1-8b", mode="lora", gpu="rtx-4090")["fit"] is None
+    custom = ok(api_client, model="llama-3.1-8b", mode="lora", vram_gb=[16])
+    assert custom["verdict"]["available_bytes"] == 16 * GiB
+
+
+def test_the_mix_table_judges_the_chosen_hardware(api_client):
+    table = ok(api_client, MIXES_URL, model="llama-3.1-70b", vram_gb=[24, 24], quants=["Q4_K_M", "Q8_0"],
+               context_length=4096)
+    assert table["gpu"]["memory_bytes"] == 48 * GiB
+    verdicts = {row["quant"]: row["verdict"] for row in table["mixes"]}
+    assert verdicts == {"Q4_K_M": "fits", "Q8_0": "does-not-fit"}
 
 
 # --- a pasted config.json -------------------------------------------------------------
@@ -200,8 +301,10 @@ def test_the_first_8_mib_give_the_same_estimate_as_the_whole_file_header(api_cli
     response = upload(api_client, first_bytes(), context_length=4096, gpu_layers=19)
     assert response.status_code == 200, response.content
     result = response.json()
+    # flash attention "auto" is on here (the GPU has kernels for head size 256)
+    assert result["settings"]["flash_attention"] is True
     whole = estimate(read_header(bundled_path(), max_bytes=os.path.getsize(bundled_path())),
-                     context_length=4096, n_gpu_layers=19).to_dict()
+                     context_length=4096, n_gpu_layers=19, flash_attention=True).to_dict()
     for key in ("parameters", "weights_bytes", "bits_per_weight", "kv_cache_bytes", "compute_buffer_bytes",
                 "output_buffer_bytes", "overhead_bytes", "total_bytes", "gpu_bytes", "cpu_bytes", "tensors"):
         assert result[key] == whole[key], key
@@ -271,8 +374,9 @@ def test_training_needs_an_architecture_not_a_gguf_header(api_client):
     (dict(model="llama-3.1-8b", gpu_layers=-1), "gpu_layers"),
     (dict(model="llama-3.1-8b", parallel=0), "parallel"),
     (dict(model="llama-3.1-8b", parallel=257), "parallel"),
-    (dict(model="llama-3.1-8b", kv_cache_type="q4_0"), "kv_cache_type"),
-    (dict(model="llama-3.1-8b", cache_type_v="q8_0"), "kv_cache_type"),
+    (dict(model="llama-3.1-8b", kv_cache_type="q4_0", flash_attention="off"), "kv_cache_type"),
+    (dict(model="llama-3.1-8b", cache_type_v="q8_0", flash_attention=False), "kv_cache_type"),
+    (dict(model="llama-3.1-8b", kv_cache_type="q8_0", kv_offload=False, gpu="rtx-4090"), "kv_cache_type"),
     (dict(model="llama-3.1-8b", kv_cache_type="q3_k"), "kv_cache_type"),
     (dict(model="llama-3.1-8b", cache_type_k="fp8"), "cache_type_k"),
     (dict(model="no-such-model"), "model"),
@@ -287,6 +391,29 @@ def test_training_needs_an_architecture_not_a_gguf_header(api_client):
     (dict(model="llama-3.1-8b", mode="full", sequence_length=0), "sequence_length"),
     (dict(model="llama-3.1-8b", gguf="not a file"), "gguf"),
     (dict(architecture={"model_type": "bert"}), "architecture.model_type"),
+    # placement
+    (dict(model="llama-3.1-8b", flash_attention="sometimes"), "flash_attention"),
+    (dict(model="llama-3.1-8b", n_cpu_moe=-1), "n_cpu_moe"),
+    (dict(model="llama-3.1-8b", n_cpu_moe=1.5), "n_cpu_moe"),
+    (dict(model="llama-3.1-8b", cpu_moe="sometimes"), "cpu_moe"),
+    (dict(model="llama-3.1-8b", kv_offload="maybe"), "kv_offload"),
+    (dict(model="llama-3.1-8b", load_mode="swap"), "load_mode"),
+    (dict(model="llama-3.1-8b", split_mode="row"), "split_mode"),
+    (dict(model="llama-3.1-8b", gpu="rtx-3090", gpu_count=2, tensor_split=[1, 2, 3]), "tensor_split"),
+    (dict(model="llama-3.1-8b", gpu="rtx-3090", gpu_count=2, tensor_split=[-1, 1]), "tensor_split"),
+    (dict(model="llama-3.1-8b", gpu="rtx-3090", gpu_count=2, tensor_split="3, x"), "tensor_split"),
+    (dict(model="llama-3.1-8b", gpu="rtx-3090", gpu_count=0), "gpu_count"),
+    (dict(model="llama-3.1-8b", gpu="rtx-3090", gpu_count=17), "gpu_count"),
+    (dict(model="llama-3.1-8b", gpu_count=2), "gpu_count"),
+    (dict(model="llama-3.1-8b", gpu="none", gpu_count=2), "gpu_count"),
+    (dict(model="llama-3.1-8b", vram_gb=[0]), "vram_gb"),
+    (dict(model="llama-3.1-8b", vram_gb=[24, -12]), "vram_gb"),
+    (dict(model="llama-3.1-8b", vram_gb="24, lots"), "vram_gb"),
+    (dict(model="llama-3.1-8b", vram_gb=[]), "vram_gb"),
+    (dict(model="llama-3.1-8b", vram_gb=[24] * 17), "vram_gb"),
+    (dict(model="llama-3.1-8b", vram_gb=[1e12]), "vram_gb"),
+    (dict(model="llama-3.1-8b", vram_gb=[24], gpu="rtx-3090"), "vram_gb"),
+    (dict(model="llama-3.1-8b", vram_gb=[24, 12], tensor_split=[1, 1, 1]), "tensor_split"),
 ])
 def test_impossible_input_is_a_400_naming_the_field(api_client, payload, field):
     response = post(api_client, **payload)
@@ -305,7 +432,8 @@ ODD_VALUES = [None, "", "abc", "NaN", "Infinity", "-1", -1, 0, 1.5, 10**30, -(10
 FIELDS = ["model", "architecture", "quant", "imatrix", "context_length", "kv_cache_type", "cache_type_k",
           "cache_type_v", "flash_attention", "gpu_layers", "parallel", "batch_size", "ubatch_size",
           "swa_full", "kv_unified", "mode", "sequence_length", "micro_batch_size", "gradient_checkpointing",
-          "attention", "rank", "target_modules", "gpu", "system_ram_gb", "gguf"]
+          "attention", "rank", "target_modules", "gpu", "system_ram_gb", "gguf", "n_cpu_moe", "cpu_moe",
+          "kv_offload", "load_mode", "split_mode", "tensor_split", "gpu_count", "vram_gb"]
 
 
 @pytest.mark.parametrize("field", FIELDS)
@@ -519,12 +647,27 @@ def test_the_page_reads_an_uploaded_slice_once_then_uses_its_key(client):
 
 
 def test_the_page_answers_errors_as_json_for_its_script(client):
-    response = client.post(PAGE, {"form": "1", "source": "preset", "model": "llama-3.1-8b",
-                                  "kv_cache_type": "q4_0", "context_length": "4096"})
+    response = client.post(PAGE, {"form": "1", "source": "preset", "model": "llama-3.1-8b", "kv_offload": "on",
+                                  "kv_cache_type": "q4_0", "flash_attention": "off", "context_length": "4096"})
     assert response.status_code == 400
     assert list(response.json()["errors"]) == ["kv_cache_type"]
     truncated = client.post(PAGE, {"form": "1", "source": "gguf", "gguf": SimpleUploadedFile("m.gguf", first_bytes(MiB))})
     assert truncated.json()["need_more_bytes"] is True
+
+
+def test_the_page_for_cpu_only_and_for_custom_gpus(client):
+    cpu = client.get(PAGE, {"model": "qwen2.5-7b", "gpu": "none", "system_ram_gb": "32"})
+    assert cpu.status_code == 200
+    html = cpu.content.decode()
+    assert 'id="fit-answer"' not in html and "needed in system RAM" in html
+    custom = client.get(PAGE, {"model": "mixtral-8x7b-v0.1", "gpu": "custom", "vram_gb": "16, 12"})
+    assert custom.status_code == 200
+    html = custom.content.decode()
+    assert 'id="fit-answer"' in html and "GPU 1 (12 GiB)" in html
+    missing = client.get(PAGE, {"form": "1", "model": "qwen2.5-7b", "gpu": "custom", "vram_gb": "",
+                                "context_length": "4096", "parallel": "1", "mode": "inference"})
+    assert missing.status_code == 400
+    assert 'id="error-vram_gb" role="alert">type each GPU' in missing.content.decode()
 
 
 def test_the_page_in_training_mode(client):
@@ -553,6 +696,11 @@ def test_responses_have_exactly_the_documented_keys(api_client):
     assert set(inference["settings"]) == set(MemoryResponseSerializer().fields["settings"].fields)
     assert set(training["training"]) == set(MemoryResponseSerializer().fields["training"].fields)
     assert set(inference["model"]) == set(MemoryResponseSerializer().fields["model"].fields)
+    fit = MemoryResponseSerializer().fields["fit"]
+    assert set(inference["fit"]) == set(fit.fields)
+    assert set(inference["placement"]) == set(MemoryResponseSerializer().fields["placement"].fields)
+    assert set(inference["placement"]["host"]) == set(fit.fields["placement"].fields["host"].fields)
+    assert set(inference["placement"]["gpus"][0]) == set(fit.fields["placement"].fields["gpus"].child.fields)
     assert set(ok(api_client, MIXES_URL, model="gemma-3-270m", quants=["Q8_0"])) == set(
         MemoryMixesResponseSerializer().fields)
     assert set(ok(api_client, CONTEXT_URL, model="gemma-3-270m")) == set(MemoryContextResponseSerializer().fields)

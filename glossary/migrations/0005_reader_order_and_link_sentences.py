@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('glossary', '0003_trigram_indexes'),
+        ('glossary', '0004_entry_search_aliases'),
     ]
 
     operations = [
