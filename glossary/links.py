@@ -24,9 +24,12 @@ def lookup_key(text: str) -> str:
 class TermIndex:
     """Every entry's term and aliases, loaded once, for rendering many bodies in a row."""
 
-    def __init__(self, entries):
+    def __init__(self, entries, lowercase_words=frozenset()):
         self.by_key: dict[str, tuple[str, str]] = {}
         self.names_by_slug: dict[str, list[str]] = {}
+        # Words the glossary's prose writes in lower case somewhere: a capitalised name that
+        # is never among them (Gemma, Mistral, Metal) is a proper name, not an English word.
+        self.lowercase_words = frozenset(lowercase_words)
         for slug, term, aliases in entries:
             names = [term, *aliases]
             self.names_by_slug[slug] = names
@@ -37,7 +40,8 @@ class TermIndex:
     def from_database(cls):
         from glossary.models import Entry
 
-        return cls(Entry.objects.values_list("slug", "term", "aliases"))
+        return cls(Entry.objects.values_list("slug", "term", "aliases"),
+                   lowercase_words=words_in_lower_case(Entry.objects.values_list("body", flat=True)))
 
     def resolve(self, text: str):
         return self.by_key.get(lookup_key(text))
@@ -49,16 +53,16 @@ class TermIndex:
         cases = {ANY_CASE: [], OWN_CASE: []}
         for term, *aliases in self.names_by_slug.values():
             for name in [term, *aliases]:
-                case = autolink_case(name, is_term=name is term)
+                case = autolink_case(name, is_term=name is term, lowercase_words=self.lowercase_words)
                 if case is not None:
                     cases[case].append(name)
         return term_pattern(cases[ANY_CASE], cases[OWN_CASE])
 
 
-# "The 20,000 most frequent words" stands for the vocabulary of everyday English: it holds
-# seed, system, token, prompt, ties and arc, and leaves out the jargon (quantization,
-# perplexity, tokenizer, softmax) and model names (Mixtral, Qwen, Ollama).
-EVERYDAY_VOCABULARY_SIZE = 20_000
+# "The 50,000 most frequent words" stands for everyday English: it holds seed, system, token,
+# prompt, ties, arc, inference, tensor, adapter and epoch, and leaves out the jargon
+# (quantization and perplexity rank beyond 120,000; tokenizer, softmax, logits are absent).
+EVERYDAY_VOCABULARY_SIZE = 50_000
 
 
 @functools.cache
@@ -71,26 +75,38 @@ def everyday_words() -> frozenset[str]:
     return frozenset(ranked[:EVERYDAY_VOCABULARY_SIZE])
 
 
+# Code, math and quoted text say nothing about how the prose itself writes a word.
+_NOT_PROSE = re.compile(r"```.*?```|`[^`]*`|\$\$.*?\$\$|\$[^$\n]*\$|\"[^\"\n]*\"|“[^”\n]*”", re.S)
+
+
+def words_in_lower_case(bodies) -> frozenset[str]:
+    """Single words that Markdown bodies write in lower case in their prose."""
+    words = set()
+    for body in bodies:
+        words.update(re.findall(r"(?<![\w./-])([a-z]+)(?![\w-]|\.\w)", _NOT_PROSE.sub(" ", body)))
+    return frozenset(words)
+
+
 ANY_CASE, OWN_CASE = "any case", "own case"
 
 
-def autolink_case(name: str, *, is_term: bool) -> str | None:
+def autolink_case(name: str, *, is_term: bool, lowercase_words=frozenset()) -> str | None:
     """How prose must spell `name` to mean the entry wherever it appears; None: it never does.
 
     Only names with a single sense link on sight. An everyday word has several: the seed
-    notes are no random seed, system RAM is no system prompt, so "seed" and "system" link
-    only where an editor writes [[seed]].
+    notes are no random seed, system RAM is no system prompt, tensor cores are no tensor,
+    so "seed", "system" and "tensor" link only where an editor writes [[seed]].
     """
     if not re.fullmatch(r"[A-Za-z]+", name):
         return ANY_CASE  # several words, digits or symbols: "KV cache", "Q4_K_M", "llama.cpp"
     if re.search(r".[A-Z]", name):
         return OWN_CASE  # an acronym or CamelCase name: "TIES" but not the verb "ties"
+    if name[0].isupper() and name.lower() not in lowercase_words:
+        return OWN_CASE  # a proper name the glossary never writes in lower case: "Gemma", "Metal"
     if name.casefold() in everyday_words():
-        return None  # "seed", "system", "token", "prompt"
+        return None  # "seed", "system", "token", "inference", "tensor"
     if is_term:
         return ANY_CASE  # a term of art: "quantization", "perplexity", "softmax"
-    if name[0].isupper():
-        return OWN_CASE  # a proper name among the aliases: "Codestral", "Transformers"
     return None  # a one-word lowercase alias ("merges", "prompts") is a looser synonym
 
 

@@ -164,3 +164,16 @@ def test_a_long_sentence_is_cut_around_the_link():
     assert anchor == "GGUF"
     assert before.startswith("…") and len(before) <= SENTENCE_SIDE_CHARS + 1
     assert after.endswith("…") and len(after) <= SENTENCE_SIDE_CHARS + 1
+
+
+def test_a_capitalised_name_the_glossary_never_writes_in_lower_case_is_a_proper_name():
+    from glossary.links import words_in_lower_case
+
+    prose = words_in_lower_case(["Each tensor has a type; `gemma` in code and \"gemma\" in quotes.",
+                                 "Gemma 3 ships in four sizes."])
+    assert "tensor" in prose and "gemma" not in prose
+    index = TermIndex([("gemma", "Gemma", []), ("tensor", "Tensor", [])], lowercase_words=prose)
+    result = render("Gemma 3 runs on integer tensor cores. Tensor parallelism splits layers; gemma.",
+                    index.resolve, autolink=index.autolink_pattern())
+    assert result.auto_links == ["gemma"]  # an everyday word ("tensor") links only as [[tensor]]
+    assert result.html.count("/glossary/gemma/") == 1
