@@ -14,6 +14,9 @@ NEW = {"term": "Speculative decoding", "aliases": ["spec decoding"], "category":
 def sampling_category(db):
     from glossary.models import Category
 
+    # Start from an empty glossary (inside the test's transaction), whichever test loaded the
+    # real content before this one.
+    Entry.objects.all().delete()
     return Category.objects.get_or_create(slug="sampling", defaults={"name": "Sampling"})[0]
 
 
