@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from calculators.web import model_name
 from config import views
 from config.api_docs import RedocView, SwaggerView
 
@@ -10,6 +11,7 @@ api_v1 = [
     path("auth/token/", views.obtain_token, name="token"),
     path("", include("glossary.api_urls")),
     path("calculators/", include("calculators.api_urls")),
+    path("", include(model_name.api_urlpatterns)),
     path("", include("notes.api_urls")),
     path("llm/", include("live.api_urls")),
 ]

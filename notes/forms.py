@@ -12,7 +12,7 @@ class NoteForm(forms.Form):
     body = forms.CharField(required=False, strip=False,
                            widget=forms.Textarea(attrs={"rows": 16, "class": "mono"}),
                            help_text="Markdown. [[Term]] links a glossary entry, $…$ is math.")
-    entry = forms.ModelChoiceField(Entry.objects.only("slug", "term").order_by("term"),
+    entry = forms.ModelChoiceField(Entry.objects.only("slug", "term"),
                                    to_field_name="slug", required=False, empty_label="— none —",
                                    label="About entry")
     visibility = forms.ChoiceField(choices=Note.Visibility.choices, widget=forms.RadioSelect,
