@@ -2,11 +2,12 @@
 
 from django.urls import include, path
 
-from calculators.web import bitlayout, lora, memory, sampling
+from calculators.web import bitlayout, lora, memory, sampling, speed
 
 urlpatterns = [
     path("", include(bitlayout.api_urlpatterns)),
     path("", include(lora.api_urlpatterns)),
     path("", include(memory.api_urlpatterns)),
     path("", include(sampling.api_urlpatterns)),
+    path("", include(speed.api_urlpatterns)),
 ]

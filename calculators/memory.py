@@ -16,7 +16,9 @@ compute buffer An estimate (see `compute_buffer_bytes`): the scratch memory ggml
 Placement (src/llama-model.cpp load_tensors): the input layer (token_embd) always stays on
 the CPU; `n_gpu_layers = N` puts the *output* layer and the last N-1 repeating layers on
 the GPU (i_gpu_start = n_layer + 1 - N), so N = n_layer + 1 offloads everything. The KV
-cache of a layer lives where the layer lives (offload_kqv, on by default).
+cache of a layer lives where the layer lives (offload_kqv, on by default). This is the
+one-GPU case; calculators/placement.py adds several GPUs, experts and the KV cache on the
+CPU, and the answer to "what fits?".
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 
 import gguf
 
-from calculators.architecture import Architecture
+from calculators.architecture import GGUF_ARCH, Architecture, tensor_layer, tensor_role
 from calculators.gguf_header import GGUFHeader, Hyperparameters
 from calculators.gpus import GPUS, Accelerator
 from calculators.quant_mix import (
@@ -53,13 +55,10 @@ CTX_PAD = 256  # src/llama-context.cpp: n_ctx = GGML_PAD(n_ctx, 256); the SWA ca
 # common/common.h fit_params_target: llama.cpp's --fit keeps 1 GiB free per device
 FIT_MARGIN_BYTES = 1 * GiB
 
-# Architecture.family → GGUF general.architecture (llama.cpp converts Mistral and Mixtral
-# as "llama").
-_GGUF_ARCH = {"llama": "llama", "mistral": "llama", "mixtral": "llama", "qwen2": "qwen2",
-              "gemma2": "gemma2", "gemma3": "gemma3"}
 # Architectures whose sliding window llama.cpp honours with an iSWA cache (the
-# load_swa_pattern calls in src/models/*.cpp). Its "llama" graph ignores Mistral's window.
-_SWA_ARCHS = {"gemma2", "gemma3", "cohere2", "gpt-oss", "olmo2"}
+# load_swa_pattern calls in src/models/*.cpp; Llama 4's chunked attention sizes its cache
+# the same way). Its "llama" graph ignores Mistral's window.
+_SWA_ARCHS = {"gemma2", "gemma3", "cohere2", "gpt-oss", "olmo2", "llama4"}
 
 
 class InputError(ValueError):
@@ -69,6 +68,26 @@ class InputError(ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+# Input checks, shared with calculators/placement.py.
+
+def check_int(name: str, value, low: int, high: int | None = None) -> int:
+    """`value` as an integer in [low, high], else InputError naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(name, f"must be an integer, got {value!r}")
+    if value < low:
+        raise InputError(name, f"must be at least {low}, got {value}")
+    if high is not None and value > high:
+        raise InputError(name, f"must be at most {high:,}, got {value:,}")
+    return value
+
+
+def cache_type(name: str, value) -> gguf.GGMLQuantizationType:
+    """A --cache-type-k/-v name ("q8_0") → its ggml type, else InputError naming `name`."""
+    if not isinstance(value, str) or value.lower() not in CACHE_TYPES:
+        raise InputError(name, f"unknown cache type {value!r}; choose one of {', '.join(CACHE_TYPES)}")
+    return CACHE_TYPES[value.lower()]
 
 
 # --- results ---------------------------------------------------------------------------
@@ -119,6 +138,17 @@ class BreakdownItem:
 
 
 @dataclass(frozen=True)
+class ComputeShape:
+    """The worst-case graph llama.cpp reserves compute buffers for (see compute_buffer_bytes)."""
+
+    n_tokens: int  # tokens in one ubatch
+    n_outputs: int  # rows of logits
+    n_kv: int  # cells per sequence the attention reads
+    n_kv_swa: int  # cells of the sliding-window cache, 0 without one
+    flash_attention: bool
+
+
+@dataclass(frozen=True)
 class MemoryEstimate:
     parameters: int
     weights_bytes: int
@@ -135,6 +165,9 @@ class MemoryEstimate:
     notes: tuple[str, ...]
     kv_caches: tuple[KVCache, ...] = field(repr=False)
     n_ctx: int  # the context llama.cpp allocates (padded)
+    compute_shape: ComputeShape | None = field(repr=False, default=None)
+    # the model as llama.cpp's loader sees it (heads, experts, window), for calculators.speed
+    hyperparameters: Hyperparameters | None = field(repr=False, default=None)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -174,61 +207,126 @@ class FitVerdict:
 # --- the model as the estimator sees it ------------------------------------------------
 
 @dataclass(frozen=True)
-class _Model:
+class LoadedModel:
     hp: Hyperparameters
     tensors: tuple[TensorType, ...]
     notes: tuple[str, ...]
+    # llama.cpp's MLA models (DeepSeek V2/V3) cache only K (the compressed latent plus the
+    # rotary part): `llama_kv_cache: ... V (f16): 0.00 MiB`.
+    v_cache: bool = True
+    # layers that get a KV cache: GLM-4.5's multi-token-prediction blocks, stored last,
+    # get none (llama.cpp filters them out of the cache)
+    n_layer_kv: int | None = None
 
 
-def _model_from_architecture(arch: Architecture, quant: str | None, imatrix: bool) -> _Model:
+# GGUF architectures whose cache rules this module follows (checked against llama.cpp's log
+# in the tests). Any other architecture still gets exact weights from its header.
+KV_MODELLED_ARCHS = frozenset({
+    "llama", "qwen2", "qwen3", "qwen3moe", "gemma2", "gemma3", "phi3", "gpt-oss", "deepseek2",
+    "llama4", "glm4moe",
+})
+
+
+def _quant_notes(mix: str, tensors) -> list[str]:
+    notes = []
+    if mix.upper() == "MXFP4_MOE" and not any(tensor_role(t.name) == "expert" for t in tensors):
+        notes.append("MXFP4_MOE stores only routed-expert tensors in MXFP4; this model has none, so "
+                     "llama-quantize writes every quantized tensor as Q8_0: the same file as Q8_0.")
+    return notes
+
+
+def _model_from_architecture(arch: Architecture, quant: str | None, imatrix: bool) -> LoadedModel:
     if quant is None:
         raise InputError("quant", "is required for an architecture (e.g. Q4_K_M)")
-    gguf_arch = _GGUF_ARCH.get(arch.family, arch.family)
-    n = arch.num_layers
+    gguf_arch = GGUF_ARCH[arch.family]
+    n = arch.num_layers + arch.nextn_layers  # llama.cpp's block_count includes MTP blocks
     notes = []
     swa = gguf_arch in _SWA_ARCHS and arch.sliding_window is not None
     if arch.sliding_window is not None and not swa:
         notes.append(f"The model's {arch.sliding_window}-token sliding window is not used by "
                      "llama.cpp for this architecture: the KV cache holds the full context.")
+    if arch.is_mla:
+        # convert_hf_to_gguf DeepseekV2Model: one KV "head" of kv_lora_rank + rope dims
+        n_head_kv, head_k, head_v = 1, arch.kv_lora_rank + arch.qk_rope_head_dim, arch.kv_lora_rank
+    else:
+        n_head_kv, head_k, head_v = arch.num_kv_heads, arch.head_dim, arch.head_dim
+    window_layers = tuple(arch.sliding_window_layers) + (False,) * arch.nextn_layers
     hp = Hyperparameters(
         arch=gguf_arch, name="", n_layer=n, n_embd=arch.hidden_size,
-        n_head=(arch.num_heads,) * n, n_head_kv=(arch.num_kv_heads,) * n,
-        head_dim_k=arch.head_dim, head_dim_v=arch.head_dim,
-        head_dim_k_swa=arch.head_dim, head_dim_v_swa=arch.head_dim,
+        n_head=(arch.num_heads,) * n, n_head_kv=(n_head_kv,) * n,
+        head_dim_k=head_k, head_dim_v=head_v, head_dim_k_swa=head_k, head_dim_v_swa=head_v,
         n_ff=arch.intermediate_size, n_vocab=arch.vocab_size,
         context_length=arch.context_length, n_expert=arch.num_experts,
         n_expert_used=arch.num_experts_per_token,
         sliding_window=arch.sliding_window if swa else None,
-        swa_layers=tuple(arch.sliding_window_layers) if swa else (),
+        swa_layers=window_layers if swa else (),
         file_type=None,
     )
-    facts = ModelFacts(gguf_arch, n, arch.num_heads, arch.num_kv_heads, arch.num_experts)
+    facts = ModelFacts(gguf_arch, n, arch.num_heads, n_head_kv, arch.num_experts)
     try:
         tensors = assign_types(arch.tensors(), quant, facts, imatrix=imatrix)
     except QuantMixError as exc:
         raise InputError(exc.field, exc.message) from None
     notes.append(f"Weights: tensor types predicted with llama.cpp's {quant.upper()} rules "
                  "(src/llama-quant.cpp); a real file also holds a few MB of metadata and tokenizer.")
-    return _Model(hp, tuple(tensors), tuple(notes))
+    notes += _quant_notes(quant, tensors)
+    return LoadedModel(hp, tuple(tensors), tuple(notes), v_cache=not arch.is_mla,
+                  n_layer_kv=arch.num_layers)
 
 
-def _model_from_gguf(header: GGUFHeader, quant: str | None, imatrix: bool) -> _Model:
+def _model_from_gguf(header: GGUFHeader, quant: str | None, imatrix: bool) -> LoadedModel:
     hp = header.hyperparameters()
+    md = header.metadata
+    # llama_hparams::is_mla(): only files that state key_length_mla cache the latent. DeepSeek
+    # files converted before llama.cpp split attn_kv_b (spring 2025) carry kv_lora_rank but
+    # not key_length_mla, and llama.cpp runs them as ordinary attention: full K and V per head.
+    mla = bool(md.get(f"{hp.arch}.attention.key_length_mla"))
+    nextn = md.get(f"{hp.arch}.nextn_predict_layers", 0)
+    nextn = nextn if isinstance(nextn, int) and 0 <= nextn < hp.n_layer else 0
+    notes = []
+    if not mla and md.get(f"{hp.arch}.attention.kv_lora_rank"):
+        notes.append("This file was converted before llama.cpp's latent-attention layout (it has "
+                     "attn_kv_b, no key_length_mla): llama.cpp caches full keys and values for every "
+                     "head, many times the compressed cache of a re-converted file.")
+    if hp.arch not in KV_MODELLED_ARCHS:
+        notes.append(f"llama.cpp's cache rules for the {hp.arch!r} architecture are not modelled "
+                     "here: the weights are exact (read from the file's tensor table), the KV cache "
+                     "assumes standard attention in every layer, which llama.cpp's log may contradict "
+                     "(recurrent, hybrid and latent-attention layers cache differently).")
     if quant is None:
         tensors = tuple(TensorType(t.name, t.shape, t.type, False) for t in header.tensors)
         try:
             mix = mix_name(hp.file_type) if hp.file_type is not None else "unknown"
         except QuantMixError:
             mix = f"file type {hp.file_type}"
-        return _Model(hp, tensors, (f"Weights: the file's own tensor types ({mix}).",))
-    facts = ModelFacts(hp.arch, hp.n_layer, hp.n_head[0], hp.n_head_kv[0], hp.n_expert)
-    # the file's float tensors stand for the converter's output (source types)
-    try:
-        tensors = tuple(assign_types(header.tensors, quant, facts, imatrix=imatrix))
-    except QuantMixError as exc:
-        raise InputError(exc.field, exc.message) from None
-    return _Model(hp, tensors, (f"Weights: this file re-quantized to {quant.upper()} with "
-                                "llama.cpp's rules (src/llama-quant.cpp).",))
+        notes.insert(0, f"Weights: the file's own tensor types ({mix}).")
+    else:
+        facts = ModelFacts(hp.arch, hp.n_layer, hp.n_head[0], hp.n_head_kv[0], hp.n_expert)
+        # the file's float tensors stand for the converter's output (source types)
+        try:
+            tensors = tuple(assign_types(header.tensors, quant, facts, imatrix=imatrix))
+        except QuantMixError as exc:
+            raise InputError(exc.field, exc.message) from None
+        notes.insert(0, f"Weights: this file re-quantized to {quant.upper()} with llama.cpp's rules "
+                        "(src/llama-quant.cpp).")
+        notes += _quant_notes(quant, tensors)
+    return LoadedModel(hp, tensors, tuple(notes), v_cache=not mla, n_layer_kv=hp.n_layer - nextn)
+
+
+def load_model(model: Architecture | GGUFHeader | LoadedModel, quant: str | None = None,
+               imatrix: bool = False) -> LoadedModel:
+    """The model as the estimator sees it: hyperparameters and the type of every tensor.
+
+    `estimate` accepts the result in place of the model, so a caller that estimates one
+    model many times (calculators/placement.py) predicts its tensor types only once.
+    """
+    if isinstance(model, LoadedModel):
+        return model
+    if isinstance(model, Architecture):
+        return _model_from_architecture(model, quant, imatrix)
+    if isinstance(model, GGUFHeader):
+        return _model_from_gguf(model, quant, imatrix)
+    raise InputError("model", "must be an architecture or a GGUF header")
 
 
 # --- context and KV cache (exact) --------------------------------------------------------
@@ -258,7 +356,8 @@ def _row_bytes(qtype, n: int) -> int:
 
 def kv_caches(hp: Hyperparameters, *, n_ctx_seq: int, n_seq: int, n_ubatch: int,
               type_k, type_v, flash_attention: bool, swa_full: bool,
-              kv_unified: bool) -> list[KVCache]:
+              kv_unified: bool, v_cache: bool = True,
+              n_layer_kv: int | None = None) -> list[KVCache]:
     """The KV caches llama.cpp allocates, byte-exact.
 
     src/llama-kv-cache.cpp: per layer, K is a [n_embd_k_gqa, kv_size, n_stream] tensor of
@@ -270,9 +369,12 @@ def kv_caches(hp: Hyperparameters, *, n_ctx_seq: int, n_seq: int, n_ubatch: int,
     sliding-window one holds pad(min(kv_size, n_swa·(unified ? n_seq : 1) + n_ubatch), 256)
     cells, or kv_size with swa_full (the library default, which llama-cpp-python keeps;
     llama-server/llama-cli default to swa_full off).
+    MLA models (DeepSeek V2/V3: `v_cache` false) keep K only, one head of kv_lora_rank +
+    rope dims; attention reads V out of that latent. Layers from `n_layer_kv` on (GLM-4.5's
+    multi-token-prediction block) get no cache.
     """
     n_stream = 1 if kv_unified else n_seq
-    layers = range(hp.n_layer)
+    layers = range(hp.n_layer if n_layer_kv is None else n_layer_kv)
 
     def head_k(il):
         return hp.head_dim_k_swa if hp.is_swa(il) else hp.head_dim_k
@@ -287,7 +389,7 @@ def kv_caches(hp: Hyperparameters, *, n_ctx_seq: int, n_seq: int, n_ubatch: int,
         for il in members:
             ks.append(_row_bytes(type_k, head_k(il) * hp.n_head_kv[il]) * cells * n_stream)
             v_width = head_v(il) * hp.n_head_kv[il] if flash_attention else v_max
-            vs.append(_row_bytes(type_v, v_width) * cells * n_stream)
+            vs.append(_row_bytes(type_v, v_width) * cells * n_stream if v_cache else 0)
         return KVCache(label, cells, n_stream, tuple(members), type_k.name.lower(),
                        type_v.name.lower(), sum(ks), sum(vs),
                        tuple(k + v for k, v in zip(ks, vs)))
@@ -306,7 +408,7 @@ def kv_caches(hp: Hyperparameters, *, n_ctx_seq: int, n_seq: int, n_ubatch: int,
 
 def compute_buffer_bytes(hp: Hyperparameters, *, n_tokens: int, n_outputs: int, n_kv: int,
                          n_kv_swa: int, flash_attention: bool, with_layers: bool = True,
-                         with_output: bool = True) -> int:
+                         with_output: bool = True, with_attention: bool = True) -> int:
     """Estimate of llama.cpp's `compute buffer size` for one backend.
 
     llama.cpp reserves the worst-case graph: a ubatch of n_tokens = min(n_ctx, n_ubatch)
@@ -332,6 +434,10 @@ def compute_buffer_bytes(hp: Hyperparameters, *, n_tokens: int, n_outputs: int, 
     the bundled model to 2 % (5 % with flash attention) and a synthetic file to 5 %.
     GPU backends allocate differently in detail (e.g. CUDA's flash attention converts K/V
     to F16), so treat GPU figures as estimates of the same size class.
+
+    with_layers / with_output: whether this backend runs the repeating layers / the output
+    layer; with_attention=False leaves out the attention phase (--no-kv-offload runs it on
+    the CPU, see calculators/placement.py).
     """
     T_, E, V = n_tokens, hp.n_embd, hp.n_vocab
     H = max(hp.n_head)
@@ -349,37 +455,26 @@ def compute_buffer_bytes(hp: Hyperparameters, *, n_tokens: int, n_outputs: int, 
         else:
             mask = 4 * T_ * (n_kv + swa_cells)
             attention = 4 * T_ * n_kv * H + mask + T_ * (12 * E + 8 * H * D + 8 * G * n_caches)
-        phases += [attention, mask + T_ * (12 * F + 16 * E)]
+        phases.append(mask + T_ * (12 * F + 16 * E))
+        if with_attention:
+            phases.append(attention)
     if with_output:
         phases.append(4 * V * n_outputs + 8 * E * T_)
     return max(phases)
 
 
+def graph_input_bytes(hp: Hyperparameters, *, n_tokens: int, n_kv: int, n_kv_swa: int,
+                      flash_attention: bool) -> int:
+    """The graph inputs a backend that runs no layers still holds: the token embeddings of
+    one ubatch (F32, get_rows runs on the CPU) and the attention masks (F16 with flash
+    attention, else F32)."""
+    mask = (2 if flash_attention else 4) * n_tokens * (n_kv + n_kv_swa)
+    return 4 * hp.n_embd * n_tokens + mask
+
+
 # --- the estimate ------------------------------------------------------------------------
 
-def _check_int(name: str, value, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InputError(name, f"must be an integer, got {value!r}")
-    if value < low:
-        raise InputError(name, f"must be at least {low}, got {value}")
-    if high is not None and value > high:
-        raise InputError(name, f"must be at most {high:,}, got {value:,}")
-    return value
-
-
-def _cache_type(name: str, value) -> gguf.GGMLQuantizationType:
-    if not isinstance(value, str) or value.lower() not in CACHE_TYPES:
-        raise InputError(name, f"unknown cache type {value!r}; choose one of {', '.join(CACHE_TYPES)}")
-    return CACHE_TYPES[value.lower()]
-
-
-def _layer_of(name: str) -> int | None:
-    if name.startswith("blk."):
-        return int(name.split(".")[1])
-    return None
-
-
-def estimate(model: Architecture | GGUFHeader, *, quant: str | None = None,
+def estimate(model: Architecture | GGUFHeader | LoadedModel, *, quant: str | None = None,
              context_length: int = 4096, cache_type_k: str = "f16", cache_type_v: str = "f16",
              flash_attention: bool = False, n_gpu_layers: int = 0, n_seq: int = 1,
              n_ubatch: int = 512, n_batch: int = 2048, n_outputs_max: int | None = None,
@@ -388,7 +483,8 @@ def estimate(model: Architecture | GGUFHeader, *, quant: str | None = None,
     """Memory to run `model` with llama.cpp.
 
     model           an `Architecture` (then `quant`, a mix such as "Q4_K_M", is required) or
-                    a parsed GGUF header (its own types; `quant` re-quantizes it).
+                    a parsed GGUF header (its own types; `quant` re-quantizes it), or what
+                    `load_model` made of either (then quant and imatrix are not read).
     context_length  tokens of context in total (llama.cpp's n_ctx), 1 … 10,000,000.
     cache_type_k/v  KV cache types (f16 default; q8_0, q4_0, … need flash attention for V).
     n_gpu_layers    llama.cpp's -ngl: the output layer and the last N-1 blocks go to the GPU.
@@ -400,22 +496,17 @@ def estimate(model: Architecture | GGUFHeader, *, quant: str | None = None,
     kv_unified      one KV buffer shared by all sequences (llama-server --kv-unified).
     imatrix         the mix was made with an importance matrix (a few IQ/Q4_0 rules).
     """
-    if isinstance(model, Architecture):
-        m = _model_from_architecture(model, quant, imatrix)
-    elif isinstance(model, GGUFHeader):
-        m = _model_from_gguf(model, quant, imatrix)
-    else:
-        raise InputError("model", "must be an architecture or a GGUF header")
+    m = load_model(model, quant, imatrix)
     hp = m.hp
-    _check_int("context_length", context_length, 1, MAX_CONTEXT)
-    _check_int("n_gpu_layers", n_gpu_layers, 0)
-    _check_int("n_seq", n_seq, 1, LLAMA_MAX_SEQ)
-    _check_int("n_ubatch", n_ubatch, 1, MAX_CONTEXT)
-    _check_int("n_batch", n_batch, 1, MAX_CONTEXT)
+    check_int("context_length", context_length, 1, MAX_CONTEXT)
+    check_int("n_gpu_layers", n_gpu_layers, 0)
+    check_int("n_seq", n_seq, 1, LLAMA_MAX_SEQ)
+    check_int("n_ubatch", n_ubatch, 1, MAX_CONTEXT)
+    check_int("n_batch", n_batch, 1, MAX_CONTEXT)
     if n_outputs_max is not None:
-        _check_int("n_outputs_max", n_outputs_max, 1, MAX_CONTEXT)
-    type_k = _cache_type("cache_type_k", cache_type_k)
-    type_v = _cache_type("cache_type_v", cache_type_v)
+        check_int("n_outputs_max", n_outputs_max, 1, MAX_CONTEXT)
+    type_k = cache_type("cache_type_k", cache_type_k)
+    type_v = cache_type("cache_type_v", cache_type_v)
     for name, value in (("flash_attention", flash_attention), ("swa_full", swa_full),
                         ("kv_unified", kv_unified), ("imatrix", imatrix)):
         if not isinstance(value, bool):
@@ -435,10 +526,6 @@ def estimate(model: Architecture | GGUFHeader, *, quant: str | None = None,
             raise InputError(name, f"{qtype.name} blocks of {block} do not divide a cache row")
 
     notes = list(m.notes)
-    if isinstance(model, GGUFHeader) and any(
-            "kv_lora_rank" in key or key.startswith(f"{hp.arch}.ssm.") for key in model.metadata):
-        notes.append(f"{hp.arch}: latent-attention (MLA) or recurrent layers keep a cache this "
-                     "estimator does not model; the KV figure assumes standard attention.")
     n_layer = hp.n_layer
     ngl = min(n_gpu_layers, n_layer + 1)
     i_gpu_start = n_layer + 1 - ngl  # layers il >= i_gpu_start are on the GPU; il = n_layer is the output
@@ -450,7 +537,7 @@ def estimate(model: Architecture | GGUFHeader, *, quant: str | None = None,
     tensors = []
     tied = not any(t.name == "output.weight" for t in m.tensors)
     for t in m.tensors:
-        layer = _layer_of(t.name)
+        layer = tensor_layer(t.name)
         if t.name in ("token_embd.weight", "per_layer_token_embd.weight"):
             device = "cpu"  # the input layer always stays on the CPU
         elif layer is not None and layer < n_layer:
@@ -495,7 +582,8 @@ def estimate(model: Architecture | GGUFHeader, *, quant: str | None = None,
 
     caches = kv_caches(hp, n_ctx_seq=n_ctx_seq, n_seq=n_seq, n_ubatch=n_ubatch_eff,
                        type_k=type_k, type_v=type_v, flash_attention=flash_attention,
-                       swa_full=swa_full, kv_unified=kv_unified)
+                       swa_full=swa_full, kv_unified=kv_unified, v_cache=m.v_cache,
+                       n_layer_kv=m.n_layer_kv)
     kv_total = 0
     for cache in caches:
         kv_total += cache.bytes
@@ -521,17 +609,17 @@ def estimate(model: Architecture | GGUFHeader, *, quant: str | None = None,
     n_tokens = min(n_ctx, n_ubatch_eff)
     n_out = min(n_tokens, n_outputs_max if n_outputs_max is not None else n_batch_eff)
     n_kv_swa = caches[-1].cells if hp.swa_layers else 0
-    kw = dict(n_tokens=n_tokens, n_outputs=n_out, n_kv=n_ctx_seq, n_kv_swa=n_kv_swa,
-              flash_attention=flash_attention)
+    shape = ComputeShape(n_tokens=n_tokens, n_outputs=n_out, n_kv=n_ctx_seq, n_kv_swa=n_kv_swa,
+                         flash_attention=flash_attention)
+    kw = vars(shape)
     if ngl == 0:
         compute = {"cpu": compute_buffer_bytes(hp, **kw)}
     else:
         layers_on_cpu = i_gpu_start > 0
         compute = {"gpu": compute_buffer_bytes(hp, with_layers=i_gpu_start < n_layer, **kw)}
-        # host side: the token embeddings (get_rows runs on the CPU) and the graph inputs,
-        # or the full working set of the blocks that stay on the CPU
-        mask_bytes = (2 if flash_attention else 4) * n_tokens * (n_ctx_seq + n_kv_swa)
-        host = 4 * hp.n_embd * n_tokens + mask_bytes
+        # host side: the graph inputs, or the full working set of the blocks that stay on the CPU
+        host = graph_input_bytes(hp, n_tokens=n_tokens, n_kv=n_ctx_seq, n_kv_swa=n_kv_swa,
+                                 flash_attention=flash_attention)
         if layers_on_cpu:
             host = max(host, compute_buffer_bytes(hp, with_output=False, **kw))
         compute["cpu"] = host
@@ -574,6 +662,8 @@ def estimate(model: Architecture | GGUFHeader, *, quant: str | None = None,
         notes=tuple(notes),
         kv_caches=tuple(caches),
         n_ctx=n_ctx,
+        compute_shape=shape,
+        hyperparameters=hp,
     )
 
 
@@ -603,7 +693,7 @@ def fit_verdicts(result: MemoryEstimate, gpus: tuple[Accelerator, ...] = GPUS,
             verdicts.append(FitVerdict(gpu.slug, gpu.name, gpu.memory_bytes, result.gpu_bytes,
                                        verdict(result.gpu_bytes, gpu.memory_bytes)))
     if system_ram_bytes is not None:
-        _check_int("system_ram_bytes", system_ram_bytes, 1)
+        check_int("system_ram_bytes", system_ram_bytes, 1)
         verdicts.append(FitVerdict("system-ram", "System RAM", system_ram_bytes, result.cpu_bytes,
                                    verdict(result.cpu_bytes, system_ram_bytes)))
     return verdicts

@@ -29,11 +29,12 @@ rules (GLM5-Next, BailingMoE3 under MXFP4_MOE).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import gguf
+
+from calculators.architecture import tensor_layer
 
 T = gguf.GGMLQuantizationType
 F = gguf.LlamaFileType
@@ -175,12 +176,10 @@ def source_type(name: str, shape: Sequence[int],
 _TOKEN_EMBD, _ATTN_Q, _ATTN_V, _ATTN_K, _ATTN_QKV, _ATTN_KV_B, _ATTN_OUTPUT = range(7)
 _FFN_UP, _FFN_GATE, _FFN_DOWN, _OUTPUT, _OTHER = range(7, 12)
 
-_LAYER_RE = re.compile(r"^blk\.(\d+)\.")
-
-
 def _layer_of(name: str) -> int:
-    match = _LAYER_RE.match(name)
-    return int(match.group(1)) if match else -1
+    # llama-model-loader.h weight_name_comparer: tensors outside the blocks sort as layer -1
+    layer = tensor_layer(name)
+    return -1 if layer is None else layer
 
 
 def _category(name: str) -> int:
@@ -525,6 +524,13 @@ def assign_types(tensors: Iterable, mix: str, facts: ModelFacts, *, imatrix: boo
     for i in order:
         name, shape = items[i]
         src = source_type(name, shape, float_type)
+        if facts.arch == "gpt-oss" and name.endswith("_exps.weight"):
+            # convert_hf_to_gguf GptOssModel copies the checkpoint's MXFP4 expert blocks as
+            # they are, whatever --outtype says: an "F16" gpt-oss file has MXFP4 experts.
+            src = T.MXFP4
+            if default in _FLOAT_TYPES:
+                result[i] = TensorType(name, shape, src, False)
+                continue
         if not _allows_quantization(name, shape):
             result[i] = TensorType(name, shape, src, False)
             continue

@@ -11,7 +11,9 @@ import frontmatter
 import yaml
 
 REQUIRED = ("term", "category", "summary", "sources")
-FIELD_ORDER = ("term", "aliases", "category", "summary", "sources")
+FIELD_ORDER = ("term", "aliases", "search_aliases", "category", "summary", "sources")
+# Left out of a file when empty.
+OPTIONAL_LISTS = ("aliases", "search_aliases")
 
 
 class FixtureError(ValueError):
@@ -23,6 +25,7 @@ class EntryFile:
     slug: str
     term: str
     aliases: list
+    search_aliases: list
     category: str
     summary: str
     body: str
@@ -30,7 +33,8 @@ class EntryFile:
 
     def content(self) -> dict:
         """The same shape as Entry.content()."""
-        return {"term": self.term, "aliases": list(self.aliases), "category": self.category,
+        return {"term": self.term, "aliases": list(self.aliases),
+                "search_aliases": list(self.search_aliases), "category": self.category,
                 "summary": self.summary, "body": self.body, "sources": list(self.sources)}
 
 
@@ -45,13 +49,16 @@ def parse(slug: str, text: str) -> EntryFile:
     sources = post["sources"]
     if not isinstance(sources, list) or not all(isinstance(s, dict) and s.get("title") for s in sources):
         raise FixtureError(f"{slug}: every source needs a title")
-    aliases = post.get("aliases") or []
-    if not isinstance(aliases, list):
-        raise FixtureError(f"{slug}: aliases must be a list")
+    names = {}
+    for key in OPTIONAL_LISTS:
+        names[key] = post.get(key) or []
+        if not isinstance(names[key], list):
+            raise FixtureError(f"{slug}: {key} must be a list")
     return EntryFile(
         slug=slug,
         term=str(post["term"]).strip(),
-        aliases=[str(a).strip() for a in aliases],
+        aliases=[str(a).strip() for a in names["aliases"]],
+        search_aliases=[str(a).strip() for a in names["search_aliases"]],
         category=str(post["category"]).strip(),
         summary=" ".join(str(post["summary"]).split()),
         body=post.content.strip(),
@@ -61,7 +68,8 @@ def parse(slug: str, text: str) -> EntryFile:
 
 
 def dump(content: dict) -> str:
-    meta = {key: content[key] for key in FIELD_ORDER if content.get(key) or key != "aliases"}
+    meta = {key: content[key] for key in FIELD_ORDER
+            if content.get(key) or key not in OPTIONAL_LISTS}
     front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=100)
     return f"---\n{front}---\n{content['body'].strip()}\n"
 
@@ -72,12 +80,13 @@ def read_directory(directory: Path) -> list[EntryFile]:
 
 
 def name_clashes(files: list[EntryFile]) -> dict[str, set[str]]:
-    """Names (terms or aliases, compared as lookups compare them) that several files use."""
+    """Names (terms, aliases or search aliases, compared as lookups compare them) that
+    several files use."""
     from glossary.links import lookup_key
 
     owners: dict[str, set[str]] = {}
     for entry_file in files:
-        for name in [entry_file.term, *entry_file.aliases]:
+        for name in [entry_file.term, *entry_file.aliases, *entry_file.search_aliases]:
             owners.setdefault(lookup_key(name), set()).add(entry_file.slug)
     return {name: slugs for name, slugs in owners.items() if len(slugs) > 1}
 

@@ -3,8 +3,9 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models, transaction
-from django.db.models import F, Func, Value
+from django.db.models import BooleanField, Case, F, Func, Prefetch, Value, When
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Left, Lower, Upper
 from django.dispatch import Signal
 from django.urls import reverse
 
@@ -13,6 +14,12 @@ from glossary.links import lookup_key
 # Sent after an edit through apply_edit is saved (keyword: entry): search embeds the entry's
 # passages again. Plain saves (loading fixtures) leave embedding to `manage.py reindex`.
 entry_edited = Signal()
+
+
+def displayed_content(content: dict) -> dict:
+    """Entry or revision content without the fields that are never shown (search aliases)."""
+    return {key: value for key, value in content.items() if key != "search_aliases"}
+
 
 class StaleRevision(Exception):
     """An edit was based on a revision that is no longer the latest."""
@@ -40,7 +47,55 @@ class Category(models.Model):
         return reverse("glossary:category", args=[self.slug])
 
 
+def reader_key(field: str = "term") -> Func:
+    """A term as a reader alphabetises it: accents and case ignored (PostgreSQL's unaccent)."""
+    return Lower(Func(F(field), function="unaccent", output_field=models.CharField()))
+
+
+def _starts_with_letter(key: Func) -> Func:
+    return Func(key, template="(%(expressions)s ~ '^[a-z]')", output_field=BooleanField())
+
+
+def alphabetical(field: str = "term") -> list:
+    """ORDER BY for terms, the one place the glossary's order is decided: "Active parameters"
+    before "AWQ", "llama.cpp" among the L's, and terms that begin with a digit or symbol
+    together ahead of A (the "#" group of the index)."""
+    key = reader_key(field)
+    return [_starts_with_letter(key).asc(), key.asc(), F(field).asc()]
+
+
 class EntryQuerySet(models.QuerySet):
+    def alphabetical(self):
+        """Entries in reader's order, each with its index letter ("A"…"Z", or "#")."""
+        key = reader_key()
+        letter = Case(When(_starts_with_letter(key), then=Upper(Left(key, 1))), default=Value("#"))
+        return self.annotate(index_letter=letter).order_by(*alphabetical())
+
+    def named_like(self, text: str):
+        """Entries whose term or an alias contains `text`, ignoring case, accents, and the
+        difference between spaces, hyphens and underscores (the index's filter box)."""
+        if not lookup_key(text):
+            return self
+
+        def loose(expression):  # SQL for lookup_key(), accents removed as well
+            return Func(Lower(Func(expression, function="unaccent", output_field=models.TextField())),
+                        Value(r"[\s_-]+"), Value(" "), Value("g"), function="regexp_replace",
+                        output_field=models.TextField())
+
+        names = Func(Func(F("term"), F("aliases"), function="array_prepend",
+                          output_field=ArrayField(models.TextField())),
+                     Value("|"), function="array_to_string", output_field=models.TextField())
+        return self.annotate(names_loose=loose(names)).filter(names_loose__contains=loose(Value(text.strip())))
+
+    def with_links(self):
+        """With the links either way, each list in reader's order (entry pages and the API)."""
+        return self.select_related("category").prefetch_related(
+            Prefetch("outgoing", queryset=Link.objects.select_related("target")
+                     .order_by(*alphabetical("target__term"))),
+            Prefetch("incoming", queryset=Link.objects.select_related("source")
+                     .order_by(*alphabetical("source__term"))),
+        )
+
     def matching(self, text: str):
         """Entries whose term or alias equals `text` (case, spaces, hyphens, underscores ignored)."""
         return self.filter(lookup_keys__contains=[lookup_key(text)])
@@ -64,6 +119,9 @@ class Entry(models.Model):
     slug = models.SlugField(unique=True, max_length=100)
     term = models.CharField(max_length=200)
     aliases = ArrayField(models.CharField(max_length=200), default=list, blank=True)
+    # Spellings people type that are not names to show, such as a common misspelling:
+    # lookups and search find the entry by them, pages and the API never display them.
+    search_aliases = ArrayField(models.CharField(max_length=200), default=list, blank=True)
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="entries")
     summary = models.TextField()
     body = models.TextField(blank=True)
@@ -71,12 +129,12 @@ class Entry(models.Model):
     # Rendered from `body`; re-rendered whenever the set of terms changes (see links.py),
     # because auto-links depend on every other entry's terms.
     body_html = models.TextField(blank=True, editable=False)
-    # The normalised term and aliases, for exact lookups and wiki-link resolution.
+    # The normalised term, aliases and search aliases, for exact lookups.
     lookup_keys = ArrayField(models.CharField(max_length=200), default=list, editable=False)
     revision = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    # Weighted for keyword search: term and aliases A, summary B, body C. Written by save():
+    # Weighted for keyword search: term and (search) aliases A, summary B, body C. Written by save():
     # a GeneratedField cannot use array_to_string, which PostgreSQL marks only STABLE.
     search_vector = SearchVectorField(null=True, editable=False)
 
@@ -87,12 +145,15 @@ class Entry(models.Model):
         + SearchVector(Func(F("aliases"), Value(" "), function="array_to_string",
                             output_field=models.TextField()),
                        weight="A", config="english")
+        + SearchVector(Func(F("search_aliases"), Value(" "), function="array_to_string",
+                            output_field=models.TextField()),
+                       weight="A", config="english")
         + SearchVector("summary", weight="B", config="english")
         + SearchVector("body", weight="C", config="english")
     )
 
     class Meta:
-        ordering = ["term"]
+        ordering = alphabetical()
         verbose_name_plural = "entries"
         indexes = [
             GinIndex(fields=["lookup_keys"], name="entry_lookup_keys"),
@@ -107,7 +168,8 @@ class Entry(models.Model):
         return reverse("glossary:entry", args=[self.slug])
 
     def save(self, *args, **kwargs):
-        self.lookup_keys = sorted({lookup_key(t) for t in [self.term, *self.aliases] if t.strip()})
+        names = [self.term, *self.aliases, *self.search_aliases]
+        self.lookup_keys = sorted({lookup_key(t) for t in names if t.strip()})
         super().save(*args, **kwargs)
         Entry.objects.filter(pk=self.pk).update(search_vector=self.SEARCH_VECTOR)
 
@@ -116,6 +178,7 @@ class Entry(models.Model):
         return {
             "term": self.term,
             "aliases": list(self.aliases),
+            "search_aliases": list(self.search_aliases),
             "category": self.category.slug,
             "summary": self.summary,
             "body": self.body,
@@ -132,7 +195,7 @@ class Entry(models.Model):
                 conflicts.append((name, other))
         return conflicts
 
-    EDITABLE = ("term", "aliases", "summary", "body", "sources")
+    EDITABLE = ("term", "aliases", "search_aliases", "summary", "body", "sources")
 
     @transaction.atomic
     def apply_edit(self, content: dict, *, author=None, message: str = "",
@@ -207,6 +270,9 @@ class Revision(models.Model):
     def __str__(self):
         return f"{self.entry} r{self.number}"
 
+    def get_absolute_url(self):
+        return reverse("glossary:revision", args=[self.entry.slug, self.number])
+
 
 class Link(models.Model):
     """One link from an entry's body to another entry, explicit ([[...]]) or automatic."""
@@ -214,6 +280,9 @@ class Link(models.Model):
     source = models.ForeignKey(Entry, on_delete=models.CASCADE, related_name="outgoing")
     target = models.ForeignKey(Entry, on_delete=models.CASCADE, related_name="incoming")
     automatic = models.BooleanField(default=False)
+    # The sentence the source's first link to the target stands in, as plain text in three
+    # pieces: [before, the linked words, after]. Shown beside each backlink.
+    context = models.JSONField(default=list, blank=True)
 
     class Meta:
         constraints = [

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from glossary.models import Category, Entry, Revision
+from glossary.models import Category, Entry, Revision, displayed_content
 
 
 class CategorySerializer(serializers.ModelSerializer):
@@ -46,16 +46,20 @@ class EntrySerializer(serializers.ModelSerializer):
                 for link in entry.outgoing.all()]
 
     def get_linked_from(self, entry) -> list[dict]:
-        return [{"slug": link.source.slug, "term": link.source.term}
+        return [{"slug": link.source.slug, "term": link.source.term, "sentence": "".join(link.context)}
                 for link in entry.incoming.all()]
 
 
 class RevisionSerializer(serializers.ModelSerializer):
     author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    content = serializers.SerializerMethodField()
 
     class Meta:
         model = Revision
         fields = ["number", "author", "message", "created_at", "content"]
+
+    def get_content(self, revision) -> dict:
+        return displayed_content(revision.content)
 
 
 class LookupQuerySerializer(serializers.Serializer):

@@ -227,11 +227,26 @@ def close_terms(text: str, speller: Speller, limit: int = 5) -> list[Entry]:
 
 
 def tools_asked_for(text: str) -> list[int]:
-    """The memory calculator when the question names a model or a GPU to size."""
-    params = tools.memory_prefill(text)
-    if "model" not in params and "gpu" not in params:
-        return []
-    return list(Document.objects.filter(tool="memory").values_list("id", flat=True))
+    """The tools a question gives input to: the memory calculator when it names a model, a
+    GPU or a GPU's memory; the name decoder when it quotes a model name."""
+    keys = []
+    if {"model", "gpu"} & tools.memory_prefill(text).keys():
+        keys.append("memory")
+    if tools.model_name_prefill(text):
+        keys.append("model-name")
+    by_key = tool_documents()
+    return [by_key[key] for key in keys if key in by_key]
+
+
+_tool_documents: dict[str, int] | None = None
+
+
+def tool_documents() -> dict[str, int]:
+    """Tool key → document id; tools are written once per migrate, so remembered."""
+    global _tool_documents
+    if not _tool_documents:
+        _tool_documents = dict(Document.objects.filter(kind=Document.Kind.TOOL).values_list("tool", "id"))
+    return _tool_documents
 
 
 # --- spelling ---------------------------------------------------------------------------

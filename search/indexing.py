@@ -77,7 +77,9 @@ def rewrite_all_postings() -> None:
 
 
 def entry_fields(entry) -> dict:
-    return {"kind": Document.Kind.ENTRY, "title": entry.term, "aliases": list(entry.aliases),
+    # Search aliases (spellings people type, never shown) are names to find the entry by.
+    return {"kind": Document.Kind.ENTRY, "title": entry.term,
+            "aliases": [*entry.aliases, *entry.search_aliases],
             "summary": entry.summary, "text": plain_text(entry.body)}
 
 
@@ -86,7 +88,8 @@ def note_fields(note) -> dict:
     return {"kind": Document.Kind.NOTE, "title": note.title,
             "aliases": [note.entry.term] if note.entry_id else [],
             "summary": "", "text": plain_text(note.body),
-            "visibility": note.visibility, "author_id": note.author_id, "deleted_at": note.deleted_at}
+            "visibility": note.visibility, "author_id": note.author_id, "deleted_at": note.deleted_at,
+            "hidden_at": note.hidden_at}
 
 
 def tool_fields(tool: tools.Tool) -> dict:

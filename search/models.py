@@ -31,8 +31,8 @@ def visible_to(user, prefix: str = "") -> Q:
 
 
 def visible_by_copy(user) -> Q:
-    """The same rule (notes.models.readable_by) on the copy of a note's visibility, author and
-    deletion that its document keeps: rankings filter thousands of postings with it without
+    """The same rule (notes.models.readable_by) on the copy of a note's visibility, author,
+    deletion and hiding that its document keeps: rankings filter thousands of postings with it without
     a second lookup each. Result rows are checked again through the note itself (visible_to)."""
     return readable_by(user)
 
@@ -55,12 +55,13 @@ class Document(models.Model):
     aliases = ArrayField(models.CharField(max_length=300), default=list, blank=True)
     summary = models.TextField(blank=True)
     text = models.TextField(blank=True)
-    # A note's visibility, author and deletion, copied when it is saved (entries and tools are
-    # public): see visible_by_copy.
+    # A note's visibility, author, deletion and hiding by staff, copied whenever it is saved
+    # (entries and tools are public): see visible_by_copy.
     visibility = models.CharField(max_length=10, default="public")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
                                related_name="+")
     deleted_at = models.DateTimeField(null=True, blank=True)
+    hidden_at = models.DateTimeField(null=True, blank=True)
     # Field lengths in words, for BM25's length normalisation: names are title and aliases.
     names_words = models.PositiveIntegerField(default=0)
     summary_words = models.PositiveIntegerField(default=0)

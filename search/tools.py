@@ -4,7 +4,8 @@ No Django imports. Each tool is described the way its page is: what it computes 
 in the words people use for it; search.indexing writes them as documents, so questions
 such as "will a 70B model fit on two 3090s" find the calculator beside the entries.
 `memory_prefill` reads the model, quant, GPU and context a question names, so the result
-opens the calculator already filled in.
+opens the calculator already filled in; `model_name_prefill` hands a quoted model name to
+the name decoder.
 """
 
 import re
@@ -39,7 +40,8 @@ TOOLS: dict[str, Tool] = {
         "a GPU (RTX 3060, 3090, 4090, 5090, A100, H100, Radeon, an Apple silicon Mac). The "
         "calculator adds up the weights tensor by tensor, the KV cache, the compute and output "
         "buffers, and shows how many layers fit on the GPU and what stays on the CPU when the "
-        "model is too big for one card. It also sizes the memory to train or fine-tune a "
+        "model is too big for one card or is split over several GPUs, and how fast it will "
+        "generate in tokens per second. It also sizes the memory to train or fine-tune a "
         "model: full fine-tuning, LoRA and QLoRA."),
     "bit-layout": Tool(
         "Bit layouts of number formats", "/calculators/bit-layout/", CALCULATOR,
@@ -58,6 +60,15 @@ TOOLS: dict[str, Tool] = {
         "Choose a model and the rank, alpha and target modules (q_proj, k_proj, v_proj, o_proj, "
         "the MLP projections or all linear layers) and see the trainable parameters as a share "
         "of the whole model, counted the way PEFT counts them, for LoRA, DoRA and QLoRA."),
+    "model-name": Tool(
+        "Model name decoder", "/calculators/model-name/", CALCULATOR,
+        ("model name explainer",),
+        "What each part of a model's repository or file name means: family and version, total "
+        "and active parameters, instruct or base, format and quantization.",
+        "Paste a Hugging Face repository or GGUF file name such as Qwen3-30B-A3B-Instruct or "
+        "gemma-3-27b-it-Q4_K_M.gguf and see the parameter count (8x7B, A3B active experts), "
+        "the variant (it, instruct, chat, base), the format (GGUF, EXL2, AWQ, MLX) and the "
+        "quantization (Q4_K_M, bpw, 4bit), each linked to its glossary entry."),
     "sampling": Tool(
         "Sampler playground", "/calculators/sampling/", CALCULATOR,
         ("sampling settings playground", "sampler chain"),
@@ -135,30 +146,44 @@ def _model(text: str) -> str | None:
              or (len(_words(p.name)) > 2 and _words(p.name)[-2] in sizes)]
     family = [p for p in sized if _words(p.name)[0].rstrip("0123456789.") in
               {w.rstrip("0123456789.") for w in words}]
-    # The newest preset of that size (presets are listed oldest first within a family).
-    chosen = family or sized
+    # A size alone ("a 70B model") means the usual model of that size: Llama's where there
+    # is one. Presets are listed oldest first within a family: take the newest.
+    chosen = family or [p for p in sized if p.slug.startswith("llama")] or sized
     return chosen[-1].slug if chosen else None
 
 
-def _gpu(text: str) -> str | None:
+_COUNTS = {"two": 2, "dual": 2, "three": 3, "four": 4, "eight": 8}
+
+
+def _gpu(text: str) -> tuple[str | None, int]:
+    """The card a question names ("3090", "rtx 4060 ti", "a100 40gb", "m2 mac 64gb") and how
+    many of them ("two 3090s", "2x 4090", "dual a100")."""
     lowered = text.casefold()
     memory = {int(n) for n in re.findall(r"(\d+)\s*gb", lowered)}
     if "mac" in _words(text) or "apple" in lowered or re.search(r"\bm[1-5]\b", lowered):
         macs = [g for g in GPUS if g.unified and g.memory_bytes // 1024**3 in memory]
-        return macs[0].slug if macs else None
-    found = None
+        return (macs[0].slug if macs else None), 1
+    found, count = None, 1
     for gpu in GPUS:
         if gpu.unified:
             continue
         card = _CARD_NAMES.search(gpu.name)
         if card is None:
             continue
-        number = card.group(1).replace("RTX ", "").replace("RX ", "")
-        if re.search(rf"(?<![\w.]){re.escape(number.casefold())}(?:s|'s)?(?![\w.])", lowered):
+        number = card.group(1).replace("RTX ", "").replace("RX ", "").casefold()
+        named = re.search(rf"(?:(\d+|{'|'.join(_COUNTS)})\s*(?:x|×)?\s*)?(?:nvidia\s+|geforce\s+|rtx\s+|rx\s+)*"
+                          rf"(?<![\w.]){re.escape(number)}(?:s|'s)?(?![\w.])", lowered)
+        if named:
             size = gpu.memory_bytes // 1024**3
             if found is None or size in memory:
                 found = gpu.slug
-    return found
+                if named.group(1):
+                    count = int(_COUNTS.get(named.group(1), named.group(1)))
+    return found, count
+
+
+# "fits in 48gb", "a 24 GB graphics card", "16gb vram": a card's memory without its name.
+_VRAM = re.compile(r"(\d+(?:\.\d+)?)\s*gb(?!\s*(?:of\s+)?(?:system\s+)?ram)\b", re.I)
 
 
 def _quant(text: str) -> str | None:
@@ -174,16 +199,35 @@ def _quant(text: str) -> str | None:
 
 
 def memory_prefill(text: str) -> dict[str, str]:
-    """The memory calculator's query parameters a question names (model, quant, gpu, context)."""
-    params = {"model": _model(text), "quant": _quant(text), "gpu": _gpu(text)}
+    """The memory calculator's query parameters a question names: model, quant, the GPU
+    (and how many) or a GPU memory size, and the context length."""
+    gpu, count = _gpu(text)
+    params = {"model": _model(text), "quant": _quant(text), "gpu": gpu}
+    if gpu and count > 1:
+        params["gpu_count"] = str(min(count, 16))
+    if gpu is None and (size := _VRAM.search(text)):
+        params["gpu"], params["vram_gb"] = "custom", size.group(1)
     if context := _CONTEXT.search(text):
         params["context_length"] = str(min(int(context.group(1)) * 1024, 8_388_608))
     return {name: value for name, value in params.items() if value}
 
 
+# A name with its parts joined by hyphens, slashes or dots: Qwen3-30B-A3B, org/model-GGUF.
+_MODEL_NAME = re.compile(r"(?<![\w/.-])(?=[\w./-]*\d)[\w.]+(?:[-/][\w.]+)+", re.I)
+
+
+def model_name_prefill(text: str) -> dict[str, str]:
+    """The model name a question quotes, for the model name decoder."""
+    found = _MODEL_NAME.search(text)
+    return {"name": found.group(0)} if found else {}
+
+
+PREFILLS = {"memory": memory_prefill, "model-name": model_name_prefill}
+
+
 def url_for(key: str, question: str) -> str:
     """The tool's address, filled in from the question where the tool takes input that way."""
     tool = TOOLS[key]
-    if key == "memory" and (params := memory_prefill(question)):
+    if key in PREFILLS and (params := PREFILLS[key](question)):
         return f"{tool.url}?{urlencode(params)}"
     return tool.url

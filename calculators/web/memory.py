@@ -1,13 +1,15 @@
 """The memory calculator, "Will it fit?" (issue #7): its page and its API.
 
 A thin layer over the pure modules: `calculators.memory` estimates what llama.cpp
-allocates (weights tensor by tensor, KV cache, compute and output buffers, GPU/CPU
-split), `calculators.gguf_header` reads an uploaded GGUF header, `calculators.training`
-sizes full fine-tuning / LoRA / QLoRA, `calculators.gpus` lists the cards. This module
-parses input, calls them, and renders.
+allocates (weights tensor by tensor, KV cache, compute and output buffers),
+`calculators.placement` puts it on the GPUs and the CPU under llama.cpp's placement options
+and finds what fits (`fit`), `calculators.gguf_header` reads an uploaded GGUF header,
+`calculators.training` sizes full fine-tuning / LoRA / QLoRA, `calculators.gpus` lists the
+cards. This module parses input, calls them, and renders.
 
-- `POST /api/v1/calculators/memory/`: one estimate (or a training estimate), with a fit
-  verdict per GPU. JSON, or multipart with a `gguf` part: the first few MiB of a file.
+- `POST /api/v1/calculators/memory/`: one estimate (or a training estimate): first the
+  answer for the chosen hardware (`fit`), then the settings as given, placed on each GPU,
+  with a verdict per GPU. JSON, or multipart with a `gguf` part: the first few MiB of a file.
 - `POST /api/v1/calculators/memory/mixes/`: the same model under every quant mix.
 - `POST /api/v1/calculators/memory/context/`: KV cache against weights as the context
   grows, and the context at which the KV cache overtakes the weights.
@@ -21,11 +23,13 @@ The preset list lives at `GET /api/v1/calculators/models/` (calculators/web/lora
 from __future__ import annotations
 
 import hashlib
-import json
+import math
+import pickle
+import re
 from dataclasses import dataclass
 from types import SimpleNamespace
 
-from django.core.cache import cache
+from django.core.cache import caches
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.urls import path
@@ -35,15 +39,15 @@ from rest_framework import serializers
 from rest_framework.decorators import (
     api_view, authentication_classes, parser_classes, permission_classes,
 )
-from rest_framework.exceptions import ParseError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from calculators import memory
-from calculators.architecture import Architecture, FieldError
+from calculators import memory, placement
+from calculators.architecture import Architecture, FieldError, VisionTower
 from calculators.gguf_header import GGUFError, GGUFHeader, parse_header
-from calculators.gpus import GPUS, get_gpu
+from calculators.gpus import GPUS, Accelerator, get_gpu
+from calculators.placement import Device, Options
 from calculators.lora import ALL_LINEAR, TARGET_MODULES, lora_parameters
 from calculators.presets import all_presets, get_preset
 from calculators.quant_mix import MIXES, mix_name
@@ -53,6 +57,7 @@ from calculators.training import ATTENTION_KINDS, training_memory
 from calculators.web.common import (
     MAX_RANK, TargetModulesField, TrainingMemorySerializer, architecture_from_json, memory_dict, memory_kind,
 )
+from config.api import JSONParser, loads as loads_json
 
 MiB = 1024**2
 GiB = 1024**3
@@ -64,18 +69,18 @@ GGUF_SLICE_BYTES = 8 * MiB
 MAX_UPLOAD_BYTES = 64 * MiB
 # Room for the other multipart fields and the part headers around a 64 MiB file.
 _BODY_SLACK = 1 * MiB
-# A parsed header stays in the cache this long, so the page uploads a file only once.
-GGUF_CACHE_SECONDS = 3600
-# A GGUF header drives loops over its layers: bound it like a pasted architecture
-# (calculators/web/lora.py MAX_LAYERS).
-MAX_GGUF_LAYERS = 1024
-# Real files list a few thousand tensors at most (Llama 3.1 405B: 126 layers × 9 + 4 = 1,138).
-MAX_GGUF_TENSORS = 65_536
+# A header's summary stays in the "gguf-headers" cache (settings.CACHES) for its timeout,
+# so the page uploads a file only once; a summary larger than this is not kept (it would
+# take more than its share of the cache's MAX_ENTRIES × this many bytes).
+GGUF_SUMMARY_MAX_BYTES = 1 * MiB
 
 MODES = ("inference", "full", "lora", "qlora")
 DEFAULT_QUANT = "Q4_K_M"
 DEFAULT_CONTEXT = 4096
 MAX_GPU_LAYERS = 1_000_000
+MAX_GPUS = placement.MAX_DEVICES
+MAX_VRAM_GB = 65_536  # a custom card's size, GiB
+NO_GPU = "none"  # gpu=none: CPU only
 
 # The mixes the table shows, largest first (names as llama-quantize spells them).
 TABLE_MIXES = ("F16", "BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_0", "Q4_K_M", "Q4_K_S",
@@ -112,26 +117,12 @@ def mix_slug(mix: str) -> str:
     return MIX_SLUGS.get(mix, "i-quants" if mix.startswith("IQ") else "quant-mix")
 
 
-def breakdown_kind(label: str) -> str:
-    """Which part of the stacked bar a row of memory.estimate's breakdown belongs to."""
-    if label.startswith("weights"):
-        return "weights"
-    if label.startswith("KV cache"):
-        return "kv_cache"
-    if label.startswith("compute buffer"):
-        return "compute"
-    if label.startswith("output buffer"):
-        return "output"
-    if label.startswith("output layer"):
-        return "overhead"  # the GPU copy of tied token embeddings
-    return "other"
-
-
 # --- errors ----------------------------------------------------------------------------
 
 # The pure modules name their own parameters; the API's names differ for a few.
 _FIELD_NAMES = {
     "n_gpu_layers": "gpu_layers",
+    "devices": "vram_gb",
     "n_seq": "parallel",
     "n_ubatch": "ubatch_size",
     "n_batch": "batch_size",
@@ -174,12 +165,76 @@ class ArchitectureField(serializers.Field):
     def to_internal_value(self, data):
         if isinstance(data, str):
             try:
-                data = json.loads(data)
+                data = loads_json(data)
             except ValueError as exc:
-                raise serializers.ValidationError(f"not valid JSON: {exc}") from None
-            except RecursionError:
-                raise serializers.ValidationError("not valid JSON: nested too deeply") from None
+                raise serializers.ValidationError(str(exc)) from None
         return data
+
+    def to_representation(self, value):
+        return value
+
+
+@extend_schema_field({"type": "string", "enum": list(placement.FLASH_ATTENTION_CHOICES), "default": "auto",
+                      "description": "llama.cpp's -fa: auto (llama.cpp's default: on where every layer's "
+                                     "device has a kernel for it), on or off; true and false mean on and off"})
+class FlashAttentionField(serializers.Field):
+    default_error_messages = {"invalid": "choose auto, on or off (true and false mean on and off)"}
+    _WORDS = {"auto": "auto", "on": "on", "true": "on", "1": "on", "enabled": "on",
+              "off": "off", "false": "off", "0": "off", "disabled": "off"}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            return "on" if data else "off"
+        if isinstance(data, str) and data.strip().lower() in self._WORDS:
+            return self._WORDS[data.strip().lower()]
+        self.fail("invalid")
+
+    def to_representation(self, value):
+        return value
+
+
+@extend_schema_field(serializers.ListField(child=serializers.FloatField()))
+class NumberListField(serializers.Field):
+    """A list of numbers, or (in a form) their text: "24, 12"."""
+
+    default_error_messages = {
+        "invalid": "must be a list of numbers, e.g. [24, 12] or \"24, 12\"",
+        "count": "give 1 to {max_items} numbers",
+        "range": "each must be {rule}, got {value}",
+    }
+
+    def __init__(self, *, max_items: int, above: float | None = None, at_least: float | None = None,
+                 at_most: float, **kwargs):
+        self.max_items, self.above, self.at_least, self.at_most = max_items, above, at_least, at_most
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            items = [part for part in re.split(r"[,;\s]+", data.strip()) if part]
+        elif isinstance(data, list):
+            items = data
+        else:
+            self.fail("invalid")
+        if not 1 <= len(items) <= self.max_items:
+            self.fail("count", max_items=self.max_items)
+        numbers = []
+        for item in items:
+            if isinstance(item, bool) or not isinstance(item, (int, float, str)):
+                self.fail("invalid")
+            try:
+                value = float(item)
+            except (ValueError, OverflowError):
+                self.fail("invalid")
+            if not math.isfinite(value):
+                self.fail("invalid")
+            if self.above is not None and value <= self.above:
+                self.fail("range", rule=f"greater than {self.above:g}", value=f"{value:g}")
+            if self.at_least is not None and value < self.at_least:
+                self.fail("range", rule=f"at least {self.at_least:g}", value=f"{value:g}")
+            if value > self.at_most:
+                self.fail("range", rule=f"at most {self.at_most:g}", value=f"{value:g}")
+            numbers.append(value)
+        return numbers
 
     def to_representation(self, value):
         return value
@@ -213,10 +268,30 @@ class MemoryInputSerializer(serializers.Serializer):
     cache_type_k = _cache_type_field("K cache type, overriding kv_cache_type")
     cache_type_v = _cache_type_field("V cache type, overriding kv_cache_type; quantized types need "
                                      "flash_attention")
-    flash_attention = serializers.BooleanField(required=False, default=False)
+    flash_attention = FlashAttentionField(required=False, default="auto")
     gpu_layers = serializers.IntegerField(required=False, allow_null=True, min_value=0,
                                           max_value=MAX_GPU_LAYERS,
-                                          help_text="llama.cpp's -ngl; default: every layer")
+                                          help_text="llama.cpp's -ngl (LM Studio: GPU Offload): the output "
+                                                    "layer first, then the last blocks; default: every layer")
+    n_cpu_moe = serializers.IntegerField(required=False, default=0, min_value=0, max_value=MAX_GPU_LAYERS,
+                                         help_text="--n-cpu-moe N (LM Studio: Number of layers for which to "
+                                                   "force MoE weights onto CPU): the experts of the first N "
+                                                   "blocks stay in system RAM")
+    cpu_moe = serializers.BooleanField(required=False, default=False,
+                                       help_text="--cpu-moe, the same as -ot exps=CPU: every expert in system RAM")
+    kv_offload = serializers.BooleanField(required=False, default=True,
+                                          help_text="false: --no-kv-offload (LM Studio: Offload KV Cache to GPU "
+                                                    "Memory, off), the KV cache in system RAM")
+    load_mode = serializers.ChoiceField(choices=placement.LOAD_MODES, required=False, default="mmap",
+                                        help_text="how weights left on the CPU are held: mmap (llama.cpp's "
+                                                  "default; LM Studio: Try mmap()), no-mmap (--no-mmap), "
+                                                  "mlock (--mlock; LM Studio: Keep Model in Memory)")
+    split_mode = serializers.ChoiceField(choices=placement.SPLIT_MODES, required=False, default="layer",
+                                         help_text="several GPUs: -sm layer (whole layers per GPU) or none "
+                                                   "(the first GPU only)")
+    tensor_split = NumberListField(required=False, allow_null=True, max_items=MAX_GPUS, at_least=0,
+                                   at_most=1e9, help_text="-ts: the share of layers per GPU, e.g. [3, 1]; "
+                                                          "default: in proportion to each GPU's memory")
     parallel = serializers.IntegerField(required=False, default=1, min_value=1,
                                         max_value=memory.LLAMA_MAX_SEQ,
                                         help_text="parallel sequences (llama-server --parallel)")
@@ -243,21 +318,27 @@ class MemoryInputSerializer(serializers.Serializer):
     target_modules = TargetModulesField(required=False, default=list(ALL_LINEAR),
                                         help_text="LoRA/QLoRA: modules to adapt, or \"all-linear\"")
     gpu = serializers.CharField(required=False, allow_null=True, max_length=64,
-                                help_text="an accelerator slug (see `verdicts`): its verdict is "
-                                          "also returned as `verdict`")
+                                help_text="an accelerator slug (see `verdicts`): the hardware `verdict` and "
+                                          "`fit` answer for")
+    gpu_count = serializers.IntegerField(required=False, default=1, min_value=1, max_value=MAX_GPUS,
+                                         help_text="how many of `gpu`")
+    vram_gb = NumberListField(required=False, allow_null=True, max_items=MAX_GPUS, above=0,
+                              at_most=MAX_VRAM_GB, help_text="instead of gpu: each GPU's memory in GiB, "
+                                                             "e.g. [24, 12] for two cards")
     system_ram_gb = serializers.FloatField(required=False, allow_null=True, min_value=0,
                                            max_value=1_000_000,
                                            help_text="system RAM in GiB: adds a verdict for the "
                                                      "part that stays on the CPU")
 
     def validate_gpu(self, value):
-        if value is None:
-            return None
+        if value is None or value == NO_GPU:
+            return value
         try:
             get_gpu(value)
         except KeyError:
             raise serializers.ValidationError(
-                f"unknown accelerator {value!r}; choose one of {', '.join(g.slug for g in GPUS)}") from None
+                f"unknown accelerator {value!r}; choose one of {', '.join(g.slug for g in GPUS)}, "
+                f"or {NO_GPU} for CPU only") from None
         return value
 
     def validate_system_ram_gb(self, value):
@@ -275,6 +356,17 @@ class MemoryInputSerializer(serializers.Serializer):
         if not given:
             raise serializers.ValidationError(
                 {"model": ["required: a preset slug, or an architecture, or a gguf file"]})
+        if data.get("vram_gb") is not None and data.get("gpu") is not None:
+            raise serializers.ValidationError(
+                {"vram_gb": ["give gpu (a card from the list) or vram_gb (sizes in GiB), not both"]})
+        if data.get("gpu_count", 1) > 1 and data.get("gpu") in (None, NO_GPU):
+            raise serializers.ValidationError(
+                {"gpu_count": ["goes with gpu; for cards of your own sizes list each one in vram_gb"]})
+        n_gpus = (len(data["vram_gb"]) if data.get("vram_gb") else 0 if data.get("gpu") == NO_GPU
+                  else data.get("gpu_count", 1))
+        if data.get("tensor_split") and len(data["tensor_split"]) > n_gpus:
+            raise serializers.ValidationError(
+                {"tensor_split": [f"{len(data['tensor_split'])} values for {n_gpus} GPU{'s' if n_gpus > 1 else ''}"]})
         return data
 
 
@@ -295,6 +387,7 @@ class Source:
     hf_repo: str | None = None
     gguf_key: str | None = None  # the cache key of an uploaded header
     parameters: int | None = None  # the preset's published count
+    vision: VisionTower | None = None  # a multimodal preset's image encoder (its mmproj file)
 
     @property
     def architecture(self) -> Architecture | None:
@@ -340,7 +433,7 @@ def _gguf_layers(header: GGUFHeader) -> int:
 
 
 def header_from_upload(upload) -> tuple[GGUFHeader, str]:
-    """Parse an uploaded slice (an UploadedFile) and keep it in the cache for the page."""
+    """Parse an uploaded slice (an UploadedFile); keep its summary, never the upload."""
     if upload.size is not None and upload.size > MAX_UPLOAD_BYTES:
         raise InvalidInput("gguf", f"the upload is {upload.size:,} bytes; send at most "
                                    f"{MAX_UPLOAD_BYTES // MiB} MiB (the first {GGUF_SLICE_BYTES // MiB} MiB "
@@ -348,36 +441,25 @@ def header_from_upload(upload) -> tuple[GGUFHeader, str]:
     data = upload.read(MAX_UPLOAD_BYTES + 1)
     if len(data) > MAX_UPLOAD_BYTES:
         raise InvalidInput("gguf", f"send at most {MAX_UPLOAD_BYTES // MiB} MiB")
-    header = _parse(data)
+    header = _parse(data).summary()
     key = hashlib.sha256(data).hexdigest()
-    cache.set(f"memory-gguf:{key}", header, GGUF_CACHE_SECONDS)
+    if len(pickle.dumps(header)) <= GGUF_SUMMARY_MAX_BYTES:
+        caches["gguf-headers"].set(key, header)
     return header, key
 
 
 def header_from_cache(key: str) -> GGUFHeader | None:
     if not isinstance(key, str) or len(key) != 64:
         return None
-    return cache.get(f"memory-gguf:{key}")
+    return caches["gguf-headers"].get(key)
 
 
 def _parse(data: bytes) -> GGUFHeader:
     try:
         header = parse_header(data)
+        header.hyperparameters()  # every count the estimates loop over, checked up front
     except GGUFError as exc:
         raise InvalidInput("gguf", exc.message) from None
-    if not header.architecture:
-        raise InvalidInput("gguf", "general.architecture is missing")
-    # The loader builds per-layer tuples and walks every tensor: bound both before it runs.
-    key = f"{header.architecture}.block_count"
-    try:
-        n_layer = int(header.metadata.get(key, 0))
-    except (TypeError, ValueError, OverflowError):
-        n_layer = 0  # not a number: hyperparameters() names the key
-    if n_layer > MAX_GGUF_LAYERS:
-        raise InvalidInput("gguf", f"{key} is {n_layer:,}; at most {MAX_GGUF_LAYERS:,} layers are supported")
-    if len(header.tensors) > MAX_GGUF_TENSORS:
-        raise InvalidInput("gguf", f"the file lists {len(header.tensors):,} tensors; at most "
-                                   f"{MAX_GGUF_TENSORS:,} are supported")
     return header
 
 
@@ -388,7 +470,7 @@ def resolve_source(params: dict, header: GGUFHeader | None = None, gguf_key: str
         except FieldError as exc:
             raise InvalidInput("model", exc.message) from None
         return Source("preset", preset.architecture, preset.name, preset.slug, preset.hf_repo,
-                      parameters=preset.official_parameter_count)
+                      parameters=preset.official_parameter_count, vision=preset.vision)
     if params.get("architecture") is not None:
         try:
             arch = architecture_from_json(params["architecture"])
@@ -404,9 +486,46 @@ def resolve_source(params: dict, header: GGUFHeader | None = None, gguf_key: str
 # --- computing ---------------------------------------------------------------------------
 
 
-def _estimate_kwargs(params: dict, source: Source) -> dict:
+@dataclass(frozen=True)
+class Hardware:
+    """The GPUs a request names: a card from the list (times gpu_count) or custom sizes."""
+
+    slug: str  # the card's slug, or "custom"
+    name: str
+    devices: tuple[Device, ...]
+
+    @property
+    def memory_bytes(self) -> int:
+        return sum(d.memory_bytes for d in self.devices)
+
+    def accelerator(self) -> Accelerator | None:
+        """One card of it, for the single-GPU views (training, the mix table's line)."""
+        if not self.devices:
+            return None
+        if self.slug != "custom":
+            return get_gpu(self.slug)
+        return Accelerator("custom", self.devices[0].name, self.devices[0].memory_bytes)
+
+
+def hardware(params: dict) -> Hardware | None:
+    if params.get("vram_gb"):
+        sizes = params["vram_gb"]
+        devices = tuple(Device(f"GPU {i} ({gb:g} GiB)", round(gb * GiB)) for i, gb in enumerate(sizes))
+        name = " + ".join(f"{gb:g} GiB" for gb in sizes) + (" GPUs" if len(sizes) > 1 else " GPU")
+        return Hardware("custom", name, devices)
+    if params.get("gpu") == NO_GPU:
+        return Hardware(NO_GPU, "CPU only", ())
+    if params.get("gpu"):
+        card = get_gpu(params["gpu"])
+        count = params.get("gpu_count", 1)
+        return Hardware(card.slug, f"{count} × {card.name}" if count > 1 else card.name,
+                        (Device.from_accelerator(card),) * count)
+    return None
+
+
+def _settings(params: dict, source: Source) -> dict:
+    """memory.estimate's keyword arguments (placement.Planner passes them on)."""
     both = params.get("kv_cache_type") or "f16"
-    gpu_layers = params.get("gpu_layers")
     quant = params.get("quant")
     if quant is None and source.kind != "gguf":
         quant = DEFAULT_QUANT
@@ -416,9 +535,6 @@ def _estimate_kwargs(params: dict, source: Source) -> dict:
         context_length=params["context_length"],
         cache_type_k=params.get("cache_type_k") or both,
         cache_type_v=params.get("cache_type_v") or both,
-        flash_attention=params["flash_attention"],
-        # none given: every layer, output layer included (llama.cpp's -ngl 999 idiom)
-        n_gpu_layers=source.n_layer + 1 if gpu_layers is None else gpu_layers,
         n_seq=params["parallel"],
         n_ubatch=params["ubatch_size"],
         n_batch=params["batch_size"],
@@ -427,10 +543,23 @@ def _estimate_kwargs(params: dict, source: Source) -> dict:
     )
 
 
-def _estimate(source: Source, params: dict, **overrides) -> memory.MemoryEstimate:
-    kwargs = {**_estimate_kwargs(params, source), **overrides}
+def _options(params: dict) -> Options:
+    split = params.get("tensor_split")
+    return Options(n_gpu_layers=params.get("gpu_layers"), n_cpu_moe=params["n_cpu_moe"],
+                   cpu_moe=params["cpu_moe"], kv_offload=params["kv_offload"], load_mode=params["load_mode"],
+                   flash_attention=params["flash_attention"], split_mode=params["split_mode"],
+                   tensor_split=tuple(split) if split else None)
+
+
+def _system_ram_bytes(params: dict) -> int | None:
+    gb = params.get("system_ram_gb")
+    return None if gb is None else max(1, round(gb * GiB))
+
+
+def _guarded(source: Source, params: dict, work):
+    """Run `work`, turning the pure modules' errors into InvalidInput with the API's names."""
     try:
-        return memory.estimate(source.model, **kwargs)
+        return work()
     except ValueError as exc:  # FieldError, InputError, QuantMixError and GGUFError among them
         if hasattr(exc, "field"):
             raise _rename(exc, params) from None
@@ -442,42 +571,166 @@ def _estimate(source: Source, params: dict, **overrides) -> memory.MemoryEstimat
                            f"could not use this model ({exc.__class__.__name__}: {exc})") from None
 
 
-def _system_ram_bytes(params: dict) -> int | None:
-    gb = params.get("system_ram_gb")
-    return None if gb is None else max(1, round(gb * GiB))
+def planner(source: Source, params: dict, **overrides) -> placement.Planner:
+    """The request's model, GPUs and placement options; `overrides` replace settings."""
+    chosen = hardware(params)
+    # without hardware, one GPU of unknown size: every figure, no verdict
+    devices = chosen.devices if chosen else (Device("GPU", None),)
+    settings = {**_settings(params, source), **overrides}
+    return _guarded(source, params, lambda: placement.Planner(
+        source.model, devices, _options(params), system_ram_bytes=_system_ram_bytes(params), **settings))
 
 
-def _verdicts(result, params: dict) -> tuple[list[dict], dict | None]:
-    verdicts = [v.to_dict() for v in memory.fit_verdicts(result, system_ram_bytes=_system_ram_bytes(params))]
-    chosen = next((v for v in verdicts if v["device"] == params.get("gpu")), None)
-    return verdicts, chosen
+def _place(source: Source, params: dict, plan: placement.Planner, **kwargs) -> placement.Placement:
+    return _guarded(source, params, lambda: plan.place(**kwargs))
 
 
-def _effective_gpu_layers(params: dict, n_layer: int) -> int:
-    gpu_layers = params.get("gpu_layers")
-    return n_layer + 1 if gpu_layers is None else min(n_layer + 1, gpu_layers)
+def _device_dict(use: placement.DeviceUse) -> dict:
+    return {
+        "index": use.index,
+        "name": use.name,
+        "available_bytes": use.available_bytes,
+        "bytes": use.bytes,
+        "verdict": use.verdict,
+        "blocks": len(use.blocks),
+        "first_block": use.blocks[0] if use.blocks else None,
+        "last_block": use.blocks[-1] if use.blocks else None,
+        "output_layer": use.output_layer,
+        "by_kind": {kind: use.kind_bytes(kind) for kind, _ in KINDS},
+        "parts": [{"kind": p.kind, "label": p.label, "bytes": p.bytes} for p in use.parts],
+    }
+
+
+def placement_dict(p: placement.Placement) -> dict:
+    return {
+        "gpus": [_device_dict(d) for d in p.gpus],
+        "host": {**_device_dict(p.host), "ram_verdict": p.ram_verdict},
+        "pipeline_parallel": p.pipeline_parallel,
+    }
+
+
+def fit_dict(answer: placement.Answer, chosen: Hardware, source: Source, params: dict) -> dict:
+    p = answer.placement
+    flags = answer.flags()
+    context = params["context_length"]
+    command = ["llama-server", "-m", _model_file(source, params), "-c", str(context), *flags,
+               "-fa", params["flash_attention"]]
+    if params.get("cache_type_k") or params.get("kv_cache_type"):
+        settings = _settings(params, source)
+        if settings["cache_type_k"] != "f16" or settings["cache_type_v"] != "f16":
+            command += ["-ctk", settings["cache_type_k"].lower(), "-ctv", settings["cache_type_v"].lower()]
+    if not params["kv_offload"]:
+        command.append("--no-kv-offload")
+    command += {"mmap": [], "no-mmap": ["--no-mmap"], "mlock": ["--mlock"]}[params["load_mode"]]
+    if params["parallel"] > 1:
+        command += ["-np", str(params["parallel"])]
+    return {
+        "hardware": chosen.name,
+        "fits": answer.fits,
+        "n_gpu_layers": p.n_gpu_layers,
+        "n_layer": p.layout.n_layer,
+        "moe": p.layout.has_experts,
+        "n_cpu_moe": p.n_cpu_moe,
+        "tensor_split": list(answer.options.tensor_split) if answer.options.tensor_split else None,
+        "context_length": context,
+        "longest_context": answer.longest_context,
+        "full_offload_context": answer.full_offload_context,
+        "context_limit": answer.context_limit,
+        "flash_attention": p.flash_attention,
+        "gpu_bytes": p.gpu_bytes,
+        "cpu_bytes": p.host.bytes,
+        "flags": flags,
+        "command": " ".join(command),
+        "placement": placement_dict(p),
+        "notes": list(answer.notes),
+    }
+
+
+def _model_file(source: Source, params: dict) -> str:
+    """A file name for the command line, as Hugging Face repositories name GGUF files."""
+    if source.kind == "gguf":
+        return "model.gguf"
+    quant = (params.get("quant") or DEFAULT_QUANT).upper()
+    base = source.hf_repo.split("/")[-1] if source.hf_repo else "model"
+    return f"{base}-{quant}.gguf"
+
+
+def _verdict_row(device: str, name: str, p: placement.Placement) -> dict | None:
+    if not p.gpus:  # CPU only: system RAM is the hardware
+        if p.ram_verdict is None:
+            return None
+        return {"device": device, "name": name, "available_bytes": p.system_ram_bytes,
+                "needed_bytes": p.host.bytes, "verdict": p.ram_verdict, "fits": p.ram_verdict != "does-not-fit"}
+    verdict = p.verdict
+    available = sum(d.available_bytes or 0 for d in p.gpus)
+    return {"device": device, "name": name, "available_bytes": available, "needed_bytes": p.gpu_bytes,
+            "verdict": verdict, "fits": verdict != "does-not-fit"}
+
+
+def _breakdown(p: placement.Placement) -> list[dict]:
+    several = len(p.gpus) > 1
+    rows = []
+    for use in (*p.gpus, p.host):
+        for part in use.parts:
+            label = f"GPU {use.index}: {part.label}" if several and use.index is not None else part.label
+            rows.append({"label": label, "bytes": part.bytes, "device": "cpu" if use.index is None else "gpu",
+                         "gpu_index": use.index, "kind": part.kind})
+    return rows
 
 
 def inference(source: Source, params: dict) -> dict:
-    result = _estimate(source, params)
-    kwargs = _estimate_kwargs(params, source)
-    verdicts, chosen = _verdicts(result, params)
-    data = result.to_dict()
-    for row in data["breakdown"]:
-        row["kind"] = breakdown_kind(row["label"])
+    plan = planner(source, params)
+    p = _place(source, params, plan)
+    est = p.layout.estimate
+    chosen = hardware(params)
     n_layer = source.n_layer
-    data.update({
+    settings = _settings(params, source)
+    # every card in the list, each alone, with the same options
+    verdicts = [_verdict_row(card.slug, card.name,
+                             _place(source, params, plan, devices=(Device.from_accelerator(card),)))
+                for card in GPUS]
+    if p.ram_verdict is not None:
+        verdicts.append({"device": "system-ram", "name": "System RAM", "available_bytes": p.system_ram_bytes,
+                         "needed_bytes": p.host.bytes, "verdict": p.ram_verdict,
+                         "fits": p.ram_verdict != "does-not-fit"})
+    answer = _guarded(source, params, lambda: placement.solve(plan)) if chosen else None
+    rows = _breakdown(p)
+    return {
+        # the answer first: what to set on this hardware
+        "fit": fit_dict(answer, chosen, source, params) if answer else None,
+        "verdict": _verdict_row(chosen.slug, chosen.name, p) if chosen else None,
+        "parameters": est.parameters,
+        "weights_bytes": est.weights_bytes,
+        "bits_per_weight": est.bits_per_weight,
+        "kv_cache_bytes": est.kv_cache_bytes,
+        "compute_buffer_bytes": sum(r["bytes"] for r in rows if r["kind"] == "compute"),
+        "output_buffer_bytes": est.output_buffer_bytes,
+        "overhead_bytes": sum(r["bytes"] for r in rows if r["kind"] == "overhead"),
+        "total_bytes": p.total_bytes,
+        "gpu_bytes": p.gpu_bytes,
+        "cpu_bytes": p.host.bytes,
+        "tensors": [t.to_dict() for t in est.tensors],
+        "breakdown": rows,
+        "notes": list(p.model_notes),
         "model": source.to_dict(),
         "mode": "inference",
-        "quant": kwargs["quant"].upper() if kwargs["quant"] else None,
+        "quant": settings["quant"].upper() if settings["quant"] else None,
         "settings": {
             "context_length": params["context_length"],
-            "n_ctx": result.n_ctx,
-            "cache_type_k": kwargs["cache_type_k"].lower(),
-            "cache_type_v": kwargs["cache_type_v"].lower(),
-            "flash_attention": params["flash_attention"],
-            "gpu_layers": _effective_gpu_layers(params, n_layer),
+            "n_ctx": est.n_ctx,
+            "cache_type_k": settings["cache_type_k"].lower(),
+            "cache_type_v": settings["cache_type_v"].lower(),
+            "flash_attention": p.flash_attention,
+            "flash_attention_mode": params["flash_attention"],
+            "flash_attention_reason": p.flash_attention_reason,
+            "gpu_layers": p.n_gpu_layers if chosen or p.n_gpu_layers else min(
+                n_layer + 1, n_layer + 1 if params.get("gpu_layers") is None else params["gpu_layers"]),
             "n_layer": n_layer,
+            "n_cpu_moe": p.n_cpu_moe,
+            "kv_offload": p.kv_offload,
+            "load_mode": p.load_mode,
+            "split_mode": params["split_mode"],
+            "tensor_split": list(p.tensor_split) if len(p.tensor_split) > 1 else None,
             "parallel": params["parallel"],
             "batch_size": params["batch_size"],
             "ubatch_size": params["ubatch_size"],
@@ -486,12 +739,21 @@ def inference(source: Source, params: dict) -> dict:
         },
         "kv_caches": [{"label": c.label, "cells": c.cells, "streams": c.streams, "layers": len(c.layers),
                        "type_k": c.type_k, "type_v": c.type_v, "k_bytes": c.k_bytes, "v_bytes": c.v_bytes,
-                       "bytes": c.bytes} for c in result.kv_caches],
+                       "bytes": c.bytes} for c in est.kv_caches],
         "verdicts": verdicts,
-        "verdict": chosen,
+        "placement": placement_dict(p),
+        "mmproj": mmproj_dict(source.vision),
         "training": None,
-    })
-    return data
+    }
+
+
+def mmproj_dict(vision: VisionTower | None) -> dict | None:
+    """The vision projector: a second file llama.cpp loads only with --mmproj."""
+    if vision is None:
+        return None
+    return {"file_type": "F16", "parameters": sum(t.n_elements for t in vision.tensors()),
+            "bytes": vision.mmproj_bytes("F16"), "bytes_bf16": vision.mmproj_bytes("BF16"),
+            "bytes_f32": vision.mmproj_bytes("F32")}
 
 
 def training(source: Source, params: dict) -> dict:
@@ -515,10 +777,15 @@ def training(source: Source, params: dict) -> dict:
     by_kind = memory_dict(mem)
     total = mem.total_bytes
     # One training step runs on one GPU; fit_verdicts reads only these three figures.
-    verdicts, chosen = _verdicts(SimpleNamespace(gpu_bytes=total, cpu_bytes=0, total_bytes=total), params)
+    step = SimpleNamespace(gpu_bytes=total, cpu_bytes=0, total_bytes=total)
+    verdicts = [v.to_dict() for v in memory.fit_verdicts(step, system_ram_bytes=_system_ram_bytes(params))]
+    chosen_hw = hardware(params)
+    card = chosen_hw.accelerator() if chosen_hw else None
+    chosen = memory.fit_verdicts(step, gpus=(card,))[0].to_dict() if card else None
     parameters = source.parameters or arch.parameter_count()
     weights = by_kind["by_kind"]["weights"]
     return {
+        "fit": None,
         "model": source.to_dict(),
         "mode": mode,
         "quant": None,
@@ -540,6 +807,8 @@ def training(source: Source, params: dict) -> dict:
         "kv_caches": [],
         "verdicts": verdicts,
         "verdict": chosen,
+        "placement": None,
+        "mmproj": None,
         "training": {
             **by_kind,
             "trainable_parameters": adapter.trainable if adapter else parameters,
@@ -562,28 +831,37 @@ def mixes(source: Source, params: dict, quants=None) -> dict:
             raise InvalidInput("quants", f"unknown quantization {quant!r}; choose from {', '.join(MIXES)}")
         if name not in names:
             names.append(name)
-    chosen_gpu = params.get("gpu")
-    gpu = get_gpu(chosen_gpu) if chosen_gpu else None
+    chosen = hardware(params)
     rows = []
     for name in names:
-        result = _estimate(source, params, quant=name)
-        verdict = memory.fit_verdicts(result, gpus=(gpu,))[0].verdict if gpu else None
+        p = _place(source, params, planner(source, params, quant=name))
+        est = p.layout.estimate
+        verdict = (p.verdict if chosen.devices else p.ram_verdict) if chosen else None
         rows.append({
             "quant": name,
             "glossary": mix_slug(name),
-            "parameters": result.parameters,
-            "weights_bytes": result.weights_bytes,
-            "bits_per_weight": result.bits_per_weight,
-            "total_bytes": result.total_bytes,
-            "gpu_bytes": result.gpu_bytes,
-            "cpu_bytes": result.cpu_bytes,
+            "parameters": est.parameters,
+            "weights_bytes": est.weights_bytes,
+            "bits_per_weight": est.bits_per_weight,
+            "total_bytes": p.total_bytes,
+            "gpu_bytes": p.gpu_bytes,
+            "cpu_bytes": p.host.bytes,
             "verdict": verdict,
             "fits": None if verdict is None else verdict != "does-not-fit",
         })
     rows.sort(key=lambda row: -row["weights_bytes"])
-    current = _estimate_kwargs(params, source)["quant"]
-    return {"model": source.to_dict(), "gpu": gpu.to_dict() if gpu else None,
+    current = _settings(params, source)["quant"]
+    return {"model": source.to_dict(), "gpu": _hardware_dict(chosen) if chosen else None,
             "quant": current.upper() if current else None, "mixes": rows}
+
+
+def _hardware_dict(chosen: Hardware) -> dict | None:
+    if not chosen.devices:
+        return None
+    if chosen.slug != "custom" and len(chosen.devices) == 1:
+        return get_gpu(chosen.slug).to_dict()
+    return {"slug": chosen.slug, "name": chosen.name, "memory_bytes": chosen.memory_bytes, "unified": False,
+            "gpu_usable_bytes": chosen.memory_bytes}
 
 
 def _pow2_range(low: int, high: int) -> list[int]:
@@ -604,20 +882,23 @@ def context_series(source: Source, params: dict) -> dict:
     10M) whose KV cache is larger than the weights, found by bisection on the estimator
     itself (the KV cache never shrinks as the context grows).
     """
-    known: dict[int, memory.MemoryEstimate | None] = {}
+    known: dict[int, placement.Placement | None] = {}
+    plan = planner(source, params)
 
-    def at(ctx: int) -> memory.MemoryEstimate | None:
+    def at(ctx: int) -> placement.Placement | None:
         if ctx not in known:
             try:
-                known[ctx] = _estimate(source, params, context_length=ctx)
+                known[ctx] = _place(source, params, plan, context_length=ctx)
             except InvalidInput as exc:
                 if exc.field != "context_length":  # too small for the parallel sequences
                     raise
                 known[ctx] = None
         return known[ctx]
 
-    base = _estimate(source, params)
-    weights = base.weights_bytes
+    def kv(p: placement.Placement) -> int:
+        return p.layout.estimate.kv_cache_bytes
+
+    weights = _place(source, params, plan).layout.estimate.weights_bytes
     chosen = params["context_length"]
     top = min(memory.MAX_CONTEXT, max(chosen, source.trained_context or 0, 4096))
     contexts = sorted(set(_pow2_range(256, top)) | {chosen, top})
@@ -626,7 +907,7 @@ def context_series(source: Source, params: dict) -> dict:
 
     # bracket the crossing, then bisect on integers
     crossing = None
-    over = [c for c, r in points if r.kv_cache_bytes > weights]
+    over = [c for c, r in points if kv(r) > weights]
     if over:
         hi = over[0]
         below = [c for c, r in points if c < hi]
@@ -637,7 +918,7 @@ def context_series(source: Source, params: dict) -> dict:
         while probe < memory.MAX_CONTEXT:
             probe = min(memory.MAX_CONTEXT, probe * 4)
             r = at(probe)
-            if r is not None and r.kv_cache_bytes > weights:
+            if r is not None and kv(r) > weights:
                 hi = probe
                 break
             lo = probe
@@ -645,7 +926,7 @@ def context_series(source: Source, params: dict) -> dict:
         while hi - lo > 1:  # invariant: at(lo) is not over (or invalid), at(hi) is
             mid = (lo + hi) // 2
             r = at(mid)
-            if r is not None and r.kv_cache_bytes > weights:
+            if r is not None and kv(r) > weights:
                 hi = mid
             else:
                 lo = mid
@@ -656,10 +937,10 @@ def context_series(source: Source, params: dict) -> dict:
         "weights_bytes": weights,
         "context_length": chosen,
         "trained_context": source.trained_context or None,
-        "points": [{"context_length": c, "n_ctx": r.n_ctx, "kv_cache_bytes": r.kv_cache_bytes,
+        "points": [{"context_length": c, "n_ctx": r.layout.estimate.n_ctx, "kv_cache_bytes": kv(r),
                     "total_bytes": r.total_bytes, "gpu_bytes": r.gpu_bytes} for c, r in points],
         "kv_overtakes_weights_at": crossing,
-        "kv_cache_bytes_there": crossing_estimate.kv_cache_bytes if crossing else None,
+        "kv_cache_bytes_there": kv(crossing_estimate) if crossing else None,
     }
 
 
@@ -677,6 +958,8 @@ class MemoryBreakdownSerializer(serializers.Serializer):
     label = serializers.CharField()
     bytes = serializers.IntegerField()
     device = serializers.ChoiceField(choices=("gpu", "cpu"))
+    gpu_index = serializers.IntegerField(required=False, allow_null=True,
+                                         help_text="inference: which GPU (0, 1, …); null for the CPU")
     kind = serializers.ChoiceField(choices=[k for k, _ in KINDS + TRAINING_KINDS],
                                    help_text="the part of the stacked bar it belongs to")
 
@@ -716,9 +999,18 @@ class MemorySettingsSerializer(serializers.Serializer):
     n_ctx = serializers.IntegerField(help_text="cells llama.cpp allocates (padded to 256)")
     cache_type_k = serializers.CharField()
     cache_type_v = serializers.CharField()
-    flash_attention = serializers.BooleanField()
+    flash_attention = serializers.BooleanField(help_text="whether llama.cpp runs flash attention")
+    flash_attention_mode = serializers.ChoiceField(choices=placement.FLASH_ATTENTION_CHOICES,
+                                                   help_text="as requested: auto, on or off")
+    flash_attention_reason = serializers.CharField(help_text="why auto resolved as it did")
     gpu_layers = serializers.IntegerField(help_text="layers offloaded, n_layer + 1 = all")
     n_layer = serializers.IntegerField()
+    n_cpu_moe = serializers.IntegerField(help_text="blocks whose experts stay on the CPU")
+    kv_offload = serializers.BooleanField()
+    load_mode = serializers.ChoiceField(choices=placement.LOAD_MODES)
+    split_mode = serializers.ChoiceField(choices=placement.SPLIT_MODES)
+    tensor_split = serializers.ListField(child=serializers.FloatField(), allow_null=True,
+                                         help_text="each GPU's share of the layers (several GPUs)")
     parallel = serializers.IntegerField()
     batch_size = serializers.IntegerField()
     ubatch_size = serializers.IntegerField()
@@ -738,10 +1030,85 @@ class MemoryKVCacheSerializer(serializers.Serializer):
     bytes = serializers.IntegerField()
 
 
+class MemoryPartSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=[k for k, _ in KINDS])
+    label = serializers.CharField()
+    bytes = serializers.IntegerField()
+
+
+class MemoryByKindSerializer(serializers.Serializer):
+    weights = serializers.IntegerField()
+    kv_cache = serializers.IntegerField()
+    compute = serializers.IntegerField()
+    output = serializers.IntegerField()
+    overhead = serializers.IntegerField()
+
+
+class MemoryDeviceSerializer(serializers.Serializer):
+    index = serializers.IntegerField(allow_null=True, help_text="GPU 0, 1, …; null for the CPU")
+    name = serializers.CharField()
+    available_bytes = serializers.IntegerField(allow_null=True, help_text="null: not known")
+    bytes = serializers.IntegerField()
+    verdict = serializers.ChoiceField(choices=("fits", "tight", "does-not-fit"), allow_null=True)
+    blocks = serializers.IntegerField(help_text="repeating layers held here")
+    first_block = serializers.IntegerField(allow_null=True)
+    last_block = serializers.IntegerField(allow_null=True)
+    output_layer = serializers.BooleanField()
+    by_kind = MemoryByKindSerializer()
+    parts = MemoryPartSerializer(many=True)
+
+
+class MemoryHostSerializer(MemoryDeviceSerializer):
+    ram_verdict = serializers.ChoiceField(choices=("fits", "tight", "does-not-fit"), allow_null=True,
+                                          help_text="the CPU part against system_ram_gb, if given")
+
+
+class MemoryPlacementSerializer(serializers.Serializer):
+    gpus = MemoryDeviceSerializer(many=True)
+    host = MemoryHostSerializer()
+    pipeline_parallel = serializers.BooleanField(help_text="several GPUs, everything offloaded: llama.cpp "
+                                                           "keeps 4 copies of the graph inputs per GPU")
+
+
+class MemoryFitSerializer(serializers.Serializer):
+    hardware = serializers.CharField()
+    fits = serializers.BooleanField()
+    n_gpu_layers = serializers.IntegerField(help_text="-ngl: the most layers that fit (n_layer + 1 = all)")
+    n_layer = serializers.IntegerField()
+    moe = serializers.BooleanField(help_text="the model has experts")
+    n_cpu_moe = serializers.IntegerField(help_text="--n-cpu-moe: the fewest blocks whose experts must stay "
+                                                   "on the CPU (n_layer: --cpu-moe)")
+    tensor_split = serializers.ListField(child=serializers.FloatField(), allow_null=True,
+                                         help_text="-ts: layers per GPU, when llama.cpp's default split "
+                                                   "does not fit")
+    context_length = serializers.IntegerField(help_text="the context the answer is for (the request's)")
+    longest_context = serializers.IntegerField(allow_null=True, help_text="the longest context this "
+                                               "placement holds, up to the model's training context")
+    full_offload_context = serializers.IntegerField(allow_null=True, help_text="the longest context at "
+                                                    "which every layer stays on the GPUs (what --fit tries "
+                                                    "first); null if none")
+    context_limit = serializers.IntegerField(help_text="the ceiling searched: the training context")
+    flash_attention = serializers.BooleanField()
+    gpu_bytes = serializers.IntegerField()
+    cpu_bytes = serializers.IntegerField()
+    flags = serializers.ListField(child=serializers.CharField())
+    command = serializers.CharField(help_text="a llama-server command line with these settings")
+    placement = MemoryPlacementSerializer()
+    notes = serializers.ListField(child=serializers.CharField())
+
+
 class MemoryTrainingSerializer(TrainingMemorySerializer):
     trainable_parameters = serializers.IntegerField()
     rank = serializers.IntegerField(allow_null=True)
     target_modules = serializers.ListField(child=serializers.CharField())
+
+
+class MemoryMmprojSerializer(serializers.Serializer):
+    file_type = serializers.CharField(help_text="the type the bytes are for (F16, as published)")
+    parameters = serializers.IntegerField(help_text="vision encoder and projector")
+    bytes = serializers.IntegerField(help_text="tensor bytes of the F16 mmproj file")
+    bytes_bf16 = serializers.IntegerField()
+    bytes_f32 = serializers.IntegerField()
 
 
 class MemoryResponseSerializer(serializers.Serializer):
@@ -763,8 +1130,13 @@ class MemoryResponseSerializer(serializers.Serializer):
     breakdown = MemoryBreakdownSerializer(many=True)
     notes = serializers.ListField(child=serializers.CharField())
     kv_caches = MemoryKVCacheSerializer(many=True)
-    verdicts = MemoryVerdictSerializer(many=True)
-    verdict = MemoryVerdictSerializer(allow_null=True, help_text="the verdict for `gpu`, if given")
+    verdicts = MemoryVerdictSerializer(many=True, help_text="each card in the list alone, same options")
+    verdict = MemoryVerdictSerializer(allow_null=True, help_text="on the chosen hardware (gpu × gpu_count, "
+                                                                 "or vram_gb), if given")
+    placement = MemoryPlacementSerializer(allow_null=True, help_text="inference: what each GPU and the CPU hold")
+    fit = MemoryFitSerializer(allow_null=True, help_text="inference on chosen hardware: the most that fits")
+    mmproj = MemoryMmprojSerializer(allow_null=True, help_text="multimodal presets: the vision projector "
+                                                               "file, not in the totals above")
     training = MemoryTrainingSerializer(allow_null=True)
 
 
@@ -830,11 +1202,7 @@ def _check_body_size(request) -> None:
 
 def _api_params(request, serializer_class) -> dict:
     _check_body_size(request)
-    try:
-        data = request.data
-    except RecursionError:
-        raise ParseError("JSON parse error - nested too deeply") from None
-    form = serializer_class(data=data)
+    form = serializer_class(data=request.data)
     form.is_valid(raise_exception=True)
     return form.validated_data
 
@@ -858,13 +1226,19 @@ def _api(view):
 
 
 @extend_schema(
-    summary="Will it fit? Memory to run (or train) a model, split GPU/CPU, with a verdict per GPU",
+    summary="Will it fit? What fits on your GPUs, and the memory to run (or train) a model, per device",
     request=_REQUEST,
     responses={200: MemoryResponseSerializer, 400: _ERRORS},
     examples=[
         OpenApiExample("A preset", request_only=True, value={
             "model": "llama-3.1-8b", "quant": "Q4_K_M", "context_length": 8192,
-            "kv_cache_type": "q8_0", "flash_attention": True, "gpu": "rtx-4090"}),
+            "kv_cache_type": "q8_0", "flash_attention": "auto", "gpu": "rtx-4090"}),
+        OpenApiExample("Mixtral on a 24 GB card: `fit` keeps experts on the CPU", request_only=True, value={
+            "model": "mixtral-8x7b-v0.1", "quant": "Q4_K_M", "context_length": 8192, "gpu": "rtx-3090",
+            "system_ram_gb": 64}),
+        OpenApiExample("Two cards of your own sizes, experts of 8 blocks on the CPU", request_only=True, value={
+            "model": "mixtral-8x7b-v0.1", "vram_gb": [16, 12], "n_cpu_moe": 8, "tensor_split": [3, 2],
+            "kv_offload": True, "load_mode": "mmap"}),
         OpenApiExample("QLoRA training", request_only=True, value={
             "model": "llama-3.1-8b", "mode": "qlora", "sequence_length": 2048, "rank": 16,
             "target_modules": "all-linear", "gpu": "rtx-4090"}),
@@ -909,14 +1283,22 @@ DEFAULTS = {
     "imatrix": False,
     "context_length": "8192",
     "kv_cache_type": "f16",
-    "flash_attention": False,
+    "flash_attention": "auto",
     "gpu_layers": "",
+    "n_cpu_moe": "",
+    "cpu_moe": False,
+    "kv_offload": True,
+    "load_mode": "mmap",
+    "split_mode": "layer",
+    "tensor_split": "",
     "parallel": "1",
     "batch_size": "2048",
     "ubatch_size": "512",
     "swa_full": False,
     "kv_unified": False,
     "gpu": "rtx-4090",
+    "gpu_count": "1",
+    "vram_gb": "",
     "system_ram_gb": "",
     "mode": "inference",
     "sequence_length": "2048",
@@ -927,17 +1309,21 @@ DEFAULTS = {
     "target_modules": list(ALL_LINEAR),
 }
 _TEXT_FIELDS = ("source", "model", "architecture", "gguf_key", "quant", "context_length",
-                "kv_cache_type", "gpu_layers", "parallel", "batch_size", "ubatch_size", "gpu",
+                "kv_cache_type", "flash_attention", "gpu_layers", "n_cpu_moe", "load_mode", "split_mode",
+                "tensor_split", "parallel", "batch_size", "ubatch_size", "gpu", "gpu_count", "vram_gb",
                 "system_ram_gb", "mode", "sequence_length", "micro_batch_size", "attention", "rank")
-_CHECKBOXES = ("imatrix", "flash_attention", "swa_full", "kv_unified", "gradient_checkpointing")
+_CHECKBOXES = ("imatrix", "cpu_moe", "kv_offload", "swa_full", "kv_unified", "gradient_checkpointing")
 # Page inputs sent to the serializer when not blank.
-_PARAMS = ("quant", "context_length", "kv_cache_type", "gpu_layers", "parallel", "batch_size",
-           "ubatch_size", "gpu", "system_ram_gb", "mode", "sequence_length", "micro_batch_size",
+_PARAMS = ("quant", "context_length", "kv_cache_type", "flash_attention", "gpu_layers", "n_cpu_moe",
+           "load_mode", "split_mode", "tensor_split", "parallel", "batch_size", "ubatch_size", "gpu",
+           "gpu_count", "vram_gb", "system_ram_gb", "mode", "sequence_length", "micro_batch_size",
            "attention", "rank")
 ERROR_SLOTS = ("model", "architecture", "gguf", "quant", "imatrix", "context_length", "kv_cache_type",
-               "flash_attention", "gpu_layers", "parallel", "batch_size", "ubatch_size", "swa_full",
-               "kv_unified", "gpu", "system_ram_gb", "mode", "sequence_length", "micro_batch_size",
-               "gradient_checkpointing", "attention", "rank", "target_modules", "form")
+               "flash_attention", "gpu_layers", "n_cpu_moe", "cpu_moe", "kv_offload", "load_mode",
+               "split_mode", "tensor_split", "parallel", "batch_size", "ubatch_size", "swa_full",
+               "kv_unified", "gpu", "gpu_count", "vram_gb", "system_ram_gb", "mode", "sequence_length",
+               "micro_batch_size", "gradient_checkpointing", "attention", "rank", "target_modules", "form")
+CUSTOM_GPU = "custom"  # the GPU list's last entry: sizes typed into vram_gb
 CONTEXT_STEPS = tuple(2**i for i in range(8, 24))  # the slider: 256 … 8M tokens
 
 
@@ -968,6 +1354,13 @@ def _request_data(values: dict, files) -> tuple[dict, dict[str, str], GGUFHeader
     data["target_modules"] = values["target_modules"]
     if data.get("quant") == "file":
         del data["quant"]  # a GGUF file's own types
+    if data.get("gpu") == CUSTOM_GPU:
+        data.pop("gpu")
+        data.pop("gpu_count", None)
+        if "vram_gb" not in data:
+            return data, {"vram_gb": "type each GPU's memory in GiB, e.g. 24 or 24, 12"}, None
+    else:
+        data.pop("vram_gb", None)
     source = values["source"]
     if source == "paste":
         text = values["architecture"].strip()
@@ -1012,16 +1405,23 @@ def _gib(n: int | None) -> float | None:
 
 
 def _bars(result: dict) -> dict:
-    """The stacked bar: bytes per kind and device."""
-    kinds = TRAINING_KINDS if result["training"] else KINDS
-    devices = ("gpu",) if result["training"] else ("gpu", "cpu")
-    sums = {(k, d): 0 for k, _ in kinds for d in devices}
-    for row in result["breakdown"]:
-        if (row["kind"], row["device"]) in sums:
-            sums[(row["kind"], row["device"])] += row["bytes"]
+    """The stacked bar: bytes per kind on each GPU and on the CPU."""
+    if result["training"]:
+        sums = {k: sum(r["bytes"] for r in result["breakdown"] if r["kind"] == k) for k, _ in TRAINING_KINDS}
+        return {"devices": ["GPU"], "available": [None],
+                "kinds": [{"kind": k, "label": label, "bytes": [sums[k]]} for k, label in TRAINING_KINDS]}
+    return _device_bars(result["placement"])
+
+
+def _device_bars(placed: dict) -> dict:
+    """Bytes per kind for each device of a placement_dict, with what each may hold."""
+    devices = [*placed["gpus"], placed["host"]]
+    several = len(placed["gpus"]) > 1
     return {
-        "devices": [{"gpu": "GPU", "cpu": "CPU / system RAM"}[d] for d in devices],
-        "kinds": [{"kind": k, "label": label, "bytes": [sums[(k, d)] for d in devices]} for k, label in kinds],
+        "devices": [("CPU / system RAM" if d["index"] is None else f"GPU {d['index']}" if several else "GPU")
+                    for d in devices],
+        "available": [d["available_bytes"] for d in devices],
+        "kinds": [{"kind": k, "label": label, "bytes": [d["by_kind"][k] for d in devices]} for k, label in KINDS],
     }
 
 
@@ -1073,6 +1473,14 @@ def _page_results(source: Source, params: dict) -> dict:
         "model_info": result["model"],
     }
     chart = {"mode": result["mode"], "bars": bars}
+    if result["fit"]:
+        fit = result["fit"]
+        placed = fit["placement"]
+        context["fit"] = fit
+        context["fit_tensor_split"] = ",".join(f"{x:g}" for x in fit["tensor_split"] or ())
+        host = {**placed["host"], "verdict": placed["host"]["verdict"] or placed["host"]["ram_verdict"]}
+        context["fit_devices"] = _with_gib([*placed["gpus"], host], "bytes", "available_bytes")
+        chart["fit"] = _device_bars(placed)
     if result["training"] is None:
         table = mixes(source, params)
         series = context_series(source, params)
@@ -1120,6 +1528,14 @@ def _context(values: dict, errors: dict, results: dict) -> dict:
         "gpus": GPUS,
         "mixes_all": list(MIXES),
         "cache_types": list(memory.CACHE_TYPES),
+        "flash_attention_choices": (("auto", "auto (llama.cpp's default)"), ("on", "on"), ("off", "off")),
+        "load_modes": (("mmap", "memory-mapped, llama.cpp's default (LM Studio: Try mmap())"),
+                       ("no-mmap", "read into RAM (--no-mmap)"),
+                       ("mlock", "locked in RAM (--mlock; LM Studio: Keep Model in Memory)")),
+        "split_modes": (("layer", "by layer (-sm layer)"), ("none", "first GPU only (-sm none)")),
+        "custom_gpu": CUSTOM_GPU,
+        "no_gpu": NO_GPU,
+        "max_gpus": MAX_GPUS,
         "modes": (("inference", "Run (llama.cpp)"), ("full", "Full fine-tuning"), ("lora", "LoRA"),
                   ("qlora", "QLoRA")),
         "attention_kinds": ATTENTION_KINDS,

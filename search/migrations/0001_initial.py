@@ -82,8 +82,8 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('glossary', '0003_trigram_indexes'),
-        ('notes', '0002_trigram_indexes'),
+        ('glossary', '0005_reader_order_and_link_sentences'),
+        ('notes', '0003_moderation'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -120,6 +120,7 @@ class Migration(migrations.Migration):
                 ('text', models.TextField(blank=True)),
                 ('visibility', models.CharField(default='public', max_length=10)),
                 ('deleted_at', models.DateTimeField(blank=True, null=True)),
+                ('hidden_at', models.DateTimeField(blank=True, null=True)),
                 ('names_words', models.PositiveIntegerField(default=0)),
                 ('summary_words', models.PositiveIntegerField(default=0)),
                 ('text_words', models.PositiveIntegerField(default=0)),

@@ -19,14 +19,14 @@ def forward(apps, schema_editor):
     Note = apps.get_model("notes", "Note")
     Document.objects.bulk_create(
         Document(**documents_from({"kind": "entry", "entry_id": entry.id}, {
-            "title": entry.term, "aliases": list(entry.aliases), "summary": entry.summary,
+            "title": entry.term, "aliases": [*entry.aliases, *entry.search_aliases], "summary": entry.summary,
             "text": plain_text(entry.body)}))
         for entry in Entry.objects.all())
     Document.objects.bulk_create(
         Document(**documents_from({"kind": "note", "note_id": note.id}, {
             "title": note.title, "aliases": [note.entry.term] if note.entry_id else [], "summary": "",
             "text": plain_text(note.body), "visibility": note.visibility, "author_id": note.author_id,
-            "deleted_at": note.deleted_at}))
+            "deleted_at": note.deleted_at, "hidden_at": note.hidden_at}))
         for note in Note.objects.select_related("entry"))
     schema_editor.execute("""
         insert into search_passage (document_id, position, text, text_hash, embedding)
@@ -54,8 +54,8 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("search", "0001_initial"),
-        ("glossary", "0003_trigram_indexes"),
-        ("notes", "0002_trigram_indexes"),
+        ("glossary", "0005_reader_order_and_link_sentences"),
+        ("notes", "0003_moderation"),
     ]
 
     operations = [migrations.RunPython(forward, backward)]

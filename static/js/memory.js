@@ -161,6 +161,18 @@
     });
   }
 
+  // "Use these settings": the answer's -ngl, --n-cpu-moe and -ts into the form.
+  results.addEventListener("click", (event) => {
+    if (event.target.id !== "fit-apply") return;
+    const answer = document.getElementById("fit-answer");
+    const set = (name, value) => { const el = form.elements[name]; if (el) el.value = value; };
+    set("gpu_layers", answer.dataset.gpuLayers);
+    set("n_cpu_moe", answer.dataset.nCpuMoe === "0" ? "" : answer.dataset.nCpuMoe);
+    set("tensor_split", answer.dataset.tensorSplit);
+    if (form.elements.cpu_moe) form.elements.cpu_moe.checked = false;
+    schedule(0);
+  });
+
   // "The file's own types" only means something for a GGUF file.
   function syncQuantChoices() {
     const quant = form.querySelector("#id_quant");
@@ -225,19 +237,49 @@
     };
   }
 
-  function breakdownConfig(data, c) {
+  // A tick across each device's bar at what it can hold: red where the bar runs past it.
+  const capacityMarks = {
+    id: "capacityMarks",
+    afterDatasetsDraw(chart, _args, options) {
+      if (!options || !options.available) return;
+      const { ctx, scales } = chart;
+      options.available.forEach((bytes, i) => {
+        if (!bytes) return;
+        const x = scales.x.getPixelForValue(gib(bytes));
+        const y = scales.y.getPixelForValue(i);
+        const half = (scales.y.getPixelForValue(1) - scales.y.getPixelForValue(0)) * 0.4 || 10;
+        ctx.save();
+        ctx.strokeStyle = options.used[i] > bytes ? options.bad : options.fg;
+        ctx.lineWidth = 2;
+        ctx.beginPath(); ctx.moveTo(x, y - Math.abs(half)); ctx.lineTo(x, y + Math.abs(half)); ctx.stroke();
+        ctx.restore();
+      });
+    },
+  };
+
+  // One horizontal stacked bar per device (GPU 0, GPU 1, …, CPU): bytes by kind, the room
+  // left of what the device can hold, and a tick at its size (capacityMarks).
+  function deviceBarsConfig(bars, c) {
+    const used = bars.devices.map((_, i) => bars.kinds.reduce((sum, k) => sum + k.bytes[i], 0));
+    const available = bars.available || [];
+    const datasets = bars.kinds.filter((k) => k.bytes.some((b) => b > 0)).map((k) => ({
+      label: k.label, data: k.bytes.map(gib), backgroundColor: c.kind(k.kind), borderWidth: 0,
+    }));
+    if (available.some((a, i) => a && used[i] < a)) {
+      datasets.push({
+        label: "Free", data: available.map((a, i) => (a ? gib(Math.max(0, a - used[i])) : 0)),
+        backgroundColor: "transparent", borderColor: c.ok, borderWidth: 1,
+      });
+    }
     return {
       type: "bar",
-      data: {
-        labels: data.bars.devices,
-        datasets: data.bars.kinds.filter((k) => k.bytes.some((b) => b > 0)).map((k) => ({
-          label: k.label, data: k.bytes.map(gib), backgroundColor: c.kind(k.kind), borderWidth: 0,
-        })),
-      },
+      data: { labels: bars.devices, datasets },
       options: {
         ...base(c), indexAxis: "y",
+        plugins: { ...base(c).plugins, capacityMarks: { available, used, bad: c.bad, fg: c.fg } },
         scales: { x: axis(c, { stacked: true, beginAtZero: true, title: "GiB" }), y: axis(c, { stacked: true }) },
       },
+      plugins: [capacityMarks],
     };
   }
 
@@ -357,7 +399,8 @@
     const data = readData();
     if (!data || !window.Chart) return;
     const c = palette();
-    render("chart-breakdown", breakdownConfig(data, c));
+    render("chart-breakdown", deviceBarsConfig(data.bars, c));
+    if (data.fit) render("chart-fit", deviceBarsConfig(data.fit, c));
     if (data.series) render("chart-context", contextConfig(data, c));
     if (data.mixes) render("chart-mixes", mixesConfig(data, c));
     if (data.comparison) render("chart-training", trainingConfig(data, c));

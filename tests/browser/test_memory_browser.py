@@ -69,15 +69,19 @@ def test_preset_context_slider_and_quant_update_the_total_and_the_verdict(live_s
 def test_an_impossible_setting_shows_the_message_next_to_the_field_and_keeps_the_numbers(live_server, page):
     page.goto(live_server.url + "/calculators/memory/?model=qwen2.5-7b&context_length=4096")
     before = page.locator("#figure-total").get_attribute("data-bytes")
+    page.locator("#id_flash_attention").select_option("off")
+    expect(page.locator("#flash-attention-state")).to_have_attribute("data-on", "false")
     page.locator("#id_kv_cache_type").select_option("q4_0")
     expect(page.locator("#error-kv_cache_type")).to_have_text("a quantized V cache requires flash attention")
     expect(page.locator("#memory-status")).to_be_visible()
-    assert page.locator("#figure-total").get_attribute("data-bytes") == before
-    page.locator("#id_flash_attention").check()
+    assert page.locator("#figure-total").get_attribute("data-bytes") != before  # the -fa off numbers stay
+    # auto, llama.cpp's default, turns it on: a CUDA card has kernels for q4_0 K and V
+    page.locator("#id_flash_attention").select_option("auto")
     expect(page.locator("#error-kv_cache_type")).to_have_text("")
     answer = api_answer(page, live_server, model="qwen2.5-7b", context_length=4096, kv_cache_type="q4_0",
-                        flash_attention=True, gpu="rtx-4090")
+                        gpu="rtx-4090")
     expect_figures(page, answer)
+    expect(page.locator("#flash-attention-state")).to_have_attribute("data-on", "true")
 
 
 def test_a_local_gguf_file_is_read_from_its_first_8_mib(live_server, page, monkeypatch):
@@ -142,3 +146,59 @@ def test_the_page_works_on_a_phone_in_dark_mode(live_server, browser):
     assert width <= 390, width  # nothing overflows sideways
     assert errors == []
     context.close()
+
+
+def test_mixtral_on_a_24_gb_card_gets_an_answer_with_experts_on_the_cpu(live_server, page):
+    # The settings as typed do not fit (26 GB of weights); the answer comes first, and its
+    # button puts --n-cpu-moe into the form, after which the form's own verdict is "fits".
+    page.goto(live_server.url + "/calculators/memory/?model=mixtral-8x7b-v0.1&gpu=rtx-3090&context_length=8192")
+    settings = dict(model="mixtral-8x7b-v0.1", gpu="rtx-3090", context_length=8192, system_ram_gb=64)
+    page.locator("#id_system_ram_gb").fill("64")
+    answer = api_answer(page, live_server, **settings)
+    fit = answer["fit"]
+    assert answer["verdict"]["verdict"] == "does-not-fit" and fit["fits"] and fit["n_cpu_moe"] > 0
+    box = page.locator("#fit-answer")
+    expect(box).to_have_attribute("data-fits", "true", timeout=15000)
+    expect(box).to_have_attribute("data-n-cpu-moe", str(fit["n_cpu_moe"]))
+    expect(page.locator("#fit-n-cpu-moe")).to_have_text(f"{fit['n_cpu_moe']} of 32 blocks")
+    expect(page.locator("#fit-command")).to_contain_text(f"--n-cpu-moe {fit['n_cpu_moe']}")
+    # the answer is the first thing in the results, above the form's own verdict
+    order = page.evaluate("""() => [...document.querySelectorAll('#memory-results section, #memory-results p.verdict')]
+                                    .map(el => el.id)""")
+    assert order.index("fit-answer") < order.index("chosen-verdict")
+    expect(page.locator("#fit-table tbody tr")).to_have_count(2)  # the card and the CPU
+    assert page.locator("#chart-fit").is_visible()
+
+    page.locator("#fit-apply").click()
+    expect(page.locator("#id_n_cpu_moe")).to_have_value(str(fit["n_cpu_moe"]))
+    applied = api_answer(page, live_server, **settings, gpu_layers=fit["n_gpu_layers"], n_cpu_moe=fit["n_cpu_moe"])
+    expect_figures(page, applied)
+    assert applied["verdict"]["verdict"] == "fits"
+    assert applied["gpu_bytes"] == fit["gpu_bytes"]
+
+
+def test_custom_sizes_for_two_gpus_and_the_kv_cache_in_system_ram(live_server, page):
+    page.goto(live_server.url + "/calculators/memory/?model=qwen2.5-32b&context_length=16384")
+    page.locator("#id_gpu").select_option("custom")
+    expect(page.locator("#id_vram_gb")).to_be_visible()
+    expect(page.locator("#id_gpu_count")).to_be_hidden()
+    page.locator("#id_vram_gb").fill("24, 12")
+    answer = api_answer(page, live_server, model="qwen2.5-32b", context_length=16384, vram_gb=[24, 12])
+    expect(page.locator("#figure-total")).to_have_attribute("data-bytes", str(answer["total_bytes"]), timeout=15000)
+    expect(page.locator("#fit-table tbody tr")).to_have_count(3)  # two GPUs and the CPU
+    expect(page.locator("#fit-gpu-layers")).to_have_text(f"{answer['fit']['n_gpu_layers']} of 65")
+    gpus = answer["placement"]["gpus"]
+    assert [g["name"] for g in gpus] == ["GPU 0 (24 GiB)", "GPU 1 (12 GiB)"]
+    assert gpus[1]["output_layer"] and gpus[0]["blocks"] > gpus[1]["blocks"]  # -ts by memory, output last
+
+    # KV cache in system RAM: attention moves to the CPU, so flash attention "auto" turns off
+    page.locator("#id_kv_offload").uncheck()
+    answer = api_answer(page, live_server, model="qwen2.5-32b", context_length=16384, vram_gb=[24, 12],
+                        kv_offload=False)
+    expect(page.locator("#figure-total")).to_have_attribute("data-bytes", str(answer["total_bytes"]), timeout=15000)
+    expect(page.locator("#flash-attention-state")).to_have_attribute("data-on", "false")
+    assert answer["placement"]["host"]["by_kind"]["kv_cache"] == answer["kv_cache_bytes"]
+
+    page.locator("#id_vram_gb").fill("24, lots")
+    expect(page.locator("#error-vram_gb")).to_contain_text("must be a list of numbers")
+    expect(page.locator("#figure-total")).to_have_attribute("data-bytes", str(answer["total_bytes"]))

@@ -192,3 +192,71 @@ def test_from_dict_names_unknown_and_missing_fields():
     with pytest.raises(FieldError) as info:
         Architecture.from_dict(data)
     assert info.value.field == "vocab_size"
+
+
+# --- junk in a pasted config.json is a named error, never an exception ---------------------
+
+@pytest.mark.parametrize("key,value", [
+    ("rope_theta", "abc"), ("rope_theta", ""), ("rope_theta", []), ("rope_theta", 10**40),
+    ("rope_theta", float("inf")), ("rope_theta", float("nan")), ("rope_theta", -1.0),
+    ("tie_word_embeddings", float("inf")), ("tie_word_embeddings", "yes"),
+    ("attention_bias", float("inf")), ("attention_bias", 1),
+    ("num_key_value_heads", 2.5), ("head_dim", "64"), ("sliding_window", [1]),
+    ("layer_types", "sliding_attention"),
+])
+def test_junk_values_name_their_key(key, value):
+    with pytest.raises(FieldError) as info:
+        Architecture.from_hf_config({**TINY, "model_type": "llama", "sliding_window": 8,
+                                     "layer_types": ["full_attention"] * 6, key: value})
+    assert info.value.field.startswith(key)
+
+
+def test_from_dict_checks_types_too():
+    data = Architecture.from_hf_config(GEMMA3_270M_CONFIG).to_dict()
+    for key, value in (("rope_theta", 10**40), ("rope_theta", "abc"), ("tie_word_embeddings", 1e999),
+                       ("qk_norm", "no"), ("num_layers", 10**6)):
+        with pytest.raises(FieldError) as info:
+            Architecture.from_dict({**data, key: value})
+        assert info.value.field == key
+
+
+def test_official_multimodal_gemma3_config_is_read_with_transformers_defaults():
+    # google/gemma-3-4b-it config.json: text_config omits heads, head_dim and vocab_size
+    config = {"architectures": ["Gemma3ForConditionalGeneration"], "model_type": "gemma3",
+              "text_config": {"hidden_size": 2560, "intermediate_size": 10240,
+                              "model_type": "gemma3_text", "num_hidden_layers": 34,
+                              "rope_scaling": {"factor": 8.0, "rope_type": "linear"},
+                              "sliding_window": 1024},
+              "vision_config": {"hidden_size": 1152, "model_type": "siglip_vision_model"}}
+    arch = Architecture.from_hf_config(config)
+    transformers = pytest.importorskip("transformers")
+    defaults = transformers.Gemma3TextConfig()
+    assert (arch.num_heads, arch.num_kv_heads, arch.head_dim, arch.vocab_size) == (
+        defaults.num_attention_heads, defaults.num_key_value_heads, defaults.head_dim, defaults.vocab_size)
+    assert arch.sliding_window == 1024 and arch.sliding_window_layers[5] is False
+
+
+@pytest.mark.parametrize("model_type, extra", [
+    ("qwen3", {"tie_word_embeddings": True}),
+    ("qwen3_moe", {"num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 32}),
+    ("phi3", {"tie_word_embeddings": False, "pad_token_id": 0, "eos_token_id": 1}),
+])
+def test_new_families_count_what_transformers_builds(model_type, extra):
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    config = transformers.AutoConfig.for_model(model_type, **TINY, **extra)
+    with torch.device("meta"):
+        model = transformers.AutoModelForCausalLM.from_config(config)
+    expected = sum(p.numel() for p in model.parameters())
+    assert Architecture.from_hf_config(config.to_dict()).parameter_count() == expected
+
+
+def test_tensor_roles_tell_experts_from_shared_weights():
+    from calculators.presets import get_preset
+
+    roles = {}
+    for t in get_preset("deepseek-v3").architecture.tensors():
+        roles[t.role] = roles.get(t.role, 0) + t.n_elements
+    assert set(roles) == {"embedding", "output", "attention", "norm", "router", "ffn", "expert",
+                          "shared_expert"}
+    assert roles["expert"] / sum(roles.values()) > 0.9  # the experts are almost all of it

@@ -28,6 +28,7 @@ from calculators.memory import (
     fit_verdicts,
 )
 from calculators.presets import get_preset
+from tests.calculators.synthetic_gguf import write_gguf
 from tests.calculators.test_gguf_header import bundled_path
 
 MiB = 1024 * 1024
@@ -248,56 +249,10 @@ def test_compute_buffer_estimate_is_close_to_llama_cpps(bundled_runs, bundled_he
 
 def write_synthetic_llama(path, *, n_embd=512, n_layer=4, n_head=8, n_head_kv=2, n_ff=1408, n_vocab=4096,
                           sliding_window=None):
-    """A GGUF file llama.cpp loads: real header, zero weights (a sparse file, written instantly)."""
-    head_dim = n_embd // n_head
-    w = gguf.GGUFWriter(str(path), "llama")
-    w.add_context_length(8192)
-    w.add_embedding_length(n_embd)
-    w.add_block_count(n_layer)
-    w.add_feed_forward_length(n_ff)
-    w.add_head_count(n_head)
-    w.add_head_count_kv(n_head_kv)
-    w.add_layer_norm_rms_eps(1e-5)
-    w.add_rope_dimension_count(head_dim)
-    if sliding_window:
-        w.add_sliding_window(sliding_window)  # Mistral v0.1 style; llama.cpp's llama graph ignores it
-    w.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
-    w.add_tokenizer_model("llama")
-    tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{i:02X}>" for i in range(256)]
-    tokens += [f"t{i}" for i in range(n_vocab - len(tokens))]
-    w.add_token_list(tokens)
-    w.add_token_scores([0.0] * n_vocab)
-    w.add_token_types([2, 3, 3] + [6] * 256 + [1] * (n_vocab - 259))
-    F16, F32 = gguf.GGMLQuantizationType.F16, gguf.GGMLQuantizationType.F32
-    sizes = []
-
-    def tensor(name, ne, qtype=F16):
-        nbytes = int(np.prod(ne)) * (2 if qtype == F16 else 4)
-        w.add_tensor_info(name, list(reversed(ne)), np.dtype(np.float16 if qtype == F16 else np.float32),
-                          nbytes, raw_dtype=qtype)
-        sizes.append(nbytes)
-
-    tensor("token_embd.weight", (n_embd, n_vocab))
-    tensor("output_norm.weight", (n_embd,), F32)
-    tensor("output.weight", (n_embd, n_vocab))
-    for i in range(n_layer):
-        tensor(f"blk.{i}.attn_norm.weight", (n_embd,), F32)
-        tensor(f"blk.{i}.attn_q.weight", (n_embd, n_head * head_dim))
-        tensor(f"blk.{i}.attn_k.weight", (n_embd, n_head_kv * head_dim))
-        tensor(f"blk.{i}.attn_v.weight", (n_embd, n_head_kv * head_dim))
-        tensor(f"blk.{i}.attn_output.weight", (n_head * head_dim, n_embd))
-        tensor(f"blk.{i}.ffn_norm.weight", (n_embd,), F32)
-        tensor(f"blk.{i}.ffn_gate.weight", (n_embd, n_ff))
-        tensor(f"blk.{i}.ffn_up.weight", (n_embd, n_ff))
-        tensor(f"blk.{i}.ffn_down.weight", (n_ff, n_embd))
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_ti_data_to_file()
-    w.close()
-    header = read_header(path)
-    with open(path, "r+b") as fh:
-        fh.truncate(header.file_size)
-    return header
+    """A Llama-architecture GGUF file llama.cpp loads (see synthetic_gguf.write_gguf)."""
+    arch = Architecture("llama", n_embd, n_ff, n_layer, n_head, n_head_kv, n_embd // n_head, n_vocab,
+                        8192, False, sliding_window=sliding_window)
+    return write_gguf(path, arch)
 
 
 SYNTHETIC_RUNS = [
@@ -467,3 +422,163 @@ def test_apple_silicon_gpu_limit_matches_metals_logged_working_set():
     assert get_gpu("apple-32gb").gpu_usable_bytes / MiB == pytest.approx(21845.34, abs=0.01)
     assert get_gpu("apple-64gb").gpu_usable_bytes / MiB == 49152.00
     assert get_gpu("rtx-4090").gpu_usable_bytes == 24 * 1024**3
+
+
+# --- every architecture family, as llama.cpp itself loads and caches it -----------------------
+#
+# Small files of each family written from Architecture.tensors() (tests/calculators/
+# synthetic_gguf.py): llama.cpp's loader refuses a file whose tensor list differs from its
+# own in a name, a shape or a count, so loading is the check of the tensor list, and the
+# context's `llama_kv_cache: size = …` lines are the reference for the KV cache.
+
+def _tiny(family, **kw):
+    base = dict(family=family, hidden_size=256, intermediate_size=512, num_layers=4, num_heads=8,
+                num_kv_heads=2, head_dim=64, vocab_size=1024, context_length=32768,
+                tie_word_embeddings=False)
+    return Architecture(**{**base, **kw})
+
+
+TINY_FAMILIES = {
+    "qwen3": _tiny("qwen3", tie_word_embeddings=True),
+    "qwen3_moe": _tiny("qwen3_moe", num_experts=8, num_experts_per_token=2, expert_intermediate_size=128),
+    "phi3": _tiny("phi3", head_dim=32),
+    # head size 64 with 8 heads ≠ hidden 192, like gpt-oss (64 × 64 ≠ 2880); sinks, biases,
+    # a 128-token window on even layers
+    "gpt_oss": _tiny("gpt_oss", hidden_size=192, intermediate_size=192, num_experts=4,
+                     num_experts_per_token=2, attention_bias=True, attention_out_bias=True,
+                     sliding_window=128, sliding_window_layers=(True, False, True, False)),
+    # DeepSeek V3's shape in small: q and kv compression, shared experts, a dense first layer
+    "deepseek2": _tiny("deepseek2", num_kv_heads=8, head_dim=96, num_experts=8, num_experts_per_token=2,
+                       expert_intermediate_size=128, num_shared_experts=1, leading_dense_layers=1,
+                       expert_score_bias=True, q_lora_rank=96, kv_lora_rank=128, qk_rope_head_dim=32,
+                       v_head_dim=64),
+    # DeepSeek V2-Lite: no query compression (llama.cpp tells it by its 27 layers)
+    "deepseek2-lite": _tiny("deepseek2", num_layers=27, num_kv_heads=8, head_dim=96, num_experts=8,
+                            num_experts_per_token=2, expert_intermediate_size=128, num_shared_experts=2,
+                            leading_dense_layers=1, kv_lora_rank=128, qk_rope_head_dim=32, v_head_dim=64),
+    # Llama 4 Maverick's layout: MoE every 2nd layer, a shared expert, chunked attention
+    # (8192-token chunks) on 3 layers of 4
+    "llama4": _tiny("llama4", num_layers=8, num_experts=4, num_experts_per_token=1,
+                    expert_intermediate_size=128, num_shared_experts=1, moe_layer_step=2,
+                    sliding_window=8192, sliding_window_layers=tuple(i % 4 < 3 for i in range(8))),
+    # GLM-4.5: q/k/v biases, q/k norms, a dense first layer, a multi-token-prediction block
+    "glm4_moe": _tiny("glm4_moe", num_experts=8, num_experts_per_token=2, expert_intermediate_size=128,
+                      num_shared_experts=1, leading_dense_layers=1, expert_score_bias=True,
+                      attention_bias=True, qk_norm=True, nextn_layers=1),
+}
+
+FAMILY_RUNS = [
+    {"kind": "context", "args": {"n_ctx": 2048, "n_batch": 512, "n_ubatch": 512, "swa_full": False,
+                                 "flash_attn_type": 0}},
+    {"kind": "context", "args": {"n_ctx": 5000, "n_batch": 512, "n_ubatch": 256, "swa_full": False,
+                                 "n_seq_max": 2, "flash_attn_type": 1, "type_k": GGML_TYPE["q8_0"],
+                                 "type_v": GGML_TYPE["q8_0"]}},
+    {"kind": "context", "args": {"n_ctx": 20000, "n_batch": 512, "n_ubatch": 512, "swa_full": False,
+                                 "flash_attn_type": 0}},
+]
+
+
+@pytest.fixture(scope="module")
+def family_runs(tmp_path_factory):
+    out = {}
+    folder = tmp_path_factory.mktemp("families")
+    for key, arch in TINY_FAMILIES.items():
+        header = write_gguf(folder / f"{key}.gguf", arch)
+        out[key] = (arch, header, run_llama_cpp(folder / f"{key}.gguf", FAMILY_RUNS))
+    return out
+
+
+@pytest.mark.parametrize("key", sorted(TINY_FAMILIES))
+@pytest.mark.parametrize("index", range(len(FAMILY_RUNS)), ids=["2k", "5k-2seq-fa-q8", "20k"])
+def test_kv_cache_is_exact_for_every_family(family_runs, key, index):
+    arch, header, runs = family_runs[key]
+    run = runs[index]
+    assert run["ok"], f"llama.cpp refused the {key} file:\n" + run["log"][-2000:]
+    assert run["kv"], "llama.cpp printed no KV cache line"
+    args = FAMILY_RUNS[index]["args"]
+    # from the file's header, and from the architecture (the quant does not change the cache)
+    for result in (_estimate_for(header, args),
+                   estimate(arch, quant="Q8_0", **_estimate_kwargs(args))):
+        assert_kv_matches(result, run["kv"])
+        assert result.n_ctx == run["n_ctx"][0]
+
+
+def _estimate_kwargs(args: dict) -> dict:
+    names = {v: k for k, v in GGML_TYPE.items()}
+    return dict(context_length=args["n_ctx"], n_batch=args.get("n_batch", 512),
+                n_ubatch=args.get("n_ubatch", 512), n_seq=args.get("n_seq_max", 1),
+                kv_unified=args.get("kv_unified", False), swa_full=args.get("swa_full", True),
+                flash_attention=bool(args.get("flash_attn_type", 0)),
+                cache_type_k=names[args.get("type_k", GGML_TYPE["f16"])],
+                cache_type_v=names[args.get("type_v", GGML_TYPE["f16"])])
+
+
+def test_mla_caches_the_latent_and_no_v(family_runs):
+    # DeepSeek's multi-head latent attention: one cached row of kv_lora_rank + rope dims
+    # per token and layer (128 + 32 here), and llama.cpp's V cache is empty
+    arch, header, runs = family_runs["deepseek2"]
+    (line,) = runs[0]["kv"]
+    assert line["v_mib"] == 0
+    assert line["k_mib"] * MiB == 4 * 2048 * (128 + 32) * 2
+
+
+def test_a_deepseek_file_from_before_the_mla_split_caches_full_k_and_v(tmp_path):
+    # convert_hf_to_gguf before spring 2025 kept attn_kv_b and wrote no key_length_mla;
+    # llama.cpp (llama_hparams::is_mla) then runs ordinary attention over every head
+    arch = TINY_FAMILIES["deepseek2"]
+    header = write_gguf(tmp_path / "legacy.gguf", arch, legacy_mla=True)
+    (run,) = run_llama_cpp(tmp_path / "legacy.gguf", FAMILY_RUNS[:1])
+    assert run["ok"], run["log"][-2000:]
+    (line,) = run["kv"]
+    assert line["k_mib"] * MiB == 4 * 2048 * 8 * 96 * 2  # layers × cells × heads × K head × f16
+    assert line["v_mib"] * MiB == 4 * 2048 * 8 * 64 * 2
+    result = _estimate_for(header, FAMILY_RUNS[0]["args"])
+    assert_kv_matches(result, run["kv"])
+    assert any("attn_kv_b" in note for note in result.notes)
+
+
+def test_glm_mtp_block_gets_no_cache(family_runs):
+    arch, header, runs = family_runs["glm4_moe"]
+    assert header.hyperparameters().n_layer == 5  # 4 blocks + the MTP block
+    assert [line["layers"] for line in runs[0]["kv"]] == [4]
+
+
+def test_llama4_chunked_layers_keep_a_chunk_plus_a_ubatch(family_runs):
+    arch, header, runs = family_runs["llama4"]
+    cells = sorted((line["layers"], line["cells"]) for line in runs[2]["kv"])
+    # 20000 → 20224 cells for the 2 global layers; pad(8192 + 512, 256) for the 6 chunked ones
+    assert cells == [(2, 20224), (6, 8704)]
+
+
+def test_mxfp4_moe_on_a_dense_model_is_q8_0_and_says_so():
+    # llama-quant.cpp: under MXFP4_MOE only 3-D expert tensors become MXFP4, everything else Q8_0
+    arch = get_preset("llama-3.1-8b").architecture
+    mxfp4 = estimate(arch, quant="MXFP4_MOE", context_length=4096)
+    q8 = estimate(arch, quant="Q8_0", context_length=4096)
+    assert mxfp4.weights_bytes == q8.weights_bytes
+    assert any("MXFP4_MOE" in note and "Q8_0" in note for note in mxfp4.notes)
+    moe = estimate(get_preset("gpt-oss-20b").architecture, quant="MXFP4_MOE", context_length=4096)
+    assert not any("MXFP4_MOE stores only" in note for note in moe.notes)
+    assert {t.type for t in moe.tensors if t.name.endswith("_exps.weight")} == {"MXFP4"}
+
+
+def test_a_tied_file_that_stores_output_weight_is_read_as_it_is(tmp_path):
+    # tie_word_embeddings true, yet the file has output.weight: weights count it, and no
+    # second copy of token_embd is added for the GPU
+    arch = _tiny("qwen3", tie_word_embeddings=False)
+    header = write_gguf(tmp_path / "stored-output.gguf", arch)
+    result = estimate(header, context_length=2048, n_gpu_layers=99)
+    assert "output.weight" in {t.name for t in result.tensors} and result.overhead_bytes == 0
+    assert result.weights_bytes == header.weights_bytes
+
+
+def test_an_unknown_architecture_keeps_exact_weights_and_says_what_is_not_modelled(tmp_path):
+    import dataclasses
+
+    header = write_gguf(tmp_path / "x.gguf", _tiny("qwen3"))
+    md = {k.replace("qwen3.", "exotic."): v for k, v in header.metadata.items()}
+    md["general.architecture"] = "exotic"
+    exotic = dataclasses.replace(header, metadata=md)
+    result = estimate(exotic, context_length=2048)
+    assert result.weights_bytes == header.weights_bytes
+    assert any("'exotic'" in note and "not modelled" in note for note in result.notes)

@@ -19,6 +19,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from calculators.gpus import GPUS
+from tests.calculators.test_gguf_header import (
+    TINY_LLAMA, gguf_bytes, int32_value, nested_array_value, string_value, tensor_record, u32, u64,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -154,10 +157,111 @@ def test_a_split_kv_cache_type_and_flash_attention_shrink_the_cache(api_client):
     assert both["settings"]["cache_type_k"] == both["settings"]["cache_type_v"] == "q8_0"
 
 
-def test_gpu_layers_zero_keeps_everything_on_the_cpu(api_client):
-    result = ok(api_client, model="qwen2.5-0.5b", gpu_layers=0)
+def test_gpu_layers_zero_keeps_weights_and_cache_on_the_cpu(api_client):
+    result = ok(api_client, model="qwen2.5-0.5b", gpu_layers=0, gpu="rtx-4090")
+    gpu, host = result["placement"]["gpus"][0], result["placement"]["host"]
+    assert gpu["blocks"] == 0 and not gpu["output_layer"]
+    assert gpu["by_kind"]["weights"] == gpu["by_kind"]["kv_cache"] == 0
+    assert host["by_kind"]["weights"] == result["weights_bytes"]
+    assert host["by_kind"]["kv_cache"] == result["kv_cache_bytes"]
+    # a CUDA build still runs batches of 32+ tokens on the GPU with -ngl 0
+    # (ggml-org/llama.cpp#6083), so the GPU keeps a compute buffer and nothing else
+    assert gpu["bytes"] == gpu["by_kind"]["compute"] > 0
+
+
+def test_cpu_only_hardware_keeps_everything_in_system_ram(api_client):
+    result = ok(api_client, model="qwen2.5-0.5b", gpu="none", system_ram_gb=4)
     assert result["gpu_bytes"] == 0 and result["cpu_bytes"] == result["total_bytes"]
-    assert all(v["needed_bytes"] == 0 for v in result["verdicts"])
+    assert result["placement"]["gpus"] == [] and result["fit"] is None
+    assert result["verdict"]["device"] == "none" and result["verdict"]["needed_bytes"] == result["cpu_bytes"]
+    assert result["settings"]["flash_attention"] is True  # auto: the CPU backend has it
+
+
+# --- placement and the answer ----------------------------------------------------------
+
+
+def test_mixtral_on_a_24_gb_card_is_answered_with_experts_on_the_cpu(api_client):
+    result = ok(api_client, model="mixtral-8x7b-v0.1", gpu="rtx-4090", context_length=8192, system_ram_gb=64)
+    assert list(result)[0] == "fit"  # the answer comes first
+    assert result["verdict"]["verdict"] == "does-not-fit"  # every layer and expert on the card
+    fit = result["fit"]
+    assert fit["fits"] and fit["moe"] and fit["n_gpu_layers"] == 33 and 0 < fit["n_cpu_moe"] < 32
+    assert f"-ngl 33 --n-cpu-moe {fit['n_cpu_moe']}" in fit["command"]
+    gpu, host = fit["placement"]["gpus"][0], fit["placement"]["host"]
+    assert gpu["bytes"] + GiB <= 24 * GiB and host["ram_verdict"] == "fits"
+    # the same settings sent back give the answer's numbers and fit
+    applied = ok(api_client, model="mixtral-8x7b-v0.1", gpu="rtx-4090", context_length=8192, system_ram_gb=64,
+                 gpu_layers=fit["n_gpu_layers"], n_cpu_moe=fit["n_cpu_moe"])
+    assert applied["verdict"]["verdict"] == "fits" and applied["gpu_bytes"] == fit["gpu_bytes"]
+    assert applied["settings"]["n_cpu_moe"] == fit["n_cpu_moe"]
+
+
+def test_cpu_moe_is_n_cpu_moe_for_every_block(api_client):
+    every = ok(api_client, model="mixtral-8x7b-v0.1", gpu="rtx-4090", cpu_moe=True)
+    idiom = ok(api_client, model="mixtral-8x7b-v0.1", gpu="rtx-4090", n_cpu_moe=99)
+    assert every["settings"]["n_cpu_moe"] == idiom["settings"]["n_cpu_moe"] == 32
+    assert every["gpu_bytes"] == idiom["gpu_bytes"]
+    dense = ok(api_client, model="llama-3.1-8b", gpu="rtx-4090", n_cpu_moe=4)
+    assert dense["settings"]["n_cpu_moe"] == 0 and any("no experts" in n for n in dense["notes"])
+
+
+def test_two_custom_gpus_split_a_published_two_gpu_load(api_client):
+    # ggml-org/llama.cpp#7217: Yi 34B i1-IQ4_XS with -ngl 61 -ts 1,1 on a 24 GB and a 12 GB card
+    # logged CUDA0 8796.98 MiB, CUDA1 8588.34 MiB and CUDA_Host 232.42 MiB of weights
+    yi = {"model_type": "llama", "hidden_size": 7168, "intermediate_size": 20480, "num_attention_heads": 56,
+          "num_hidden_layers": 60, "num_key_value_heads": 8, "vocab_size": 64000,
+          "max_position_embeddings": 4096, "rope_theta": 5000000.0, "tie_word_embeddings": False}
+    result = ok(api_client, architecture=yi, quant="IQ4_XS", imatrix=True, context_length=2048, batch_size=512,
+                vram_gb=[24, 12], tensor_split=[1, 1])
+    placed = result["placement"]
+    assert [round(g["by_kind"]["weights"] / MiB, 2) for g in placed["gpus"]] == [8796.98, 8588.34]
+    assert round(placed["host"]["by_kind"]["weights"] / MiB, 2) == 232.42
+    assert [g["name"] for g in placed["gpus"]] == ["GPU 0 (24 GiB)", "GPU 1 (12 GiB)"]
+    assert result["settings"]["tensor_split"] == [0.5, 0.5]
+    assert result["verdict"]["available_bytes"] == 36 * GiB
+    assert {row["gpu_index"] for row in result["breakdown"]} == {0, 1, None}
+    assert result["gpu_bytes"] == sum(g["bytes"] for g in placed["gpus"])
+
+
+def test_a_listed_card_times_two_and_a_text_tensor_split(api_client):
+    result = ok(api_client, model="llama-3.1-70b", gpu="rtx-3090", gpu_count=2, tensor_split="3,1",
+                context_length=4096)
+    counts = [g["blocks"] + g["output_layer"] for g in result["placement"]["gpus"]]
+    assert sum(counts) == 81 and counts[0] > 2.9 * counts[1]
+    assert result["verdict"]["name"] == "2 × NVIDIA GeForce RTX 3090 (24 GB)"
+
+
+def test_the_kv_cache_in_system_ram_and_the_load_mode(api_client):
+    result = ok(api_client, model="llama-3.1-8b", gpu="rtx-4090", context_length=32768, kv_offload=False,
+                load_mode="mlock", gpu_layers=20)
+    host = result["placement"]["host"]
+    assert host["by_kind"]["kv_cache"] == result["kv_cache_bytes"] == 32 * 32768 * 8 * 128 * 2 * 2
+    assert result["settings"]["flash_attention"] is False and result["settings"]["flash_attention_mode"] == "auto"
+    assert "--no-kv-offload" in result["settings"]["flash_attention_reason"]
+    assert "locked" in host["parts"][0]["label"] and any("--mlock" in n for n in result["notes"])
+    assert "--mlock" in result["fit"]["command"] and "--no-kv-offload" in result["fit"]["command"]
+
+
+def test_flash_attention_accepts_auto_on_off_and_booleans(api_client):
+    for value, mode in (("auto", "auto"), ("on", "on"), (True, "on"), ("off", "off"), (False, "off"), ("OFF", "off")):
+        settings = ok(api_client, model="gemma-3-270m", flash_attention=value)["settings"]
+        assert settings["flash_attention_mode"] == mode
+        assert settings["flash_attention"] is (mode != "off")
+
+
+def test_the_answer_is_null_without_hardware_and_for_training(api_client):
+    assert ok(api_client, model="llama-3.1-8b")["fit"] is None
+    assert ok(api_client, model="llama-3.1-8b", mode="lora", gpu="rtx-4090")["fit"] is None
+    custom = ok(api_client, model="llama-3.1-8b", mode="lora", vram_gb=[16])
+    assert custom["verdict"]["available_bytes"] == 16 * GiB
+
+
+def test_the_mix_table_judges_the_chosen_hardware(api_client):
+    table = ok(api_client, MIXES_URL, model="llama-3.1-70b", vram_gb=[24, 24], quants=["Q4_K_M", "Q8_0"],
+               context_length=4096)
+    assert table["gpu"]["memory_bytes"] == 48 * GiB
+    verdicts = {row["quant"]: row["verdict"] for row in table["mixes"]}
+    assert verdicts == {"Q4_K_M": "fits", "Q8_0": "does-not-fit"}
 
 
 # --- a pasted config.json -------------------------------------------------------------
@@ -200,8 +304,10 @@ def test_the_first_8_mib_give_the_same_estimate_as_the_whole_file_header(api_cli
     response = upload(api_client, first_bytes(), context_length=4096, gpu_layers=19)
     assert response.status_code == 200, response.content
     result = response.json()
+    # flash attention "auto" is on here (the GPU has kernels for head size 256)
+    assert result["settings"]["flash_attention"] is True
     whole = estimate(read_header(bundled_path(), max_bytes=os.path.getsize(bundled_path())),
-                     context_length=4096, n_gpu_layers=19).to_dict()
+                     context_length=4096, n_gpu_layers=19, flash_attention=True).to_dict()
     for key in ("parameters", "weights_bytes", "bits_per_weight", "kv_cache_bytes", "compute_buffer_bytes",
                 "output_buffer_bytes", "overhead_bytes", "total_bytes", "gpu_bytes", "cpu_bytes", "tensors"):
         assert result[key] == whole[key], key
@@ -271,8 +377,9 @@ def test_training_needs_an_architecture_not_a_gguf_header(api_client):
     (dict(model="llama-3.1-8b", gpu_layers=-1), "gpu_layers"),
     (dict(model="llama-3.1-8b", parallel=0), "parallel"),
     (dict(model="llama-3.1-8b", parallel=257), "parallel"),
-    (dict(model="llama-3.1-8b", kv_cache_type="q4_0"), "kv_cache_type"),
-    (dict(model="llama-3.1-8b", cache_type_v="q8_0"), "kv_cache_type"),
+    (dict(model="llama-3.1-8b", kv_cache_type="q4_0", flash_attention="off"), "kv_cache_type"),
+    (dict(model="llama-3.1-8b", cache_type_v="q8_0", flash_attention=False), "kv_cache_type"),
+    (dict(model="llama-3.1-8b", kv_cache_type="q8_0", kv_offload=False, gpu="rtx-4090"), "kv_cache_type"),
     (dict(model="llama-3.1-8b", kv_cache_type="q3_k"), "kv_cache_type"),
     (dict(model="llama-3.1-8b", cache_type_k="fp8"), "cache_type_k"),
     (dict(model="no-such-model"), "model"),
@@ -287,6 +394,29 @@ def test_training_needs_an_architecture_not_a_gguf_header(api_client):
     (dict(model="llama-3.1-8b", mode="full", sequence_length=0), "sequence_length"),
     (dict(model="llama-3.1-8b", gguf="not a file"), "gguf"),
     (dict(architecture={"model_type": "bert"}), "architecture.model_type"),
+    # placement
+    (dict(model="llama-3.1-8b", flash_attention="sometimes"), "flash_attention"),
+    (dict(model="llama-3.1-8b", n_cpu_moe=-1), "n_cpu_moe"),
+    (dict(model="llama-3.1-8b", n_cpu_moe=1.5), "n_cpu_moe"),
+    (dict(model="llama-3.1-8b", cpu_moe="sometimes"), "cpu_moe"),
+    (dict(model="llama-3.1-8b", kv_offload="maybe"), "kv_offload"),
+    (dict(model="llama-3.1-8b", load_mode="swap"), "load_mode"),
+    (dict(model="llama-3.1-8b", split_mode="row"), "split_mode"),
+    (dict(model="llama-3.1-8b", gpu="rtx-3090", gpu_count=2, tensor_split=[1, 2, 3]), "tensor_split"),
+    (dict(model="llama-3.1-8b", gpu="rtx-3090", gpu_count=2, tensor_split=[-1, 1]), "tensor_split"),
+    (dict(model="llama-3.1-8b", gpu="rtx-3090", gpu_count=2, tensor_split="3, x"), "tensor_split"),
+    (dict(model="llama-3.1-8b", gpu="rtx-3090", gpu_count=0), "gpu_count"),
+    (dict(model="llama-3.1-8b", gpu="rtx-3090", gpu_count=17), "gpu_count"),
+    (dict(model="llama-3.1-8b", gpu_count=2), "gpu_count"),
+    (dict(model="llama-3.1-8b", gpu="none", gpu_count=2), "gpu_count"),
+    (dict(model="llama-3.1-8b", vram_gb=[0]), "vram_gb"),
+    (dict(model="llama-3.1-8b", vram_gb=[24, -12]), "vram_gb"),
+    (dict(model="llama-3.1-8b", vram_gb="24, lots"), "vram_gb"),
+    (dict(model="llama-3.1-8b", vram_gb=[]), "vram_gb"),
+    (dict(model="llama-3.1-8b", vram_gb=[24] * 17), "vram_gb"),
+    (dict(model="llama-3.1-8b", vram_gb=[1e12]), "vram_gb"),
+    (dict(model="llama-3.1-8b", vram_gb=[24], gpu="rtx-3090"), "vram_gb"),
+    (dict(model="llama-3.1-8b", vram_gb=[24, 12], tensor_split=[1, 1, 1]), "tensor_split"),
 ])
 def test_impossible_input_is_a_400_naming_the_field(api_client, payload, field):
     response = post(api_client, **payload)
@@ -305,7 +435,8 @@ ODD_VALUES = [None, "", "abc", "NaN", "Infinity", "-1", -1, 0, 1.5, 10**30, -(10
 FIELDS = ["model", "architecture", "quant", "imatrix", "context_length", "kv_cache_type", "cache_type_k",
           "cache_type_v", "flash_attention", "gpu_layers", "parallel", "batch_size", "ubatch_size",
           "swa_full", "kv_unified", "mode", "sequence_length", "micro_batch_size", "gradient_checkpointing",
-          "attention", "rank", "target_modules", "gpu", "system_ram_gb", "gguf"]
+          "attention", "rank", "target_modules", "gpu", "system_ram_gb", "gguf", "n_cpu_moe", "cpu_moe",
+          "kv_offload", "load_mode", "split_mode", "tensor_split", "gpu_count", "vram_gb"]
 
 
 @pytest.mark.parametrize("field", FIELDS)
@@ -361,6 +492,96 @@ def test_a_gguf_header_with_junk_metadata_is_a_400(api_client):
         response = upload(api_client, data)
         assert response.status_code == 400, (metadata, response.content)
         assert "gguf" in response.json()
+
+
+# --- hostile uploads (every one through the endpoints and the page) ----------------------
+
+HOSTILE_HEADERS = {
+    "nested arrays, 2,000 levels": (gguf_bytes(TINY_LLAMA + [("junk", nested_array_value(2_000))]),
+                                    "array of arrays"),
+    "nested arrays, 100,000 levels": (gguf_bytes(TINY_LLAMA + [("junk", nested_array_value(100_000))]),
+                                      "array of arrays"),
+    "vocabulary of -100": (gguf_bytes([(k, v) for k, v in TINY_LLAMA if k != "llama.vocab_size"]
+                                      + [("llama.vocab_size", int32_value(-100))]), "llama.vocab_size is -100"),
+    "a 2^63 shape": (gguf_bytes(tensors=[tensor_record("token_embd.weight", (2**63,))]), "negative dimension"),
+    "a 2^62 × 4 shape": (gguf_bytes(tensors=[tensor_record("token_embd.weight", (2**62, 4))]), "2^63 elements"),
+    "an array of 2^62 items": (gguf_bytes(TINY_LLAMA + [("junk", u32(9) + u32(10) + u64(2**62))]),
+                               "array of 4,611,686,018,427,387,904 items"),
+}
+
+
+@pytest.mark.parametrize("url", [URL, MIXES_URL, CONTEXT_URL, "/api/v1/calculators/speed/"])
+@pytest.mark.parametrize("name", list(HOSTILE_HEADERS))
+def test_hostile_headers_are_a_400_naming_gguf(api_client, url, name):
+    data, message = HOSTILE_HEADERS[name]
+    response = upload(api_client, data, url=url, gpu="rtx-4090")
+    assert response.status_code == 400, response.content[:300]
+    assert list(response.json()) == ["gguf"]
+    assert message in response.json()["gguf"][0]
+
+
+@pytest.mark.parametrize("name", ["nested arrays, 2,000 levels", "vocabulary of -100", "a 2^63 shape"])
+def test_hostile_headers_on_the_page_are_an_inline_error(client, name):
+    data, message = HOSTILE_HEADERS[name]
+    response = client.post(PAGE, {"form": "1", "source": "gguf", "quant": "file", "context_length": "2048",
+                                  "mode": "inference", "gguf": SimpleUploadedFile("m.gguf", data)})
+    assert response.status_code == 400
+    assert message in response.json()["errors"]["gguf"]
+
+
+def test_a_million_tensor_header_is_refused_by_its_count(api_client):
+    # 33 MB as in the report that found this: a header that really lists a million tensors.
+    tensors = [tensor_record(f"t{i}", (32,), offset=128 * i) for i in range(1_000_000)]
+    data = gguf_bytes(tensors=tensors)
+    assert len(data) > 30 * MiB
+    response = upload(api_client, data)
+    assert response.status_code == 400
+    assert "lists 1,000,000 tensors" in response.json()["gguf"][0]
+
+
+def test_a_valid_hand_written_header_still_estimates(api_client):
+    # The hostile cases above differ from this one in one value each.
+    response = upload(api_client, gguf_bytes(data=bytes(13056)), context_length=128)
+    assert response.status_code == 200, response.content[:300]
+    assert response.json()["weights_bytes"] == 64 * 100 * 2 + 64 * 4  # F16 embeddings + one F32 norm
+
+
+def gguf_cache_entries():
+    from django.core.cache import caches
+
+    return caches["gguf-headers"]._cache  # LocMemCache: key → pickled value
+
+
+def test_the_upload_cache_keeps_summaries_not_uploads(client):
+    from django.core.cache import caches
+
+    caches["gguf-headers"].clear()
+    junk = "x" * (40 * MiB)
+    for i in range(3):  # three different 40 MB headers, as in the report that found this
+        data = gguf_bytes(TINY_LLAMA + [("general.description", string_value(junk + str(i)))], data=bytes(13056))
+        response = upload(client, data, url=PAGE, form="1", source="gguf", quant="file", context_length="128")
+        assert response.status_code == 200, response.content[:300]
+    stored = gguf_cache_entries()
+    assert len(stored) == 3
+    assert sum(len(value) for value in stored.values()) < 3 * 4096
+    again = client.post(PAGE, {"form": "1", "source": "gguf", "quant": "file", "context_length": "256",
+                               "gguf_key": response.content.decode().split('data-gguf-key="')[1].split('"')[0]})
+    assert again.status_code == 200 and "tiny" in again.content.decode()
+
+
+def test_the_upload_cache_is_bounded_in_entries_of_bounded_size(client, settings):
+    from django.core.cache import caches
+
+    from calculators.web.memory import GGUF_SUMMARY_MAX_BYTES
+
+    cache = caches["gguf-headers"]
+    cache.clear()
+    for i in range(cache._max_entries + 10):
+        data = gguf_bytes(TINY_LLAMA + [("general.description", string_value(str(i)))], data=bytes(13056))
+        assert upload(client, data, url=PAGE, form="1", source="gguf", quant="file").status_code == 200
+    stored = gguf_cache_entries()
+    assert 0 < len(stored) <= cache._max_entries == 64  # GGUF_CACHE_MB
+    assert all(len(value) <= GGUF_SUMMARY_MAX_BYTES for value in stored.values())
 
 
 # --- training modes -----------------------------------------------------------------
@@ -494,6 +715,12 @@ def test_the_page_shows_the_apis_numbers(client):
         assert f'href="/glossary/{slug}/"' in html, slug
 
 
+def test_the_page_shows_gemma_3_s_vision_projector_as_its_own_file(client):
+    html = client.get(PAGE, {"model": "gemma-3-27b"}).content.decode()
+    assert 'id="mmproj-file"' in html and "857,714,112" in html and "--mmproj" in html
+    assert 'id="mmproj-file"' not in client.get(PAGE, {"model": "qwen3-8b"}).content.decode()
+
+
 def test_the_page_keeps_bad_input_and_names_the_field(client):
     response = client.get(PAGE, {"form": "1", "model": "llama-3.1-8b", "context_length": "0", "quant": "Q4_K_M",
                                  "parallel": "1", "mode": "inference"})
@@ -519,12 +746,27 @@ def test_the_page_reads_an_uploaded_slice_once_then_uses_its_key(client):
 
 
 def test_the_page_answers_errors_as_json_for_its_script(client):
-    response = client.post(PAGE, {"form": "1", "source": "preset", "model": "llama-3.1-8b",
-                                  "kv_cache_type": "q4_0", "context_length": "4096"})
+    response = client.post(PAGE, {"form": "1", "source": "preset", "model": "llama-3.1-8b", "kv_offload": "on",
+                                  "kv_cache_type": "q4_0", "flash_attention": "off", "context_length": "4096"})
     assert response.status_code == 400
     assert list(response.json()["errors"]) == ["kv_cache_type"]
     truncated = client.post(PAGE, {"form": "1", "source": "gguf", "gguf": SimpleUploadedFile("m.gguf", first_bytes(MiB))})
     assert truncated.json()["need_more_bytes"] is True
+
+
+def test_the_page_for_cpu_only_and_for_custom_gpus(client):
+    cpu = client.get(PAGE, {"model": "qwen2.5-7b", "gpu": "none", "system_ram_gb": "32"})
+    assert cpu.status_code == 200
+    html = cpu.content.decode()
+    assert 'id="fit-answer"' not in html and "needed in system RAM" in html
+    custom = client.get(PAGE, {"model": "mixtral-8x7b-v0.1", "gpu": "custom", "vram_gb": "16, 12"})
+    assert custom.status_code == 200
+    html = custom.content.decode()
+    assert 'id="fit-answer"' in html and "GPU 1 (12 GiB)" in html
+    missing = client.get(PAGE, {"form": "1", "model": "qwen2.5-7b", "gpu": "custom", "vram_gb": "",
+                                "context_length": "4096", "parallel": "1", "mode": "inference"})
+    assert missing.status_code == 400
+    assert 'id="error-vram_gb" role="alert">type each GPU' in missing.content.decode()
 
 
 def test_the_page_in_training_mode(client):
@@ -553,6 +795,32 @@ def test_responses_have_exactly_the_documented_keys(api_client):
     assert set(inference["settings"]) == set(MemoryResponseSerializer().fields["settings"].fields)
     assert set(training["training"]) == set(MemoryResponseSerializer().fields["training"].fields)
     assert set(inference["model"]) == set(MemoryResponseSerializer().fields["model"].fields)
+    fit = MemoryResponseSerializer().fields["fit"]
+    assert set(inference["fit"]) == set(fit.fields)
+    assert set(inference["placement"]) == set(MemoryResponseSerializer().fields["placement"].fields)
+    assert set(inference["placement"]["host"]) == set(fit.fields["placement"].fields["host"].fields)
+    assert set(inference["placement"]["gpus"][0]) == set(fit.fields["placement"].fields["gpus"].child.fields)
     assert set(ok(api_client, MIXES_URL, model="gemma-3-270m", quants=["Q8_0"])) == set(
         MemoryMixesResponseSerializer().fields)
     assert set(ok(api_client, CONTEXT_URL, model="gemma-3-270m")) == set(MemoryContextResponseSerializer().fields)
+
+
+def test_gemma_3_names_its_vision_projector_file_by_hand(api_client):
+    # google/gemma-3-4b-it vision_config: SigLIP, hidden 1152, 27 layers, FFN 4304, 896-pixel
+    # images in 14-pixel patches (4096 positions); the projector maps 1152 → 2560. The mmproj
+    # converter (convert_hf_to_gguf Gemma3VisionModel) writes the embeddings and 1-D tensors F32,
+    # everything else F16.
+    h, ff, layers, text = 1152, 4304, 27, 2560
+    f16 = layers * (4 * h * h + 2 * h * ff) + h * text
+    f32 = (14 * 14 * 3 * h + h + 4096 * h + layers * (4 * h + 4 * h + ff + h) + 2 * h + h)
+    response = api_client.post("/api/v1/calculators/memory/", {"model": "gemma-3-4b"}, format="json")
+    assert response.status_code == 200, response.content
+    mmproj = response.json()["mmproj"]
+    assert mmproj["bytes"] == 2 * f16 + 4 * f32 == 851_226_048
+    # bartowski/google_gemma-3-4b-it-GGUF lists mmproj-…-f16.gguf at 851MB and -f32 at 1.68GB
+    # (https://mygguf.com/models/bartowski_google_gemma-3-4b-it-GGUF)
+    assert round(mmproj["bytes"] / 1e6) == 851
+    assert round(mmproj["bytes_f32"] / 1e9, 2) == 1.68
+    assert mmproj["parameters"] == f16 + f32
+    text_only = api_client.post("/api/v1/calculators/memory/", {"model": "llama-3.1-8b"}, format="json")
+    assert text_only.json()["mmproj"] is None

@@ -79,3 +79,44 @@ def test_the_loader_refuses_names_that_two_entries_share():
     files = [fixtures.parse("a", "---\nterm: A\naliases: [shared]\ncategory: formats\nsummary: s\nsources: [{title: t}]\n---\n"),
              fixtures.parse("b", "---\nterm: B\naliases: [Shared]\ncategory: formats\nsummary: s\nsources: [{title: t}]\n---\n")]
     assert fixtures.name_clashes(files) == {"shared": {"a", "b"}}
+
+
+def test_search_aliases_round_trip_and_stay_out_of_the_displayed_aliases():
+    text = ("---\nterm: LLaMA-Factory\naliases: [LlamaFactory]\nsearch_aliases: [Kkama factory]\n"
+            "category: tools-and-models\nsummary: s\nsources: [{title: t, url: 'https://example.org'}]\n---\nBody\n")
+    entry_file = fixtures.parse("llama-factory", text)
+    assert entry_file.aliases == ["LlamaFactory"] and entry_file.search_aliases == ["Kkama factory"]
+    dumped = fixtures.dump(entry_file.content())
+    assert "search_aliases:\n- Kkama factory\n" in dumped
+    assert fixtures.parse("llama-factory", dumped) == entry_file
+
+
+def test_an_entry_without_search_aliases_is_written_without_the_field():
+    entry_file = fixtures.parse("x", "---\nterm: X\ncategory: formats\nsummary: s\nsources: [{title: t}]\n---\n")
+    assert entry_file.search_aliases == []
+    assert "search_aliases" not in fixtures.dump(entry_file.content())
+
+
+def test_search_aliases_must_be_a_list():
+    with pytest.raises(fixtures.FixtureError, match="search_aliases must be a list"):
+        fixtures.parse("x", "---\nterm: X\nsearch_aliases: typo\ncategory: formats\nsummary: s\n"
+                            "sources: [{title: t}]\n---\n")
+
+
+def test_a_search_alias_clashes_with_another_entrys_name():
+    files = [fixtures.parse("a", "---\nterm: A\nsearch_aliases: [Shared]\ncategory: formats\nsummary: s\nsources: [{title: t}]\n---\n"),
+             fixtures.parse("b", "---\nterm: B\naliases: [shared]\ncategory: formats\nsummary: s\nsources: [{title: t}]\n---\n")]
+    assert fixtures.name_clashes(files) == {"shared": {"a", "b"}}
+
+
+@pytest.mark.django_db
+def test_loaded_search_aliases_answer_lookups(glossary):
+    assert glossary.matching("Kkama factory").get().slug == "llama-factory"
+    assert glossary.get(slug="llama-factory").search_aliases == ["Kkama factory"]
+
+
+@pytest.mark.django_db
+def test_every_wiki_link_in_the_loaded_glossary_resolves(glossary):
+    from glossary.models import MissingLink
+
+    assert list(MissingLink.objects.values_list("source__slug", "target_text")) == []

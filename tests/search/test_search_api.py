@@ -18,7 +18,7 @@ def test_results_are_entries_and_tools_without_raw_scores(api_client, glossary):
         assert set(result) == {"type", "title", "url", "snippet", "category", "slug"}
         assert "score" not in result
     tool = next(r for r in body["results"] if r["type"] == "tool")
-    assert tool["url"] == "/calculators/memory/?model=llama-3.1-70b&gpu=rtx-3090"
+    assert tool["url"] == "/calculators/memory/?model=llama-3.3-70b&gpu=rtx-3090&gpu_count=2"
     assert tool["category"] == "Calculator" and tool["slug"] == "memory"
 
 

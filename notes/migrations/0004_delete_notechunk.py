@@ -4,13 +4,13 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('glossary', '0003_trigram_indexes'),
+        ('notes', '0003_moderation'),
         # Passages move to search.Passage first (search/migrations/0002_passages_from_chunks.py).
         ('search', '0002_passages_from_chunks'),
     ]
 
     operations = [
         migrations.DeleteModel(
-            name='Chunk',
+            name='NoteChunk',
         ),
     ]

@@ -1,0 +1,461 @@
+"""How fast will it run? llama.cpp's generation and prompt-processing speed, estimated.
+
+A physical model on top of `calculators.memory`'s tensor-by-tensor breakdown, with a few
+constants per backend fitted to published llama-bench results
+(tests/calculators/llama_bench_results.yaml, fitted by `calculators.speed_fit`).
+
+Generation (one token at a time) reads every weight the token uses once: for a
+mixture-of-experts model only the routed experts (n_expert_used of n_expert) plus the
+attention, router and shared weights, not the file size; the token embedding is a
+lookup of one row. It also reads the KV cache of the `depth` tokens already in the
+context (sliding-window layers at most their window). Time per token, per device:
+
+    max(bytes ÷ (bandwidth × bandwidth_fraction), FLOPs ÷ (compute × vector_fraction))
+
+plus a fixed cost per layer and token (kernel launches and synchronisation), which is
+what keeps small models on fast cards far below bandwidth ÷ size. With partial offload
+the GPU and CPU parts run one after the other, so their times add up; the CPU part
+reads the host's memory (`host_bandwidth_gbs`).
+
+Prompt processing evaluates the prompt in micro-batches (llama.cpp's -ub). Per
+micro-batch of t tokens it spends 2 FLOPs per weight and token on matrix multiplies (the
+output layer only for the last token: llama-bench, like a server, asks for one set of
+logits) plus the attention over the context so far, reads the weights once (for MoE the
+experts that the t tokens touch: 1 - (1 - k/E)^t of them), and pays the per-layer cost
+once. Layers kept on the CPU of a machine with a discrete GPU are computed on the GPU
+after copying their weights over PCIe, as llama.cpp does for large batches.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from calculators import memory
+from calculators.architecture import Architecture, tensor_role
+from calculators.gguf_header import GGUFHeader
+from calculators.memory import InputError, check_int
+from calculators.placement import FLASH_ATTENTION_CHOICES, resolve_flash_attention
+
+BACKENDS = ("cuda", "rocm", "vulkan", "metal", "cpu")
+GB = 1e9
+MAX_DEPTH = memory.MAX_CONTEXT
+
+# Host-to-device copies: PCIe 4.0 x16 moves 31.5 GB/s raw (16 GT/s × 16 lanes × 128/130
+# bits, PCI-SIG); llama.cpp's copies reach about 80 % of that.
+PCIE_GBS = 25.0
+# The host's memory when none is given: two channels of DDR5-4800 (2 × 4800 MT/s × 8 B).
+DEFAULT_HOST_BANDWIDTH_GBS = 76.8
+# A CPU-only machine when no figures are given: eight cores at 4.5 GHz, each with two
+# AVX2 FMA units of 8 float32 lanes (8 × 4.5e9 × 2 × 8 × 2 FLOPs/s).
+DEFAULT_HOST_COMPUTE_TFLOPS = 8 * 4.5 * 2 * 8 * 2 / 1000
+# llama.cpp copies CPU-resident weights to the GPU only for batches this large
+# (ggml-backend's op offload, GGML_OP_OFFLOAD_MIN_BATCH).
+OFFLOAD_MIN_BATCH = 32
+# A matrix multiply over n tokens reaches n / (n + GEMM_HALF_TOKENS) of its full rate:
+# small batches cannot fill the GPU's tiles. This matters most for a mixture of experts,
+# whose routed experts each see only n·k/E tokens of a batch (n·8/128 = 32 of 512 for
+# Qwen3-30B-A3B). Chosen by leave-one-hardware-out cross-validation on the fitted rows.
+GEMM_HALF_TOKENS = 16
+
+
+def _gemm_efficiency(tokens: float) -> float:
+    return tokens / (tokens + GEMM_HALF_TOKENS)
+
+
+@dataclass(frozen=True)
+class BackendConstants:
+    """What each llama.cpp backend achieves of the hardware's published figures."""
+
+    bandwidth_fraction: float  # of the peak memory bandwidth, while generating
+    layer_overhead_us: float  # fixed cost per layer per evaluated batch, microseconds
+    compute_fraction: float  # of the peak FP16 matrix throughput, while processing prompts
+    # of the same peak, in the one-token matrix-vector products of generation (each weight is
+    # dequantized for one multiply-add: far below a batched multiply; it limits a CPU core)
+    vector_fraction: float
+
+
+# Fitted by `python -m calculators.speed_fit` on the rows of
+# tests/calculators/llama_bench_results.yaml whose hardware is not held out; the test
+# suite re-runs the fit and checks these values, and checks the error on the held-out rows.
+CONSTANTS: dict[str, BackendConstants] = {
+    "cuda": BackendConstants(0.813, 75.6, 0.279, 0.3),
+    "rocm": BackendConstants(0.701, 160.3, 0.331, 0.3),
+    "vulkan": BackendConstants(0.781, 38.0, 0.257, 0.3),
+    "metal": BackendConstants(0.825, 124.5, 0.63, 0.3),
+    "cpu": BackendConstants(0.701, 10.0, 0.604, 0.299),
+}
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """Where the model runs: the accelerator's figures, or the CPU's for backend `cpu`."""
+
+    memory_bandwidth_gbs: float
+    compute_tflops: float
+    backend: str
+    unified: bool = False  # the GPU reads the host's memory (Apple silicon, DGX Spark)
+    host_bandwidth_gbs: float | None = None  # for layers kept on the CPU
+    name: str = "custom"
+
+    def __post_init__(self):
+        for name in ("memory_bandwidth_gbs", "compute_tflops"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or value <= 0:
+                raise InputError(name, f"must be a positive number, got {value!r}")
+        if self.backend not in BACKENDS:
+            raise InputError("backend", f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
+        if self.host_bandwidth_gbs is not None and (
+                isinstance(self.host_bandwidth_gbs, bool) or not isinstance(self.host_bandwidth_gbs, (int, float))
+                or not math.isfinite(self.host_bandwidth_gbs) or self.host_bandwidth_gbs <= 0):
+            raise InputError("cpu_memory_bandwidth_gbs", f"must be a positive number, got {self.host_bandwidth_gbs!r}")
+
+    @property
+    def host_bandwidth(self) -> float:
+        """GB/s the layers kept on the CPU read at."""
+        if self.backend == "cpu":
+            return self.memory_bandwidth_gbs
+        if self.host_bandwidth_gbs is not None:
+            return self.host_bandwidth_gbs
+        return self.memory_bandwidth_gbs if self.unified else DEFAULT_HOST_BANDWIDTH_GBS
+
+
+# --- the model, as far as speed is concerned ----------------------------------------------
+
+@dataclass
+class _Part:
+    """The work of the layers on one device (gpu or cpu)."""
+
+    layers: int = 0
+    dense_bytes: int = 0  # weights every token reads (attention, norms, router, shared experts, output)
+    expert_bytes: int = 0  # all routed-expert weights
+    dense_params: int = 0  # matrix-multiply weights every token uses (output layer apart)
+    expert_params: int = 0  # all routed-expert weights
+    output_bytes: int = 0
+    output_params: int = 0
+    kv_full_per_cell: float = 0.0  # KV bytes per context token, full-attention layers
+    kv_swa_per_cell: float = 0.0  # the same for sliding-window layers
+    attn_full_per_cell: int = 0  # attention FLOPs per token per context token
+    attn_swa_per_cell: int = 0
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What one token costs on each device, from memory.estimate's breakdown."""
+
+    parts: dict[str, _Part]
+    n_layer: int
+    n_expert: int
+    n_expert_used: int
+    window: int | None
+    weights_bytes: int
+    notes: tuple[str, ...]
+
+    @property
+    def is_moe(self) -> bool:
+        return self.n_expert > 0
+
+    @property
+    def active_parameters(self) -> int:
+        """Weights a generated token multiplies (embedding lookup not counted)."""
+        return round(sum(p.dense_params + p.output_params + self._active(p.expert_params)
+                         for p in self.parts.values()))
+
+    def _active(self, value):
+        return value * self.n_expert_used / self.n_expert if self.n_expert else value
+
+    def touched(self, value, tokens: int):
+        """Expert weights a batch of `tokens` reads, routing spread evenly over experts."""
+        if not self.n_expert:
+            return value
+        return value * (1 - (1 - self.n_expert_used / self.n_expert) ** tokens)
+
+
+def _is_matrix(shape: tuple[int, ...]) -> bool:
+    return len(shape) >= 2
+
+
+def profile(model: Architecture | GGUFHeader, *, quant: str | None = None, n_gpu_layers: int = 10**6,
+            n_cpu_moe: int = 0, context_length: int = 4096, cache_type_k: str = "f16",
+            cache_type_v: str = "f16", flash_attention: bool = False, imatrix: bool = False,
+            n_ubatch: int = 512, n_batch: int = 2048) -> Profile:
+    """The per-device work of one token, from the memory estimate's tensor breakdown.
+
+    `model` may also be what `memory.load_model` made of one (then quant and imatrix are not read).
+
+    n_gpu_layers and the rest mean what they mean for `memory.estimate`; n_cpu_moe keeps
+    the routed experts of the first N layers on the CPU (llama.cpp's --n-cpu-moe).
+    """
+    check_int("n_cpu_moe", n_cpu_moe, 0)
+    est = memory.estimate(model, quant=quant, context_length=context_length, cache_type_k=cache_type_k,
+                          cache_type_v=cache_type_v, flash_attention=flash_attention,
+                          n_gpu_layers=n_gpu_layers, imatrix=imatrix, n_ubatch=n_ubatch, n_batch=n_batch)
+    hp = est.hyperparameters
+    n_layer = hp.n_layer
+    notes: list[str] = []
+    if hp.n_expert == 0 and n_cpu_moe:  # llama.cpp matches no tensor and goes on
+        notes.append("This model has no experts (a dense model): --n-cpu-moe changes nothing.")
+
+    # the layers a token runs through: those with a KV cache (a multi-token-prediction
+    # block, GLM-4.5's or DeepSeek V3's, has none and only serves speculative decoding)
+    run = {il for cache in est.kv_caches for il in cache.layers}
+    # where each layer lives: the device of its non-expert tensors
+    layer_device: dict[int, str] = {}
+    for t in est.tensors:
+        if t.name.startswith("blk.") and tensor_role(t.name) != "expert":
+            layer_device.setdefault(int(t.name.split(".")[1]), t.device)
+    ngl = min(n_gpu_layers, n_layer + 1)
+    output_device = "gpu" if ngl > 0 else "cpu"
+
+    parts = {"gpu": _Part(), "cpu": _Part()}
+    for il in run:
+        parts[layer_device.get(il, "cpu")].layers += 1
+    moved = 0
+    has_output = False
+    embd = None
+    for t in est.tensors:
+        device = t.device
+        params = math.prod(t.shape)
+        role = tensor_role(t.name)
+        if t.name == "token_embd.weight":
+            embd = t
+            continue  # a lookup: one row per token
+        if role in ("embedding", "mtp") or (t.name.startswith("blk.") and int(t.name.split(".")[1]) not in run):
+            continue  # lookups, and the multi-token-prediction block
+        part = parts[device]
+        if role == "output" and _is_matrix(t.shape):
+            has_output = True
+            part.output_bytes += t.bytes
+            part.output_params += params
+        elif role == "expert":
+            layer = int(t.name.split(".")[1])
+            if layer < n_cpu_moe and device == "gpu":
+                device, part = "cpu", parts["cpu"]
+                moved += t.bytes
+            part.expert_bytes += t.bytes
+            part.expert_params += params
+        else:
+            part.dense_bytes += t.bytes
+            if _is_matrix(t.shape):
+                part.dense_params += params
+    if not has_output and embd is not None:
+        # tied embeddings: the output layer multiplies by token_embd (a GPU copy when offloaded)
+        part = parts[output_device]
+        part.output_bytes += embd.bytes
+        part.output_params += math.prod(embd.shape)
+    if moved:
+        notes.append(f"--n-cpu-moe {n_cpu_moe}: {moved / 2**30:,.2f} GiB of expert weights stay in host memory.")
+
+    # KV cache and attention per context token, per layer
+    for cache in est.kv_caches:
+        per_stream = cache.cells * cache.streams
+        for il, layer_bytes in zip(cache.layers, cache.layer_bytes):
+            part = parts[layer_device.get(il, "cpu")]
+            swa = hp.is_swa(il)
+            per_cell = layer_bytes / per_stream
+            head_k = hp.head_dim_k_swa if swa else hp.head_dim_k
+            head_v = hp.head_dim_v_swa if swa else hp.head_dim_v
+            flops = 2 * hp.n_head[il] * (head_k + head_v)  # Q·Kᵀ and softmax·V
+            if swa:
+                part.kv_swa_per_cell += per_cell
+                part.attn_swa_per_cell += flops
+            else:
+                part.kv_full_per_cell += per_cell
+                part.attn_full_per_cell += flops
+    notes.extend(n for n in est.notes if n.startswith(("Weights:", "The model's", "The output layer")))
+    return Profile(parts={k: v for k, v in parts.items()}, n_layer=len(run), n_expert=hp.n_expert,
+                   n_expert_used=hp.n_expert_used, window=hp.sliding_window if hp.swa_layers else None,
+                   weights_bytes=est.weights_bytes, notes=tuple(notes))
+
+
+# --- the speed of a profile on some hardware ------------------------------------------------
+
+@dataclass(frozen=True)
+class Generation:
+    tokens_per_second: float
+    bound: str  # "memory", "compute" or "overhead": what takes most of the time
+    weights_bytes: float  # read per token
+    kv_cache_bytes: float
+    gpu_bytes: float
+    cpu_bytes: float
+    memory_ms: float
+    compute_ms: float
+    overhead_ms: float
+
+
+@dataclass(frozen=True)
+class PromptProcessing:
+    tokens_per_second: float
+    bound: str
+    compute_ms: float  # for the whole prompt
+    memory_ms: float
+    overhead_ms: float
+    flops_per_token: float
+
+
+def _cells(depth: int, window: int | None) -> tuple[int, int]:
+    """Context tokens a token attends to: (full-attention layers, sliding-window layers)."""
+    full = depth + 1
+    return full, min(full, window) if window else full
+
+
+def _attended(part: _Part, full: float, swa: float) -> tuple[float, float]:
+    kv = part.kv_full_per_cell * full + part.kv_swa_per_cell * swa
+    attn = part.attn_full_per_cell * full + part.attn_swa_per_cell * swa
+    return kv, attn
+
+
+def generation(prof: Profile, hw: Hardware, depth: int = 0,
+               constants: dict[str, BackendConstants] | None = None) -> Generation:
+    constants = constants or CONSTANTS
+    check_int("depth", depth, 0, MAX_DEPTH)
+    full, swa = _cells(depth, prof.window)
+    device_c = constants[hw.backend]
+    host_c = constants["cpu"]
+    memory_s = compute_s = 0.0
+    weights = kv_total = 0.0
+    per_device = {}
+    for device, part in prof.parts.items():
+        if not part.layers and not (part.dense_bytes + part.expert_bytes + part.output_bytes):
+            continue
+        kv, attn = _attended(part, full, swa)
+        w = part.dense_bytes + part.output_bytes + prof._active(part.expert_bytes)
+        flops = 2 * (part.dense_params + part.output_params + prof._active(part.expert_params)) + attn
+        on_host = device == "cpu" or hw.backend == "cpu"
+        c = host_c if on_host else device_c
+        bandwidth = hw.host_bandwidth if on_host else hw.memory_bandwidth_gbs
+        t_mem = (w + kv) / (bandwidth * GB * c.bandwidth_fraction)
+        # the host's compute is only known when the CPU is the hardware (backend cpu)
+        t_compute = flops / (hw.compute_tflops * 1e12 * c.vector_fraction) \
+            if (not on_host or hw.backend == "cpu") else 0.0
+        per_device[device] = w + kv
+        weights += w
+        kv_total += kv
+        memory_s += t_mem if t_mem >= t_compute else 0.0
+        compute_s += t_compute if t_compute > t_mem else 0.0
+    overhead_s = (prof.parts["gpu"].layers * (device_c.layer_overhead_us if hw.backend != "cpu"
+                                              else host_c.layer_overhead_us)
+                  + prof.parts["cpu"].layers * host_c.layer_overhead_us) * 1e-6
+    total = memory_s + compute_s + overhead_s
+    bound = max((("memory", memory_s), ("compute", compute_s), ("overhead", overhead_s)), key=lambda x: x[1])[0]
+    return Generation(tokens_per_second=1 / total, bound=bound, weights_bytes=weights, kv_cache_bytes=kv_total,
+                      gpu_bytes=per_device.get("gpu", 0.0), cpu_bytes=per_device.get("cpu", 0.0),
+                      memory_ms=memory_s * 1e3, compute_ms=compute_s * 1e3, overhead_ms=overhead_s * 1e3)
+
+
+def prompt_processing(prof: Profile, hw: Hardware, depth: int = 0, n_prompt: int = 512,
+                      n_ubatch: int = 512, n_batch: int = 2048,
+                      constants: dict[str, BackendConstants] | None = None) -> PromptProcessing:
+    constants = constants or CONSTANTS
+    check_int("depth", depth, 0, MAX_DEPTH)
+    check_int("n_prompt", n_prompt, 1, MAX_DEPTH)
+    ubatch = min(check_int("ubatch_size", n_ubatch, 1), check_int("batch_size", n_batch, 1), n_prompt)
+    device_c = constants[hw.backend]
+    host_c = constants["cpu"]
+    on_cpu = hw.backend == "cpu"
+    c = host_c if on_cpu else device_c
+    compute_rate = hw.compute_tflops * 1e12 * c.compute_fraction
+    gpu, cpu = prof.parts["gpu"], prof.parts["cpu"]
+    compute_s = memory_s = overhead_s = 0.0
+    flops_total = 0.0
+    done = 0
+    while done < n_prompt:
+        t = min(ubatch, n_prompt - done)
+        ctx = depth + done + (t + 1) / 2  # causal: each token attends to what precedes it
+        full, swa = ctx, min(ctx, prof.window) if prof.window else ctx
+        last = done + t >= n_prompt
+        flops = seconds = 0.0
+        # a matrix multiply over n tokens runs at n / (n + GEMM_HALF_TOKENS) of the rate: a
+        # routed expert sees only t·k/E of the batch's tokens
+        dense_eff = _gemm_efficiency(t)
+        expert_eff = _gemm_efficiency(t * prof.n_expert_used / prof.n_expert) if prof.n_expert else 1.0
+        for part in (gpu, cpu):
+            _, attn = _attended(part, full, swa)
+            dense = t * (2 * part.dense_params + attn)
+            experts = t * 2 * prof._active(part.expert_params)
+            output = 2 * part.output_params if last else 0  # logits of the last token only
+            flops += dense + experts + output
+            seconds += (dense / dense_eff + experts / expert_eff + output) / compute_rate
+        flops_total += flops
+        compute_s += seconds
+        # weights read once per micro-batch
+        if on_cpu:
+            memory_s += (gpu.dense_bytes + cpu.dense_bytes + prof.touched(gpu.expert_bytes + cpu.expert_bytes, t)
+                         + (gpu.output_bytes + cpu.output_bytes if last else 0)) \
+                / (hw.memory_bandwidth_gbs * GB * host_c.bandwidth_fraction)
+        else:
+            gpu_bytes = gpu.dense_bytes + prof.touched(gpu.expert_bytes, t) + (gpu.output_bytes if last else 0)
+            memory_s += gpu_bytes / (hw.memory_bandwidth_gbs * GB * device_c.bandwidth_fraction)
+            cpu_bytes = cpu.dense_bytes + prof.touched(cpu.expert_bytes, t) + (cpu.output_bytes if last else 0)
+            if cpu_bytes:
+                if t >= OFFLOAD_MIN_BATCH:
+                    # copied to the GPU (discrete) or read in place (unified memory)
+                    rate = hw.host_bandwidth * host_c.bandwidth_fraction if hw.unified else PCIE_GBS
+                    memory_s += cpu_bytes / (rate * GB)
+                else:  # small batches run on the CPU, memory-bound
+                    memory_s += cpu_bytes / (hw.host_bandwidth * GB * host_c.bandwidth_fraction)
+        overhead_s += (gpu.layers * c.layer_overhead_us + cpu.layers * host_c.layer_overhead_us) * 1e-6
+        done += t
+    total = compute_s + memory_s + overhead_s
+    bound = max((("compute", compute_s), ("memory", memory_s), ("overhead", overhead_s)), key=lambda x: x[1])[0]
+    return PromptProcessing(tokens_per_second=n_prompt / total, bound=bound, compute_ms=compute_s * 1e3,
+                            memory_ms=memory_s * 1e3, overhead_ms=overhead_s * 1e3,
+                            flops_per_token=flops_total / n_prompt)
+
+
+# --- one call -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SpeedEstimate:
+    generation: Generation
+    prompt: PromptProcessing
+    profile: Profile = field(repr=False)
+    depth: int
+    n_prompt: int
+    notes: tuple[str, ...]
+    flash_attention: bool = False
+    flash_attention_reason: str = ""
+
+
+def estimate(model: Architecture | GGUFHeader, hw: Hardware, *, quant: str | None = None, depth: int = 0,
+             n_prompt: int = 512, n_gpu_layers: int = 10**6, n_cpu_moe: int = 0,
+             flash_attention: bool | str = False, n_ubatch: int = 512, n_batch: int = 2048,
+             cache_type_k: str = "f16", cache_type_v: str = "f16", imatrix: bool = False,
+             constants: dict[str, BackendConstants] | None = None) -> SpeedEstimate:
+    """Generation and prompt-processing tokens per second of `model` on `hw`.
+
+    depth            tokens already in the context (llama-bench's -d).
+    n_prompt         tokens of the prompt processed (llama-bench's -p, default 512).
+    flash_attention  True/False, or llama.cpp's -fa "auto", "on", "off" ("auto" is resolved
+                     as llama.cpp resolves it, by calculators.placement).
+    The backend `cpu` runs every layer on the CPU whatever n_gpu_layers says.
+    """
+    check_int("depth", depth, 0, MAX_DEPTH)
+    check_int("n_prompt", n_prompt, 1, MAX_DEPTH)
+    ngl = 0 if hw.backend == "cpu" else check_int("n_gpu_layers", n_gpu_layers, 0)
+    loaded = memory.load_model(model, quant, imatrix)
+    fa, fa_reason = _flash_attention(flash_attention, loaded.hp, hw, ngl > 0, cache_type_k, cache_type_v)
+    prof = profile(loaded, n_gpu_layers=ngl, n_cpu_moe=n_cpu_moe if ngl else 0,
+                   context_length=min(memory.MAX_CONTEXT, depth + n_prompt), cache_type_k=cache_type_k,
+                   cache_type_v=cache_type_v, flash_attention=fa, n_ubatch=n_ubatch, n_batch=n_batch)
+    gen = generation(prof, hw, depth, constants)
+    pp = prompt_processing(prof, hw, depth, n_prompt, n_ubatch, n_batch, constants)
+    notes = list(prof.notes)
+    if hw.backend != "cpu" and prof.parts["cpu"].layers:
+        notes.append(f"{prof.parts['cpu'].layers} of {prof.n_layer} layers run on the CPU, reading host memory "
+                     f"at {hw.host_bandwidth:,.0f} GB/s; the GPU and CPU parts take turns, so their times add up.")
+    return SpeedEstimate(generation=gen, prompt=pp, profile=prof, depth=depth, n_prompt=n_prompt,
+                         notes=tuple(notes), flash_attention=fa, flash_attention_reason=fa_reason)
+
+
+def _flash_attention(requested: bool | str, hp, hw: Hardware, gpu_layers: bool, cache_type_k: str,
+                     cache_type_v: str) -> tuple[bool, str]:
+    if isinstance(requested, bool):
+        requested = "on" if requested else "off"
+    if requested not in FLASH_ATTENTION_CHOICES:
+        raise InputError("flash_attention", f"choose one of {', '.join(FLASH_ATTENTION_CHOICES)}, got {requested!r}")
+    return resolve_flash_attention(
+        requested, hp, type_k=memory.cache_type("cache_type_k", cache_type_k),
+        type_v=memory.cache_type("cache_type_v", cache_type_v), gpu_layers=gpu_layers, kv_offload=True,
+        unified=hw.unified)

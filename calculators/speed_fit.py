@@ -1,0 +1,271 @@
+"""Fit `calculators.speed`'s backend constants to published llama-bench results, and
+measure the error on the results held out of the fit.
+
+    .venv/bin/python -m calculators.speed_fit            # constants + error report
+
+The evidence is tests/calculators/llama_bench_results.yaml (every row cites its source).
+Rows are split by hardware before anything is fitted: a row is held out when the
+SHA-256 of its hardware slug, read as an integer, is divisible by 3 (`is_held_out`), so
+the held-out error is the error on GPUs and Macs the constants never saw.
+
+Each backend's four constants (bandwidth fraction, per-layer overhead, compute fraction
+of prompt processing and of generation) are fitted by robust least squares on log(predicted / measured) (see `fit` for how the
+GPU backends share what they have in common), with a weak pull towards a physical prior
+(70 % of peak bandwidth, 10 µs per layer, 30 % of peak compute) so that a backend with
+few rows stays sensible. Each row's generation tests together weigh as much as one test,
+and its prompt tests likewise, so a row with many depths does not outweigh the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+from scipy.optimize import least_squares
+
+from calculators import speed
+from calculators.architecture import Architecture, FieldError
+from calculators.gpus import get_accelerator
+from calculators.presets import get_preset
+from calculators.speed import BackendConstants
+
+DATA = Path(__file__).resolve().parent.parent / "tests" / "calculators" / "llama_bench_results.yaml"
+PRIOR = BackendConstants(bandwidth_fraction=0.7, layer_overhead_us=10.0, compute_fraction=0.3,
+                         vector_fraction=0.3)
+PRIOR_WEIGHT = 0.3  # against residuals in natural log units
+# How strongly a GPU backend's (bandwidth fraction, overhead, compute fraction) are pulled
+# towards the pooled GPU values (the first two) and the prior (the third); chosen by
+# leave-one-hardware-out cross-validation on the fitted rows (`--cv`), never on held-out rows.
+SHRINK = (1.0, 0.3, PRIOR_WEIGHT, PRIOR_WEIGHT)
+ROBUST_SCALE = 0.2  # residuals beyond ±20 % count linearly, not squared (soft L1)
+BOUNDS = ((0.05, 1.5), (0.0, 500.0), (0.005, 3.0), (0.005, 3.0))
+
+
+def is_held_out(hardware: str) -> bool:
+    """The split, fixed before fitting: a third of the hardware, by hash."""
+    return int(hashlib.sha256(hardware.encode()).hexdigest(), 16) % 3 == 0
+
+
+@dataclass(frozen=True)
+class Measurement:
+    row: str
+    source: str
+    hardware: str
+    backend: str
+    model: str
+    quant: str
+    kind: str  # "tg" or "pp"
+    tokens: int
+    depth: int
+    n_ubatch: int
+    measured: float
+    moe: bool
+    held_out: bool
+    weight: float
+    prof: speed.Profile
+    hw: speed.Hardware
+
+    def predict(self, constants: dict[str, BackendConstants] | None = None) -> float:
+        if self.kind == "tg":
+            # llama-bench's tgN averages N tokens generated after `depth`
+            return speed.generation(self.prof, self.hw, self.depth + self.tokens // 2, constants).tokens_per_second
+        return speed.prompt_processing(self.prof, self.hw, self.depth, self.tokens, self.n_ubatch,
+                                       max(2048, self.n_ubatch), constants).tokens_per_second
+
+
+def parse_test(name: str, n_ubatch: int = 512) -> tuple[str, int, int]:
+    """llama-bench test names: "pp512", "tg128 @ d8192". A prompt processed one token at a
+    time ("pp1", or any ppN with -ub 1) is a run of generation steps."""
+    test, _, depth = name.partition("@")
+    test = test.strip()
+    depth = int(depth.strip().lstrip("d")) if depth else 0
+    kind, tokens = test[:2], test[2:]
+    if kind not in ("pp", "tg"):
+        raise ValueError(f"unknown test {name!r}")
+    n = int(tokens) if tokens else 128
+    if kind == "pp" and (n == 1 or n_ubatch == 1):
+        return "tg", n, depth
+    return kind, n, depth
+
+
+def load(path: Path = DATA) -> tuple[list[Measurement], list[tuple[str, str]]]:
+    """Every measurement whose model this code base can describe, and the rows it skipped (id, why)."""
+    data = yaml.safe_load(path.read_text())
+    configs = data.get("models", {})
+    measurements, skipped, profiles = [], [], {}
+    for row in data["rows"]:
+        try:
+            if row["model"] in configs:
+                arch = Architecture.from_hf_config(configs[row["model"]]["config"])
+            else:
+                arch = get_preset(row["model"]).architecture
+        except FieldError as exc:
+            skipped.append((row["id"], f"{row['model']}: {exc.message}"))
+            continue
+        accel = get_accelerator(row["hardware"])
+        hw = speed.Hardware(accel.memory_bandwidth_gbs, accel.compute_tflops, row["backend"], accel.unified,
+                            name=accel.name)
+        n_ubatch = row.get("n_ubatch", 512)
+        key = (row["model"], row["quant"], row["backend"] == "cpu", n_ubatch)
+        if key not in profiles:
+            profiles[key] = speed.profile(arch, quant=row["quant"], n_gpu_layers=0 if key[2] else 10**6,
+                                          flash_attention=bool(row.get("flash_attention")),
+                                          n_ubatch=n_ubatch, n_batch=max(2048, n_ubatch))
+        prof = profiles[key]
+        tests = [parse_test(t["test"], n_ubatch) + (float(t["tps"]),) for t in row["tests"]]
+        counts = {kind: sum(1 for t in tests if t[0] == kind) for kind in ("tg", "pp")}
+        for kind, tokens, depth, tps in tests:
+            measurements.append(Measurement(
+                row=row["id"], source=row["source"], hardware=row["hardware"], backend=row["backend"],
+                model=row["model"], quant=row["quant"], kind=kind, tokens=tokens, depth=depth,
+                n_ubatch=n_ubatch, measured=tps, moe=prof.is_moe, held_out=is_held_out(row["hardware"]),
+                weight=1 / counts[kind], prof=prof, hw=hw))
+    return measurements, skipped
+
+
+def _least_squares(rows: list[Measurement], prior: BackendConstants, pull: tuple[float, ...],
+                   fixed: dict[str, BackendConstants]) -> BackendConstants:
+    """One set of constants for `rows`: robust least squares on log(predicted / measured),
+    each constant pulled towards `prior` with the weight in `pull`."""
+    start = np.array(dataclasses.astuple(prior))
+    weights = np.sqrt([m.weight for m in rows])
+    offset = np.array([0.0, 1.0, 0.0, 0.0])  # the overhead may be 0: compare log(1 + µs)
+
+    def residuals(x):
+        trial = {**{b: BackendConstants(*x) for b in speed.BACKENDS}, **fixed}
+        errs = [math.log(m.predict(trial) / m.measured) for m in rows]
+        return np.concatenate([weights * errs, np.array(pull) * np.log((x + offset) / (start + offset))])
+
+    result = least_squares(residuals, start, bounds=tuple(zip(*BOUNDS)), x_scale=[0.1, 5.0, 0.1, 0.1],
+                           loss="soft_l1", f_scale=ROBUST_SCALE)
+    eta, tau, kappa, vector = (float(v) for v in result.x)
+    return BackendConstants(round(eta, 3), round(tau, 1), round(kappa, 3), round(vector, 3))
+
+
+def fit(measurements: list[Measurement]) -> dict[str, BackendConstants]:
+    """Each backend's constants from the measurements that are not held out.
+
+    The CPU backend is fitted on its own rows. The GPU backends share how much of the
+    bandwidth a token gets and the per-layer cost more than they differ (the same
+    kernels, batch of one), so each backend's bandwidth fraction and overhead are pulled
+    towards the values fitted on all GPU rows together; prompt processing differs by
+    backend and by matrix units (Apple's GPUs have none), so the compute fractions are only
+    weakly pulled towards the physical prior. A backend without rows gets the pooled values.
+    """
+    train = [m for m in measurements if not m.held_out]
+    cpu_rows = [m for m in train if m.backend == "cpu"]
+    cpu = _least_squares(cpu_rows, PRIOR, (PRIOR_WEIGHT,) * 4, {}) if cpu_rows else PRIOR
+    gpu_rows = [m for m in train if m.backend != "cpu"]
+    pooled = _least_squares(gpu_rows, PRIOR, (PRIOR_WEIGHT,) * 4, {"cpu": cpu}) if gpu_rows else PRIOR
+    prior = dataclasses.replace(PRIOR, bandwidth_fraction=pooled.bandwidth_fraction,
+                                layer_overhead_us=pooled.layer_overhead_us)
+    constants = {"cpu": cpu}
+    for backend in speed.BACKENDS:
+        if backend == "cpu":
+            continue
+        rows = [m for m in gpu_rows if m.backend == backend]
+        constants[backend] = (_least_squares(rows, prior, SHRINK, {"cpu": cpu}) if rows
+                              else BackendConstants(*dataclasses.astuple(pooled)))
+    return {backend: constants[backend] for backend in speed.BACKENDS}
+
+
+@dataclass(frozen=True)
+class Summary:
+    count: int
+    median_error: float  # median of |predicted / measured - 1|
+    worst_error: float
+    worst_ratio: float  # max(predicted/measured, measured/predicted)
+    worst_row: str
+
+
+def errors(measurements, constants=None) -> list[tuple[Measurement, float]]:
+    return [(m, m.predict(constants) / m.measured) for m in measurements]
+
+
+def summarise(pairs: list[tuple[Measurement, float]]) -> Summary | None:
+    if not pairs:
+        return None
+    abs_err = [abs(r - 1) for _, r in pairs]
+    ratios = [max(r, 1 / r) for _, r in pairs]
+    worst = max(range(len(pairs)), key=lambda i: ratios[i])
+    return Summary(len(pairs), statistics.median(abs_err), max(abs_err), max(ratios),
+                   f"{pairs[worst][0].row} {pairs[worst][0].kind}{pairs[worst][0].tokens}"
+                   f"@d{pairs[worst][0].depth}")
+
+
+GROUPS = {
+    "generation, dense": lambda m: m.kind == "tg" and not m.moe,
+    "generation, MoE": lambda m: m.kind == "tg" and m.moe,
+    "prompt processing, dense": lambda m: m.kind == "pp" and not m.moe,
+    "prompt processing, MoE": lambda m: m.kind == "pp" and m.moe,
+    "prompt processing, all": lambda m: m.kind == "pp",
+}
+
+
+def report(measurements, constants=None) -> dict[str, dict[str, Summary | None]]:
+    """Summaries per group, for the held-out and the fitted measurements."""
+    out = {}
+    for part, held in (("held out", True), ("fitted", False)):
+        pairs = errors([m for m in measurements if m.held_out == held], constants)
+        out[part] = {name: summarise([(m, r) for m, r in pairs if test(m)]) for name, test in GROUPS.items()}
+    return out
+
+
+def cross_validate(measurements) -> dict[str, Summary | None]:
+    """Leave one fitted hardware out at a time: the error on hardware the fit did not see,
+    measured without touching the held-out rows (for choosing between model variants)."""
+    train = [m for m in measurements if not m.held_out]
+    pairs = []
+    for hardware in sorted({m.hardware for m in train}):
+        constants = fit([m for m in train if m.hardware != hardware])
+        pairs += errors([m for m in train if m.hardware == hardware], constants)
+    return {name: summarise([(m, r) for m, r in pairs if test(m)]) for name, test in GROUPS.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--rows", action="store_true", help="print every measurement's error")
+    parser.add_argument("--cv", action="store_true",
+                        help="only leave-one-hardware-out cross-validation on the fitted rows")
+    args = parser.parse_args()
+    measurements, skipped = load(args.data)
+    if args.cv:
+        for name, s in cross_validate(measurements).items():
+            print(_line(name, s))
+        return
+    constants = fit(measurements)
+    print("CONSTANTS: dict[str, BackendConstants] = {")
+    for backend, c in constants.items():
+        print(f'    "{backend}": BackendConstants({", ".join(str(v) for v in dataclasses.astuple(c))}),')
+    print("}")
+    held = sorted({m.hardware for m in measurements if m.held_out})
+    print(f"\n{len(measurements)} measurements; held-out hardware: {', '.join(held)}")
+    for row, why in skipped:
+        print(f"skipped {row}: {why}")
+    for part, groups in report(measurements, constants).items():
+        print(f"\n{part}:")
+        for name, s in groups.items():
+            print(_line(name, s))
+    if args.rows:
+        for m, r in errors(measurements, constants):
+            print(f"{'H' if m.held_out else ' '} {m.row:50} {m.kind}{m.tokens}@d{m.depth:<6} "
+                  f"measured {m.measured:9.2f} predicted {m.measured * r:9.2f}  {r - 1:+6.1%}")
+
+
+def _line(name: str, s: Summary | None) -> str:
+    if s is None:
+        return f"  {name:26} none"
+    return (f"  {name:26} n={s.count:3}  median {s.median_error:6.1%}  worst {s.worst_error:6.1%}"
+            f"  (×{s.worst_ratio:.2f}, {s.worst_row})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,268 @@
+"""calculators.speed: the estimate against published llama-bench results and physical facts.
+
+The published rows live in tests/calculators/llama_bench_results.yaml with their sources.
+The error floors are checked on the rows held out of the fit (by hardware, a rule fixed
+before fitting: calculators.speed_fit.is_held_out). Other expected numbers come from
+outside our code: published parameter counts, file sizes as llama-bench prints them, and
+hand arithmetic on config.json values written out here.
+"""
+
+import functools
+import math
+
+import pytest
+
+from calculators import speed, speed_fit
+from calculators.gpus import ACCELERATORS, CPU_SYSTEMS, GPUS, get_accelerator
+from calculators.memory import InputError
+from calculators.presets import get_preset
+
+GiB = 2**30
+
+
+@functools.lru_cache(maxsize=1)
+def measurements():
+    return speed_fit.load()
+
+
+def held_out(group):
+    rows, _ = measurements()
+    return [m for m in rows if m.held_out and speed_fit.GROUPS[group](m)]
+
+
+def hw(slug, backend=None, **kw):
+    accel = get_accelerator(slug)
+    return speed.Hardware(accel.memory_bandwidth_gbs, accel.compute_tflops, backend or accel.backends[0],
+                          accel.unified, name=accel.name, **kw)
+
+
+def arch(slug):
+    return get_preset(slug).architecture
+
+
+# --- the evidence and the fit -------------------------------------------------------------
+
+def test_every_published_row_cites_its_source_build_and_hardware():
+    import yaml
+
+    data = yaml.safe_load(speed_fit.DATA.read_text())
+    for row in data["rows"]:
+        assert row["source"].startswith("https://github.com/"), row["id"]
+        assert row.get("date") and row.get("build"), row["id"]
+        assert row["backend"] in speed.BACKENDS, row["id"]
+        accel = get_accelerator(row["hardware"])  # a preset, with cited figures
+        assert accel.has_speed_figures and accel.source.startswith("https://"), row["id"]
+        assert row["backend"] in accel.backends, row["id"]
+        assert row["model"] in data["models"] or get_preset(row["model"]), row["id"]
+        assert all(t["tps"] > 0 for t in row["tests"]), row["id"]
+    assert len({row["id"] for row in data["rows"]}) == len(data["rows"])
+
+
+def test_every_published_row_is_used():
+    _, skipped = measurements()
+    assert skipped == []
+
+
+def test_the_split_is_by_hardware_and_leaves_rows_on_both_sides():
+    rows, _ = measurements()
+    held = {m.hardware for m in rows if m.held_out}
+    fitted = {m.hardware for m in rows if not m.held_out}
+    assert held and fitted and not held & fitted
+    assert all(speed_fit.is_held_out(m.hardware) == m.held_out for m in rows)
+
+
+def test_the_fit_never_reads_the_held_out_rows():
+    rows, _ = measurements()
+    scrambled = [speed_fit.Measurement(**{**m.__dict__, "measured": m.measured * (7 if m.held_out else 1)})
+                 for m in rows]
+    assert speed_fit.fit(scrambled) == speed_fit.fit(rows)
+
+
+def test_the_constants_in_the_code_are_the_fit():
+    rows, _ = measurements()
+    assert speed_fit.fit(rows) == speed.CONSTANTS
+
+
+@pytest.mark.parametrize("group, floor, minimum", [
+    ("generation, dense", 0.15, 8),
+    ("generation, MoE", 0.25, 3),
+    ("prompt processing, all", 0.30, 6),
+])
+def test_held_out_median_error_is_within_the_floor(group, floor, minimum):
+    pairs = speed_fit.errors(held_out(group))
+    summary = speed_fit.summarise(pairs)
+    assert summary.count >= minimum
+    assert summary.median_error <= floor, summary
+
+
+def test_no_held_out_row_is_off_by_more_than_twice():
+    rows, _ = measurements()
+    for m, ratio in speed_fit.errors([m for m in rows if m.held_out]):
+        assert 0.5 <= ratio <= 2, (m.row, m.kind, m.tokens, m.depth, m.measured, ratio)
+
+
+# --- what a token reads: independent figures ------------------------------------------------
+
+def test_mixtral_multiplies_the_published_active_parameter_count():
+    # Mistral AI, "Mixtral of experts" (2023-12-11): "it only uses 12.9B parameters per
+    # token". Their count includes the token embedding, a lookup here (32000 × 4096).
+    prof = speed.profile(arch("mixtral-8x7b-v0.1"), quant="Q4_K_M")
+    assert prof.is_moe and prof.n_expert == 8 and prof.n_expert_used == 2
+    assert (prof.active_parameters + 32000 * 4096) / 1e9 == pytest.approx(12.9, abs=0.05)
+
+
+@pytest.mark.parametrize("slug, quant, published, unit, with_embedding", [
+    # OpenAI, "gpt-oss-120b & gpt-oss-20b Model Card" (2025-08-05), table 1: active parameters
+    # 3.61B and 5.13B, counted without the input embedding
+    ("gpt-oss-20b", "MXFP4_MOE", 3.61e9, 0.01e9, False),
+    ("gpt-oss-120b", "MXFP4_MOE", 5.13e9, 0.01e9, False),
+    # Qwen team, "Qwen3: Think Deeper, Act Faster" (2025-04-29): 3.3B and 22B activated
+    ("qwen3-30b-a3b", "Q8_0", 3.3e9, 0.1e9, True),
+    ("qwen3-235b-a22b", "Q8_0", 22e9, 1e9, True),
+    # Mistral AI, "Cheaper, Better, Faster, Stronger" (2024-04-17): 39B active of 141B
+    ("mixtral-8x22b", "Q8_0", 39e9, 1e9, True),
+])
+def test_moe_models_multiply_their_published_active_parameters(slug, quant, published, unit, with_embedding):
+    model = arch(slug)
+    prof = speed.profile(model, quant=quant, context_length=512)
+    counted = prof.active_parameters + (model.vocab_size * model.hidden_size if with_embedding else 0)
+    # a published count is rounded to its last digit (`unit`); 1 % more for the rounding of parts
+    assert abs(counted - published) <= unit / 2 + 0.01 * published
+
+
+def test_a_multi_token_prediction_block_is_not_read():
+    # DeepSeek V3 and GLM-4.5 ship one extra block for speculative decoding; generating a
+    # token runs the 61 / 92 ordinary ones (their config.json num_hidden_layers)
+    for slug, layers in (("deepseek-v3", 61), ("glm-4.5", 92)):
+        prof = speed.profile(arch(slug), quant="Q4_K_M", context_length=512)
+        assert prof.n_layer == layers
+
+
+def test_llama_8b_reads_the_file_less_the_embedding_table_per_token():
+    # llama-bench prints "llama 8B Q4_K - Medium | 4.58 GiB" for Llama 3.1 8B Q4_K_M; the
+    # token embedding (128256 × 4096, Q4_K: 144 bytes per 256 weights) is looked up, not read.
+    est = speed.estimate(arch("llama-3.1-8b"), hw("rtx-4090"), quant="Q4_K_M")
+    embedding = 128256 * 4096 // 256 * 144
+    assert est.generation.weights_bytes / GiB == pytest.approx(4.58 - embedding / GiB, abs=0.01)
+
+
+def test_the_kv_cache_read_per_token_grows_with_the_context():
+    # Llama 3.1 8B: 32 layers × 8 KV heads × 128 dims, K and V in f16 (2 bytes) per token
+    per_token = 32 * 8 * 128 * 2 * 2
+    for depth in (0, 1000, 32768):
+        est = speed.estimate(arch("llama-3.1-8b"), hw("rtx-4090"), quant="Q4_K_M", depth=depth)
+        assert est.generation.kv_cache_bytes == per_token * (depth + 1)
+
+
+def test_sliding_window_layers_read_at_most_their_window():
+    # Gemma 2 9B: 42 layers, half of them local with a 4096-token window; 8 KV heads × 256.
+    per_layer = 8 * 256 * 2 * 2
+    est = speed.estimate(arch("gemma-2-9b"), hw("rtx-4090"), quant="Q4_K_M", depth=100_000)
+    assert est.generation.kv_cache_bytes == 21 * per_layer * 100_001 + 21 * per_layer * 4096
+
+
+def test_no_estimate_beats_the_memory_bandwidth():
+    for slug, quant in (("llama-3.2-1b", "Q4_0"), ("llama-3.1-8b", "Q4_K_M"), ("mixtral-8x7b-v0.1", "Q8_0")):
+        for accel in ACCELERATORS:
+            if not accel.has_speed_figures:
+                continue
+            est = speed.estimate(arch(slug), hw(accel.slug), quant=quant)
+            bytes_per_token = est.generation.weights_bytes + est.generation.kv_cache_bytes
+            assert est.generation.tokens_per_second < accel.memory_bandwidth_gbs * 1e9 / bytes_per_token
+
+
+def test_prompt_processing_is_bounded_by_the_compute():
+    est = speed.estimate(arch("llama-3.1-8b"), hw("rtx-4090"), quant="Q4_K_M")
+    # 2 FLOPs per weight multiplied: Llama 3.1 8B has 8,030,261,248 weights, 2 × 525,336,576
+    # of them in the embedding and output tables (the output only for the last token)
+    assert est.prompt.flops_per_token >= 2 * (8_030_261_248 - 2 * 525_336_576)
+    assert est.prompt.tokens_per_second < 330.3e12 / est.prompt.flops_per_token
+
+
+# --- how the figures move ---------------------------------------------------------------------
+
+def test_a_longer_context_slows_generation_and_prompt_processing():
+    gen = [speed.estimate(arch("llama-3.1-8b"), hw("rtx-3090"), quant="Q4_K_M", depth=d) for d in (0, 8192, 65536)]
+    assert gen[0].generation.tokens_per_second > gen[1].generation.tokens_per_second > gen[2].generation.tokens_per_second
+    assert gen[0].prompt.tokens_per_second > gen[1].prompt.tokens_per_second > gen[2].prompt.tokens_per_second
+
+
+def test_smaller_quants_generate_faster():
+    rates = [speed.estimate(arch("qwen2.5-7b"), hw("apple-m2-max"), quant=q).generation.tokens_per_second
+             for q in ("F16", "Q8_0", "Q4_K_M", "Q2_K")]
+    assert rates == sorted(rates)
+
+
+def test_layers_on_the_cpu_add_their_time_at_the_host_bandwidth():
+    model = arch("llama-3.1-8b")
+    full = speed.estimate(model, hw("rtx-4090"), quant="Q4_K_M")
+    half = speed.estimate(model, hw("rtx-4090", host_bandwidth_gbs=60), quant="Q4_K_M", n_gpu_layers=17)
+    slower_host = speed.estimate(model, hw("rtx-4090", host_bandwidth_gbs=30), quant="Q4_K_M", n_gpu_layers=17)
+    assert full.generation.tokens_per_second > half.generation.tokens_per_second > slower_host.generation.tokens_per_second
+    assert half.generation.cpu_bytes > 0 and full.generation.cpu_bytes == 0
+    # the two parts run in turn: the CPU part alone takes its bytes at the host's speed
+    cpu_part_s = half.generation.cpu_bytes / (60e9 * speed.CONSTANTS["cpu"].bandwidth_fraction)
+    assert 1 / half.generation.tokens_per_second > cpu_part_s
+
+
+def test_experts_on_the_cpu_slow_generation_and_dense_models_have_none():
+    model = arch("mixtral-8x7b-v0.1")
+    # Q4_0 gives every expert tensor the same type (Q4_K_M bumps some layers to Q6_K)
+    on_gpu = speed.estimate(model, hw("rtx-3090"), quant="Q4_0")
+    eight = speed.estimate(model, hw("rtx-3090"), quant="Q4_0", n_cpu_moe=8)
+    all_ = speed.estimate(model, hw("rtx-3090"), quant="Q4_0", n_cpu_moe=32)
+    assert on_gpu.generation.tokens_per_second > eight.generation.tokens_per_second > all_.generation.tokens_per_second
+    # every Mixtral layer has the same experts: 8 of 32 layers keep a quarter of them on the CPU
+    assert eight.generation.cpu_bytes == pytest.approx(all_.generation.cpu_bytes * 8 / 32, rel=1e-9)
+    # llama.cpp's --n-cpu-moe matches no tensor of a dense model and changes nothing
+    dense = speed.estimate(arch("llama-3.1-8b"), hw("rtx-3090"), quant="Q4_K_M")
+    ignored = speed.estimate(arch("llama-3.1-8b"), hw("rtx-3090"), quant="Q4_K_M", n_cpu_moe=4)
+    assert ignored.generation.tokens_per_second == dense.generation.tokens_per_second
+    assert any("no experts" in note for note in ignored.notes)
+
+
+def test_the_cpu_backend_runs_everything_on_the_cpu():
+    est = speed.estimate(arch("llama-3.2-1b"), hw("cpu-ryzen-9-9950x"), quant="Q4_0", n_gpu_layers=99)
+    assert est.generation.gpu_bytes == 0 and est.generation.cpu_bytes > 0
+
+
+def test_bad_input_names_its_field():
+    model = arch("llama-3.2-1b")
+    for kwargs, field in (({"depth": -1}, "depth"), ({"depth": 10**9}, "depth"), ({"n_prompt": 0}, "n_prompt"),
+                          ({"n_gpu_layers": -2}, "n_gpu_layers"), ({"quant": "Q9"}, "quant")):
+        with pytest.raises(InputError) as err:
+            speed.estimate(model, hw("rtx-4090"), **{"quant": "Q4_0", **kwargs})
+        assert err.value.field == field
+    for kwargs, field in (({"memory_bandwidth_gbs": 0}, "memory_bandwidth_gbs"),
+                          ({"compute_tflops": math.nan}, "compute_tflops"), ({"backend": "opencl"}, "backend"),
+                          ({"host_bandwidth_gbs": -1}, "cpu_memory_bandwidth_gbs")):
+        with pytest.raises(InputError) as err:
+            speed.Hardware(**{"memory_bandwidth_gbs": 100, "compute_tflops": 10, "backend": "cuda", **kwargs})
+        assert err.value.field == field
+
+
+# --- the hardware presets ---------------------------------------------------------------------
+
+def test_presets_keep_their_slugs_and_memory_sizes():
+    # other calculators read these (the memory page's verdicts): they must not move
+    before = {"rtx-3060-12gb": 12, "rtx-3080-10gb": 10, "rtx-3090": 24, "rtx-4060-ti-16gb": 16, "rtx-4070": 12,
+              "rtx-4080": 16, "rtx-4090": 24, "rtx-5090": 32, "t4": 16, "l4": 24, "a10": 24, "l40s": 48,
+              "a100-40gb": 40, "a100-80gb": 80, "h100-80gb": 80, "rx-7900-xtx": 24, "apple-8gb": 8,
+              "apple-16gb": 16, "apple-24gb": 24, "apple-32gb": 32, "apple-64gb": 64, "apple-128gb": 128,
+              "apple-192gb": 192}
+    gpus = {g.slug: g for g in GPUS}
+    for slug, gib in before.items():
+        assert gpus[slug].memory_bytes == gib * GiB
+    assert not set(c.slug for c in CPU_SYSTEMS) & set(gpus)
+
+
+def test_every_speed_figure_is_cited_and_physical():
+    vendors = {a.vendor for a in ACCELERATORS if a.has_speed_figures}
+    assert {"nvidia", "amd", "intel", "apple", "cpu"} <= vendors
+    apple = {a.slug for a in ACCELERATORS if a.vendor == "apple" and a.has_speed_figures}
+    assert {"apple-m1", "apple-m1-max", "apple-m2-ultra", "apple-m3-pro", "apple-m4-max"} <= apple
+    for a in ACCELERATORS:
+        if a.has_speed_figures:
+            assert a.source.startswith("https://"), a.slug
+            assert 10 <= a.memory_bandwidth_gbs <= 10_000, a.slug
+            assert 0.1 <= a.compute_tflops <= 5_000, a.slug
