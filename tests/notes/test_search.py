@@ -30,11 +30,11 @@ def expected(three_notes, *visibilities):
     return {three_notes[v].pk for v in visibilities}
 
 
-def keyword_notes(text, user, limit=10):
+def keyword_notes(text, user, limit=200):
     return notes_of([doc for doc, _ in keyword_side(text, visibility_sql(user), limit).ranking])
 
 
-def semantic_notes(text, user, limit=10):
+def semantic_notes(text, user, limit=200):
     return notes_of([doc for doc, _ in semantic_ranking(embed_query(text), visibility_sql(user), limit)])
 
 

@@ -29,7 +29,7 @@ def test_every_operation_belongs_to_one_named_area(schema):
     assert "v1" not in tags
     assert "/api/v1/entries/{slug}/" in tags["glossary"] and "/api/v1/lookup/" in tags["glossary"]
     assert "/api/v1/categories/" in tags["glossary"]
-    assert tags["search"] == {"/api/v1/search/"}
+    assert tags["search"] == {"/api/v1/search/", "/api/v1/search/suggestions/"}
     assert "/api/v1/llm/generate/" in tags["live"] and "/api/v1/auth/token/" in tags["accounts"]
     assert all(path.startswith("/api/v1/calculators/") for path in tags["calculators"])
     assert all(path.startswith("/api/v1/notes/") for path in tags["notes"])
@@ -38,7 +38,8 @@ def test_every_operation_belongs_to_one_named_area(schema):
     assert set(described) == set(tags) and all(tag.get("description") for tag in schema["tags"])
 
 
-PUBLIC_READS = ["/api/v1/entries/", "/api/v1/entries/{slug}/", "/api/v1/search/", "/api/v1/lookup/",
+PUBLIC_READS = ["/api/v1/entries/", "/api/v1/entries/{slug}/", "/api/v1/search/",
+                "/api/v1/search/suggestions/", "/api/v1/lookup/",
                 "/api/v1/categories/", "/api/v1/notes/", "/api/v1/notes/{id}/"]
 
 
