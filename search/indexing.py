@@ -11,6 +11,7 @@ import hashlib
 import logging
 
 from django.db import connection, transaction
+from django.db.models import prefetch_related_objects
 
 from search import bm25, tools
 from search.models import Document, Passage
@@ -151,9 +152,11 @@ def embed_passages(documents, progress=None) -> dict:
     from search.embeddings import encode
 
     documents = list(documents)
+    prefetch_related_objects([d for d in documents if d.entry_id], "entry")  # their search aliases
     wanted = {}  # (document id, position) -> text
     for document in documents:
-        texts = passage_texts(document.title, document.aliases, document.summary, document.text)
+        descriptions = document.entry.search_aliases if document.entry_id else []
+        texts = passage_texts(document.title, document.aliases, document.summary, document.text, descriptions)
         for position, text in enumerate(texts):
             wanted[(document.id, position)] = text
     existing = {(p.document_id, p.position): p for p in

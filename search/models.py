@@ -89,8 +89,9 @@ class Document(models.Model):
 class Passage(models.Model):
     """A piece of a document, embedded for semantic search.
 
-    Passage 0 is the title, other names and summary; the others are the text split by
-    paragraphs into pieces the embedding model reads whole (search.text.passage_texts).
+    Passage 0 is the title, other names and summary; an entry's descriptions (its longer
+    search aliases) follow, one passage each; the others are the text split by paragraphs
+    into pieces the embedding model reads whole (search.text.passage_texts).
     A passage is encoded again only when its text changes (its SHA-256 is stored beside it).
     """
 

@@ -14,6 +14,8 @@ from html.parser import HTMLParser
 
 # all-MiniLM-L6-v2 reads 256 word pieces; 180 words stays under that for technical English.
 MAX_PASSAGE_WORDS = 180
+# A search alias this long is a description, not a spelling (see passage_texts).
+DESCRIPTION_WORDS = 3
 
 _MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]+\$", re.S)
 _WIKI = re.compile(r"\[\[([^\]|]+)\|?([^\]]*)\]\]")
@@ -35,12 +37,17 @@ def plain_text(markdown_text: str) -> str:
     return _MARKUP.sub(" ", text)
 
 
-def passage_texts(title: str, aliases: list[str], summary: str, text: str) -> list[str]:
-    """Passage 0 is "Title (alias, alias): summary", which answers what a thing is; the others
-    are the text split on paragraphs into pieces of at most MAX_PASSAGE_WORDS words, each
-    prefixed with the title so that a passage deep in a body still says what it is about."""
+def passage_texts(title: str, aliases: list[str], summary: str, text: str,
+                  descriptions: list[str] = ()) -> list[str]:
+    """Passage 0 is "Title (alias, alias): summary", which answers what a thing is; then each
+    of the `descriptions` on its own (an entry's hidden search aliases of DESCRIPTION_WORDS
+    words or more: what the thing does or fixes, in the words of a person who does not know
+    its name, such as "model keeps repeating itself"), so that a question phrased that way
+    meets it whole rather than diluted in the head; then the text split on paragraphs into
+    pieces of at most MAX_PASSAGE_WORDS words, each prefixed with the title so that a passage
+    deep in a body still says what it is about."""
     head = title + (f" ({', '.join(aliases)})" if aliases else "") + f": {summary}"
-    passages = [head]
+    passages = [head, *(d for d in descriptions if word_count(d) >= DESCRIPTION_WORDS)]
     current: list[str] = []
     for paragraph in re.split(r"\n\s*\n", plain_text(text)):
         words = paragraph.split()

@@ -22,6 +22,13 @@ def test_passages_start_with_the_summary_and_stay_under_the_word_limit():
     assert " ".join(passages[1:]).count("Paragraph") == 6
 
 
+def test_descriptions_are_passages_of_their_own_and_spellings_are_not():
+    passages = passage_texts("Repetition penalty", ["repeat penalty", "Kkama"], "Lowers repeated tokens.",
+                             "Body.", descriptions=["Kkama", "model keeps repeating itself"])
+    assert passages == ["Repetition penalty (repeat penalty, Kkama): Lowers repeated tokens.",
+                        "model keeps repeating itself", "Repetition penalty: Body."]
+
+
 def test_html_blocks_are_prose_without_tables_code_or_formulas():
     html = ('<p>In <a class="wikilink" href="/glossary/x/">self-attention</a> each token looks back.</p>'
             '<p>Size for <math><mi>n</mi></math> tokens.</p><table><tr><td>cell</td></tr></table>'
