@@ -2,6 +2,8 @@
 measure the error on the results held out of the fit.
 
     .venv/bin/python -m calculators.speed_fit            # constants + error report
+    .venv/bin/python -m calculators.speed_fit --check --data tests/calculators/llama_bench_independent.yaml
+                                                         # the shipped constants on the independent set
 
 The evidence is tests/calculators/llama_bench_results.yaml (every row cites its source).
 Rows are split by hardware before anything is fitted: a row is held out when the
@@ -218,6 +220,13 @@ def report(measurements, constants=None) -> dict[str, dict[str, Summary | None]]
     return out
 
 
+def check(measurements, constants=None) -> dict[str, Summary | None]:
+    """Summaries per group for every measurement, fitting nothing: the shipped constants
+    (or `constants`) on evidence kept apart from the fit (tests/calculators/llama_bench_independent.yaml)."""
+    pairs = errors(measurements, constants)
+    return {name: summarise([(m, r) for m, r in pairs if test(m)]) for name, test in GROUPS.items()}
+
+
 def cross_validate(measurements) -> dict[str, Summary | None]:
     """Leave one fitted hardware out at a time: the error on hardware the fit did not see,
     measured without touching the held-out rows (for choosing between model variants)."""
@@ -233,10 +242,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--rows", action="store_true", help="print every measurement's error")
+    parser.add_argument("--check", action="store_true",
+                        help="only measure the shipped constants on --data, fitting nothing")
     parser.add_argument("--cv", action="store_true",
                         help="only leave-one-hardware-out cross-validation on the fitted rows")
     args = parser.parse_args()
     measurements, skipped = load(args.data)
+    if args.check:
+        for name, s in check(measurements).items():
+            print(_line(name, s))
+        off = [(m, r) for m, r in errors(measurements) if not 0.5 <= r <= 2]
+        print(f"  {len(off)} of {len(measurements)} measurements off by more than 2x")
+        if args.rows:
+            _print_rows(errors(measurements))
+        return
     if args.cv:
         for name, s in cross_validate(measurements).items():
             print(_line(name, s))
@@ -255,9 +274,13 @@ def main() -> None:
         for name, s in groups.items():
             print(_line(name, s))
     if args.rows:
-        for m, r in errors(measurements, constants):
-            print(f"{'H' if m.held_out else ' '} {m.row:50} {m.kind}{m.tokens}@d{m.depth:<6} "
-                  f"measured {m.measured:9.2f} predicted {m.measured * r:9.2f}  {r - 1:+6.1%}")
+        _print_rows(errors(measurements, constants))
+
+
+def _print_rows(pairs) -> None:
+    for m, r in pairs:
+        print(f"{'H' if m.held_out else ' '} {m.row:50} {m.kind}{m.tokens}@d{m.depth:<6} "
+              f"measured {m.measured:9.2f} predicted {m.measured * r:9.2f}  {r - 1:+6.1%}")
 
 
 def _line(name: str, s: Summary | None) -> str:
