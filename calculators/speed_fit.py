@@ -60,15 +60,27 @@ DATA = EVIDENCE / "llama_bench_results.yaml"
 INDEPENDENT = EVIDENCE / "llama_bench_independent.yaml"
 DATA_FILES = (DATA, INDEPENDENT)
 WINDOW_DAYS = 365  # rows dated this long before the newest row are neither fitted nor scored
-PRIOR = BackendConstants(bandwidth_fraction=0.7, layer_overhead_us=10.0, compute_fraction=0.3,
-                         vector_fraction=0.3)
+# A physical prior: 70 % of the peak bandwidth, 3 µs per kernel launch, 30 % of the peak
+# compute in matrix multiplies and in attention.
+PRIOR = BackendConstants(bandwidth_fraction=0.7, kernel_overhead_us=3.0, compute_fraction=0.3,
+                         attention_fraction=0.3, vector_fraction=0.3, blas_fraction=0.3)
+FIELDS = tuple(f.name for f in dataclasses.fields(BackendConstants))
 PRIOR_WEIGHT = 0.3  # against residuals in natural log units
-# How strongly a GPU backend's (bandwidth fraction, overhead, compute fraction) are pulled
-# towards the pooled GPU values (the first two) and the prior (the third); chosen by
-# leave-one-hardware-out cross-validation on the fitted rows (`--cv`), never on held-out rows.
-SHRINK = (1.0, 0.3, PRIOR_WEIGHT, PRIOR_WEIGHT)
+# How strongly a GPU backend's constants are pulled towards the values fitted on all GPU
+# rows together (POOLED: how much of the bandwidth a token gets, and the launch cost, are
+# mostly the memory's and the driver's) or towards the prior (the kernels' efficiencies,
+# which differ by backend). Chosen by leave-one-hardware-out cross-validation on the fitted
+# rows (`--cv`), never on held-out rows.
+SHRINK = {"bandwidth_fraction": 1.0, "kernel_overhead_us": 0.3}
+POOLED = ("bandwidth_fraction", "kernel_overhead_us")
 ROBUST_SCALE = 0.2  # residuals beyond ±20 % count linearly, not squared (soft L1)
-BOUNDS = ((0.05, 1.5), (0.0, 500.0), (0.005, 3.0), (0.005, 3.0))
+BOUNDS = {"bandwidth_fraction": (0.05, 1.5), "kernel_overhead_us": (0.0, 100.0)}  # the rest: (0.002, 3)
+ROUNDING = {"kernel_overhead_us": 2}  # the rest: 3 digits
+
+
+def _fitted_fields(backend: str | None) -> tuple[str, ...]:
+    """The constants fitted for `backend` (None: all GPU rows pooled); cuBLAS's only on CUDA."""
+    return FIELDS if backend in (None, speed.MMQ_BACKEND) else tuple(f for f in FIELDS if f != "blas_fraction")
 
 
 def is_held_out(hardware: str) -> bool:
@@ -154,7 +166,7 @@ def load(paths=DATA_FILES) -> tuple[list[Measurement], list[tuple[str, str]]]:
                 continue
             accel = get_accelerator(row["hardware"])
             hw = speed.Hardware(accel.memory_bandwidth_gbs, accel.compute_tflops, row["backend"], accel.unified,
-                                name=accel.name)
+                                name=accel.name, int8_tops=accel.int8_tops)
             n_ubatch = row.get("n_ubatch", 512)
             key = (row["model"], row["quant"], row["backend"] == "cpu", n_ubatch, bool(row.get("flash_attention")))
             if key not in profiles:
@@ -174,49 +186,55 @@ def load(paths=DATA_FILES) -> tuple[list[Measurement], list[tuple[str, str]]]:
     return measurements, skipped
 
 
-def _least_squares(rows: list[Measurement], prior: BackendConstants, pull: tuple[float, ...],
-                   fixed: dict[str, BackendConstants]) -> BackendConstants:
-    """One set of constants for `rows`: robust least squares on log(predicted / measured),
-    each constant pulled towards `prior` with the weight in `pull`."""
-    start = np.array(dataclasses.astuple(prior))
+def _least_squares(rows: list[Measurement], prior: BackendConstants, pull: dict[str, float],
+                   fixed: dict[str, BackendConstants], names: tuple[str, ...]) -> BackendConstants:
+    """The constants `names` for `rows`: robust least squares on log(predicted / measured),
+    each constant pulled towards `prior` with the weight pull.get(name, PRIOR_WEIGHT)."""
+    start = np.array([getattr(prior, name) for name in names])
     weights = np.sqrt([m.weight for m in rows])
-    offset = np.array([0.0, 1.0, 0.0, 0.0])  # the overhead may be 0: compare log(1 + µs)
+    pulls = np.array([pull.get(name, PRIOR_WEIGHT) for name in names])
+    offset = np.array([1.0 if name == "kernel_overhead_us" else 0.0 for name in names])  # may be 0: log(1 + µs)
+    bounds = tuple(zip(*(BOUNDS.get(name, (0.002, 3.0)) for name in names)))
+
+    def constants(x) -> BackendConstants:
+        return BackendConstants(**dict(zip(names, (float(v) for v in x))))
 
     def residuals(x):
-        trial = {**{b: BackendConstants(*x) for b in speed.BACKENDS}, **fixed}
+        trial = {**{b: constants(x) for b in speed.BACKENDS}, **fixed}
         errs = [math.log(m.predict(trial) / m.measured) for m in rows]
-        return np.concatenate([weights * errs, np.array(pull) * np.log((x + offset) / (start + offset))])
+        return np.concatenate([weights * errs, pulls * np.log((x + offset) / (start + offset))])
 
-    result = least_squares(residuals, start, bounds=tuple(zip(*BOUNDS)), x_scale=[0.1, 5.0, 0.1, 0.1],
+    result = least_squares(residuals, start, bounds=bounds, x_scale=np.maximum(start, 0.1),
                            loss="soft_l1", f_scale=ROBUST_SCALE)
-    eta, tau, kappa, vector = (float(v) for v in result.x)
-    return BackendConstants(round(eta, 3), round(tau, 1), round(kappa, 3), round(vector, 3))
+    return BackendConstants(**{name: round(float(v), ROUNDING.get(name, 3)) for name, v in zip(names, result.x)})
 
 
 def fit(measurements: list[Measurement]) -> dict[str, BackendConstants]:
-    """Each backend's constants from the measurements that are not held out.
+    """Each backend's constants from the measurements the protocol leaves for fitting.
 
     The CPU backend is fitted on its own rows. The GPU backends share how much of the
-    bandwidth a token gets and the per-layer cost more than they differ (the same
-    kernels, batch of one), so each backend's bandwidth fraction and overhead are pulled
-    towards the values fitted on all GPU rows together; prompt processing differs by
-    backend and by matrix units (Apple's GPUs have none), so the compute fractions are only
-    weakly pulled towards the physical prior. A backend without rows gets the pooled values.
+    bandwidth a token gets and the cost of a kernel launch more than they differ, so each
+    backend's bandwidth fraction and kernel overhead are pulled towards the values fitted
+    on all GPU rows together; the efficiencies of the matrix and attention kernels differ by
+    backend and by matrix units (Apple's GPUs have none), so they are only weakly pulled
+    towards the physical prior. A backend without rows gets the pooled values.
     """
     train = [m for m in measurements if m.fitted]
+    cpu_fields = _fitted_fields("cpu")
     cpu_rows = [m for m in train if m.backend == "cpu"]
-    cpu = _least_squares(cpu_rows, PRIOR, (PRIOR_WEIGHT,) * 4, {}) if cpu_rows else PRIOR
+    cpu = (_least_squares(cpu_rows, PRIOR, {}, {}, cpu_fields) if cpu_rows
+           else BackendConstants(**{f: getattr(PRIOR, f) for f in cpu_fields}))
     gpu_rows = [m for m in train if m.backend != "cpu"]
-    pooled = _least_squares(gpu_rows, PRIOR, (PRIOR_WEIGHT,) * 4, {"cpu": cpu}) if gpu_rows else PRIOR
-    prior = dataclasses.replace(PRIOR, bandwidth_fraction=pooled.bandwidth_fraction,
-                                layer_overhead_us=pooled.layer_overhead_us)
+    pooled = _least_squares(gpu_rows, PRIOR, {}, {"cpu": cpu}, FIELDS) if gpu_rows else PRIOR
+    prior = dataclasses.replace(PRIOR, **{f: getattr(pooled, f) for f in POOLED})
     constants = {"cpu": cpu}
     for backend in speed.BACKENDS:
         if backend == "cpu":
             continue
+        names = _fitted_fields(backend)
         rows = [m for m in gpu_rows if m.backend == backend]
-        constants[backend] = (_least_squares(rows, prior, SHRINK, {"cpu": cpu}) if rows
-                              else BackendConstants(*dataclasses.astuple(pooled)))
+        constants[backend] = (_least_squares(rows, prior, SHRINK, {"cpu": cpu}, names) if rows
+                              else BackendConstants(**{f: getattr(pooled, f) for f in names}))
     return {backend: constants[backend] for backend in speed.BACKENDS}
 
 
@@ -318,7 +336,8 @@ def main() -> None:
     constants = fit(measurements)
     print("CONSTANTS: dict[str, BackendConstants] = {")
     for backend, c in constants.items():
-        print(f'    "{backend}": BackendConstants({", ".join(str(v) for v in dataclasses.astuple(c))}),')
+        values = ", ".join(str(v) for v in dataclasses.astuple(c) if v is not None)
+        print(f'    "{backend}": BackendConstants({values}),')
     print("}")
     held = sorted({m.hardware for m in measurements if m.held_out})
     outside = sorted({m.row for m in measurements if not m.in_window})
