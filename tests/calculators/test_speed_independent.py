@@ -1,14 +1,16 @@
-"""calculators.speed against published llama.cpp speeds it was never fitted to.
+"""calculators.speed against the independent set, as part of the evaluation protocol.
 
-tests/calculators/llama_bench_independent.yaml was collected apart from the fitted evidence
+tests/calculators/llama_bench_independent.yaml was collected apart from the first evidence
 (tests/calculators/llama_bench_results.yaml): other sources, and no hardware-model-quant
-triple the fit has seen. Nothing fits to it; these tests only measure the shipped constants
-on it, with the inputs each row's flags imply (the way speed_fit evaluates held-out rows),
-against the issue's floors. A floor the estimator misses fails here on purpose.
+triple that file has. It was first scored without any fitting (README keeps that report);
+now it is pooled with the first file under calculators.speed_fit's protocol, so its rows on
+held-out hardware (the Strix Halo machines, the RTX 5090, the RX 7900 XT) are still never
+fitted, and these tests hold the issue's floors on them, in the build window. A floor the
+estimator misses fails here on purpose.
 """
 
+import dataclasses
 import functools
-from pathlib import Path
 
 import pytest
 import yaml
@@ -17,12 +19,22 @@ from calculators import speed, speed_fit
 from calculators.gpus import get_accelerator
 from calculators.presets import get_preset
 
-INDEPENDENT = Path(__file__).resolve().parent / "llama_bench_independent.yaml"
+INDEPENDENT = speed_fit.INDEPENDENT
 
 
 @functools.lru_cache(maxsize=1)
 def measurements():
-    return speed_fit.load(INDEPENDENT)
+    return speed_fit.load()
+
+
+def independent():
+    rows, _ = measurements()
+    return [m for m in rows if m.dataset == INDEPENDENT.stem]
+
+
+def never_fitted(group="all"):
+    """The independent rows the protocol scores: held out, in the build window."""
+    return [m for m in independent() if m.held_out and m.in_window and speed_fit.GROUPS[group](m)]
 
 
 def data(path):
@@ -49,37 +61,45 @@ def test_every_independent_row_cites_its_source_build_and_hardware():
     assert len({row["id"] for row in rows}) == len(rows)
 
 
-def test_no_independent_row_shares_a_source_or_a_configuration_with_the_fitted_set():
-    fitted = data(speed_fit.DATA)["rows"]
-    fitted_urls = {_url(row["source"]) for row in fitted}
-    fitted_triples = {(row["hardware"], row["model"], row["quant"]) for row in fitted}
+def test_no_independent_row_shares_a_source_or_a_configuration_with_the_first_set():
+    first = data(speed_fit.DATA)["rows"]
+    first_urls = {_url(row["source"]) for row in first}
+    first_triples = {(row["hardware"], row["model"], row["quant"]) for row in first}
     for row in data(INDEPENDENT)["rows"]:
-        assert _url(row["source"]) not in fitted_urls, row["id"]
-        assert (row["hardware"], row["model"], row["quant"]) not in fitted_triples, row["id"]
+        assert _url(row["source"]) not in first_urls, row["id"]
+        assert (row["hardware"], row["model"], row["quant"]) not in first_triples, row["id"]
 
 
 def test_every_independent_row_is_used():
-    rows, skipped = measurements()
+    _, skipped = measurements()
     assert skipped == []
-    assert len(rows) == sum(len(row["tests"]) for row in data(INDEPENDENT)["rows"])
+    assert len(independent()) == sum(len(row["tests"]) for row in data(INDEPENDENT)["rows"])
 
 
-# --- the issue's floors, on rows the estimator never saw ----------------------------------
+# --- its held-out rows stay out of the fit --------------------------------------------------
+
+def test_the_held_out_independent_rows_are_never_fitted():
+    rows, _ = measurements()
+    held = {id(m) for m in independent() if m.held_out}
+    assert {m.hardware for m in rows if id(m) in held} >= {"ryzen-ai-max-395", "rx-7900-xt"}
+    scrambled = [dataclasses.replace(m, measured=m.measured * (5 if id(m) in held else 1)) for m in rows]
+    assert speed_fit.fit(scrambled) == speed_fit.fit(rows) == speed.CONSTANTS
+
+
+# --- the issue's floors, on independent rows the estimator never saw ------------------------
 
 @pytest.mark.parametrize("group, floor, minimum", [
-    ("generation, dense", 0.15, 20),
-    ("generation, MoE", 0.25, 8),
-    ("prompt processing, all", 0.30, 15),
+    ("generation, dense", 0.15, 10),
+    ("generation, MoE", 0.25, 6),
+    ("prompt processing, all", 0.30, 10),
 ])
-def test_independent_median_error_is_within_the_floor(group, floor, minimum):
-    rows, _ = measurements()
-    summary = speed_fit.check(rows)[group]
+def test_never_fitted_independent_median_error_is_within_the_floor(group, floor, minimum):
+    summary = speed_fit.summarise(speed_fit.errors(never_fitted(group)))
     assert summary.count >= minimum
     assert summary.median_error <= floor, summary
 
 
-def test_no_independent_measurement_is_off_by_more_than_twice():
-    rows, _ = measurements()
+def test_no_never_fitted_independent_measurement_is_off_by_more_than_twice():
     off = [(m.row, f"{m.kind}{m.tokens}@d{m.depth}", m.measured, round(m.measured * ratio, 2))
-           for m, ratio in speed_fit.errors(rows) if not 0.5 <= ratio <= 2]
+           for m, ratio in speed_fit.errors(never_fitted()) if not 0.5 <= ratio <= 2]
     assert off == []
