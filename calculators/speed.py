@@ -1,7 +1,7 @@
 """How fast will it run? llama.cpp's generation and prompt-processing speed, estimated.
 
 A physical model on top of `calculators.memory`'s tensor-by-tensor breakdown, with five
-constants per backend fitted to published llama.cpp speeds (tests/calculators/
+constants per backend (six on CUDA, see BackendConstants) fitted to published llama.cpp speeds (tests/calculators/
 llama_bench_results.yaml and llama_bench_independent.yaml, fitted and scored by
 `calculators.speed_fit` under the protocol its docstring states).
 
@@ -11,8 +11,12 @@ attention, router and shared weights, not the file size; the token embedding is 
 lookup of one row. It also reads the KV cache of the `depth` tokens already in the
 context (sliding-window layers at most their window). Time per token, per device:
 
-    max(bytes ÷ (bandwidth × bandwidth_fraction), FLOPs ÷ (compute × vector_fraction))
+    max(bytes ÷ (bandwidth × bandwidth_fraction),
+        weight FLOPs ÷ (compute × vector_fraction) + attention FLOPs ÷ (compute × attention_fraction))
     + graph operations × kernel_overhead
+
+(the attention term is what latent attention, 16 heads over one 576-wide cache row, is bound
+by deep in the context, where an ordinary model is still bound by reading its KV cache).
 
 The last term is what keeps small models on fast cards far below bandwidth ÷ size: every
 operation of llama.cpp's graph (a matrix multiply, a norm, a rope, an add…) is a kernel
@@ -26,15 +30,16 @@ Prompt processing evaluates the prompt in micro-batches (llama.cpp's -ub). Per m
 of t tokens:
   - the weight matrices: 2 FLOPs per weight and token (the output layer only for the last
     token: llama-bench, like a server, asks for one set of logits) at compute_fraction of
-    the rate the backend multiplies those weights at: quantized weights on CUDA and ROCm go
-    through llama.cpp's MMQ kernels, which use INT8 dot products (tensor cores on NVIDIA
-    Turing and newer), so they run at the GPU's INT8 rate where it has one; float weights
-    and the other backends run at the FP16 rate;
+    the rate the backend multiplies those weights at: on CUDA, quantized weights go through
+    llama.cpp's MMQ kernels, which use INT8 tensor cores (Turing and newer) or dot products
+    (Pascal), so they run at the GPU's INT8 rate; float weights, and every weight on a GPU
+    without fast INT8 (the V100), go through cuBLAS at blas_fraction of the FP16 rate; the
+    other backends multiply every type in their own kernels at the FP16 rate;
   - attention over the context so far: with flash attention one fused kernel per layer,
     at attention_fraction of the FP16 rate (its own constant: these kernels reach a very
     different share of the peak on each backend); without it two FP16 matrix multiplies at
-    compute_fraction plus the score matrix (t × context × heads, f32) written, soft-maxed
-    and read back through memory;
+    the float weights' rate plus the score matrix (t × context × heads, f32) written,
+    soft-maxed and read back through memory;
   - the weights read once (for MoE the experts that the t tokens touch: 1 - (1 - k/E)^t of
     them), and every graph operation's launch once.
 Layers kept on the CPU of a machine with a discrete GPU are computed on the GPU after
