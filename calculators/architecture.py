@@ -94,6 +94,15 @@ ROLES = ("embedding", "output", "attention", "norm", "router", "ffn", "expert",
 _ROUTED_EXPERTS = re.compile(r"\.ffn_(up|down|gate|gate_up)_(ch|)exps")
 
 
+_BLOCK = re.compile(r"^blk\.(\d+)\.")
+
+
+def tensor_layer(name: str) -> int | None:
+    """The block index of a GGUF tensor ("blk.7.attn_q.weight" → 7); None outside the blocks."""
+    match = _BLOCK.match(name)
+    return int(match.group(1)) if match else None
+
+
 def tensor_role(name: str) -> str:
     """The role of a GGUF tensor by its name (works for any file, not only ours)."""
     if name in ("token_embd.weight", "per_layer_token_embd.weight"):
@@ -385,13 +394,19 @@ class Architecture:
         return out
 
     def _nextn_tensors(self, i: int) -> list[TensorSpec]:
-        # GLM-4.5's multi-token-prediction block (llama.cpp stores and skips it): a full
-        # MoE block plus these; embed_tokens and shared_head.head reuse the main ones.
+        # GLM-4.5's multi-token-prediction block: a full MoE block plus these. The checkpoint
+        # keeps its own copies of the embedding and the output head (model.layers.N.embed_tokens,
+        # .shared_head.head), and the converter writes them (gguf tensor_mapping
+        # NEXTN_EMBED_TOKENS / NEXTN_SHARED_HEAD_HEAD): 2 x vocab x hidden more weights, which
+        # published GLM-4.5-Air sizes confirm to the MiB. llama.cpp loads the block and skips
+        # it (src/models/glm4-moe.cpp: TENSOR_SKIP beyond n_layer).
         T = gguf.MODEL_TENSOR
         h = self.hidden_size
         return [TensorSpec(_name(T.NEXTN_EH_PROJ, "weight", i), (2 * h, h), i),
+                TensorSpec(_name(T.NEXTN_EMBED_TOKENS, "weight", i), (h, self.vocab_size), i),
                 TensorSpec(_name(T.NEXTN_ENORM, "weight", i), (h,), i),
                 TensorSpec(_name(T.NEXTN_HNORM, "weight", i), (h,), i),
+                TensorSpec(_name(T.NEXTN_SHARED_HEAD_HEAD, "weight", i), (h, self.vocab_size), i),
                 TensorSpec(_name(T.NEXTN_SHARED_HEAD_NORM, "weight", i), (h,), i)]
 
     def parameter_count(self) -> int:
@@ -485,6 +500,13 @@ class _HFConfig:
                              f"{', '.join(sorted(set(_MODEL_TYPES) | set(_MULTIMODAL)))}")
         self.config = {**_TEXT_DEFAULTS.get(family, {}), **config}
         self.family = family
+
+    @classmethod
+    def section(cls, config: dict) -> "_HFConfig":
+        """The typed getters over one part of a config (e.g. vision_config)."""
+        reader = cls.__new__(cls)
+        reader.config, reader.family = config, None
+        return reader
 
     def has(self, key) -> bool:
         return self.config.get(key) is not None
@@ -669,3 +691,83 @@ class _HFConfig:
                         num_shared_experts=1,
                         moe_layer_step=self.int("interleave_moe_layer_step", 1, minimum=1))
         return dict(intermediate_size=ff)
+
+
+# --- the vision projector (mmproj) ----------------------------------------------------------
+
+# mmproj file types: llama.cpp's converter writes the vision tower as its own GGUF
+# (convert_hf_to_gguf --mmproj), usually in F16; llama-quantize does not touch it.
+MMPROJ_TYPES = {"F16": gguf.GGMLQuantizationType.F16, "BF16": gguf.GGMLQuantizationType.BF16,
+                "F32": gguf.GGMLQuantizationType.F32}
+
+
+@dataclass(frozen=True)
+class VisionTower:
+    """Gemma 3's image encoder (SigLIP) and projector, as llama.cpp's mmproj file holds them.
+
+    From the official config.json's vision_config (siglip_vision_model) and the text width the
+    projector maps to. convert_hf_to_gguf Gemma3VisionModel names the tensors (gguf
+    MODEL_TENSOR.V_*) and picks their types: the patch and position embeddings ('.embeddings.')
+    F32, the input projection F16, 1-D tensors F32, the rest the file's type.
+    """
+
+    hidden_size: int  # 1152
+    intermediate_size: int  # 4304
+    num_layers: int  # 27
+    image_size: int  # 896
+    patch_size: int  # 14
+    text_hidden_size: int  # the projector's output: the language model's hidden size
+    num_channels: int = 3
+
+    @classmethod
+    def from_hf_config(cls, config: dict, text_hidden_size: int) -> "VisionTower":
+        vision = config.get("vision_config")
+        if not isinstance(vision, dict):
+            raise FieldError("vision_config", "must be an object")
+        get = _HFConfig.section(vision)
+        return cls(hidden_size=get.int("hidden_size", minimum=1),
+                   intermediate_size=get.int("intermediate_size", minimum=1),
+                   num_layers=get.int("num_hidden_layers", minimum=1),
+                   image_size=get.int("image_size", minimum=1), patch_size=get.int("patch_size", minimum=1),
+                   text_hidden_size=text_hidden_size, num_channels=get.int("num_channels", 3, minimum=1))
+
+    def tensors(self) -> list[TensorSpec]:
+        T = gguf.MODEL_TENSOR
+        h, ff, p = self.hidden_size, self.intermediate_size, self.patch_size
+        positions = (self.image_size // p) ** 2
+
+        def v(tensor, shape, suffix="weight", layer=None):
+            return TensorSpec(_name(tensor, suffix, layer), shape, layer)
+
+        out = [v(T.V_ENC_EMBD_PATCH, (p, p, self.num_channels, h)), v(T.V_ENC_EMBD_PATCH, (h,), "bias"),
+               v(T.V_ENC_EMBD_POS, (h, positions))]
+        for i in range(self.num_layers):
+            for tensor in (T.V_ENC_ATTN_Q, T.V_ENC_ATTN_K, T.V_ENC_ATTN_V, T.V_ENC_ATTN_O):
+                out += [v(tensor, (h, h), layer=i), v(tensor, (h,), "bias", i)]
+            for norm in (T.V_ENC_INPUT_NORM, T.V_ENC_POST_ATTN_NORM):
+                out += [v(norm, (h,), layer=i), v(norm, (h,), "bias", i)]
+            out += [v(T.V_ENC_FFN_UP, (h, ff), layer=i), v(T.V_ENC_FFN_UP, (ff,), "bias", i),
+                    v(T.V_ENC_FFN_DOWN, (ff, h), layer=i), v(T.V_ENC_FFN_DOWN, (h,), "bias", i)]
+        out += [v(T.V_POST_NORM, (h,)), v(T.V_POST_NORM, (h,), "bias"),
+                v(T.V_MM_INP_PROJ, (h, self.text_hidden_size)), v(T.V_MM_SOFT_EMB_NORM, (h,))]
+        return out
+
+    def encoder_parameter_count(self) -> int:
+        """The SigLIP encoder alone (what Gemma 3's report counts as the vision encoder)."""
+        return sum(t.n_elements for t in self.tensors() if not t.name.startswith("mm."))
+
+    def mmproj_bytes(self, file_type: str = "F16") -> int:
+        """Tensor bytes of the mmproj file written with --outtype file_type."""
+        if file_type not in MMPROJ_TYPES:
+            raise FieldError("mmproj", f"must be one of {', '.join(MMPROJ_TYPES)}, got {file_type!r}")
+        chosen = gguf.GGML_QUANT_SIZES[MMPROJ_TYPES[file_type]][1]
+        total = 0
+        for t in self.tensors():
+            if len(t.shape) <= 1 or ".patch_embd." in t.name or ".position_embd." in t.name:
+                size = 4  # F32: 1-D tensors and SigLIP's embeddings
+            elif t.name.startswith("mm.input_projection") and file_type != "F32":
+                size = 2  # forced F16
+            else:
+                size = chosen
+            total += t.n_elements * size
+        return total

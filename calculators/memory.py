@@ -28,7 +28,7 @@ from typing import Any
 
 import gguf
 
-from calculators.architecture import GGUF_ARCH, Architecture, tensor_role
+from calculators.architecture import GGUF_ARCH, Architecture, tensor_layer, tensor_role
 from calculators.gguf_header import GGUFHeader, Hyperparameters
 from calculators.gpus import GPUS, Accelerator
 from calculators.quant_mix import (
@@ -68,6 +68,26 @@ class InputError(ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+# Input checks, shared with calculators/placement.py.
+
+def check_int(name: str, value, low: int, high: int | None = None) -> int:
+    """`value` as an integer in [low, high], else InputError naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(name, f"must be an integer, got {value!r}")
+    if value < low:
+        raise InputError(name, f"must be at least {low}, got {value}")
+    if high is not None and value > high:
+        raise InputError(name, f"must be at most {high:,}, got {value:,}")
+    return value
+
+
+def cache_type(name: str, value) -> gguf.GGMLQuantizationType:
+    """A --cache-type-k/-v name ("q8_0") → its ggml type, else InputError naming `name`."""
+    if not isinstance(value, str) or value.lower() not in CACHE_TYPES:
+        raise InputError(name, f"unknown cache type {value!r}; choose one of {', '.join(CACHE_TYPES)}")
+    return CACHE_TYPES[value.lower()]
 
 
 # --- results ---------------------------------------------------------------------------
@@ -187,7 +207,7 @@ class FitVerdict:
 # --- the model as the estimator sees it ------------------------------------------------
 
 @dataclass(frozen=True)
-class _Model:
+class LoadedModel:
     hp: Hyperparameters
     tensors: tuple[TensorType, ...]
     notes: tuple[str, ...]
@@ -215,7 +235,7 @@ def _quant_notes(mix: str, tensors) -> list[str]:
     return notes
 
 
-def _model_from_architecture(arch: Architecture, quant: str | None, imatrix: bool) -> _Model:
+def _model_from_architecture(arch: Architecture, quant: str | None, imatrix: bool) -> LoadedModel:
     if quant is None:
         raise InputError("quant", "is required for an architecture (e.g. Q4_K_M)")
     gguf_arch = GGUF_ARCH[arch.family]
@@ -250,17 +270,24 @@ def _model_from_architecture(arch: Architecture, quant: str | None, imatrix: boo
     notes.append(f"Weights: tensor types predicted with llama.cpp's {quant.upper()} rules "
                  "(src/llama-quant.cpp); a real file also holds a few MB of metadata and tokenizer.")
     notes += _quant_notes(quant, tensors)
-    return _Model(hp, tuple(tensors), tuple(notes), v_cache=not arch.is_mla,
+    return LoadedModel(hp, tuple(tensors), tuple(notes), v_cache=not arch.is_mla,
                   n_layer_kv=arch.num_layers)
 
 
-def _model_from_gguf(header: GGUFHeader, quant: str | None, imatrix: bool) -> _Model:
+def _model_from_gguf(header: GGUFHeader, quant: str | None, imatrix: bool) -> LoadedModel:
     hp = header.hyperparameters()
     md = header.metadata
-    mla = f"{hp.arch}.attention.key_length_mla" in md or f"{hp.arch}.attention.kv_lora_rank" in md
+    # llama_hparams::is_mla(): only files that state key_length_mla cache the latent. DeepSeek
+    # files converted before llama.cpp split attn_kv_b (spring 2025) carry kv_lora_rank but
+    # not key_length_mla, and llama.cpp runs them as ordinary attention: full K and V per head.
+    mla = bool(md.get(f"{hp.arch}.attention.key_length_mla"))
     nextn = md.get(f"{hp.arch}.nextn_predict_layers", 0)
     nextn = nextn if isinstance(nextn, int) and 0 <= nextn < hp.n_layer else 0
     notes = []
+    if not mla and md.get(f"{hp.arch}.attention.kv_lora_rank"):
+        notes.append("This file was converted before llama.cpp's latent-attention layout (it has "
+                     "attn_kv_b, no key_length_mla): llama.cpp caches full keys and values for every "
+                     "head, many times the compressed cache of a re-converted file.")
     if hp.arch not in KV_MODELLED_ARCHS:
         notes.append(f"llama.cpp's cache rules for the {hp.arch!r} architecture are not modelled "
                      "here: the weights are exact (read from the file's tensor table), the KV cache "
@@ -283,17 +310,17 @@ def _model_from_gguf(header: GGUFHeader, quant: str | None, imatrix: bool) -> _M
         notes.insert(0, f"Weights: this file re-quantized to {quant.upper()} with llama.cpp's rules "
                         "(src/llama-quant.cpp).")
         notes += _quant_notes(quant, tensors)
-    return _Model(hp, tensors, tuple(notes), v_cache=not mla, n_layer_kv=hp.n_layer - nextn)
+    return LoadedModel(hp, tensors, tuple(notes), v_cache=not mla, n_layer_kv=hp.n_layer - nextn)
 
 
-def load_model(model: Architecture | GGUFHeader | _Model, quant: str | None = None,
-               imatrix: bool = False) -> _Model:
+def load_model(model: Architecture | GGUFHeader | LoadedModel, quant: str | None = None,
+               imatrix: bool = False) -> LoadedModel:
     """The model as the estimator sees it: hyperparameters and the type of every tensor.
 
     `estimate` accepts the result in place of the model, so a caller that estimates one
     model many times (calculators/placement.py) predicts its tensor types only once.
     """
-    if isinstance(model, _Model):
+    if isinstance(model, LoadedModel):
         return model
     if isinstance(model, Architecture):
         return _model_from_architecture(model, quant, imatrix)
@@ -447,29 +474,7 @@ def graph_input_bytes(hp: Hyperparameters, *, n_tokens: int, n_kv: int, n_kv_swa
 
 # --- the estimate ------------------------------------------------------------------------
 
-def _check_int(name: str, value, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InputError(name, f"must be an integer, got {value!r}")
-    if value < low:
-        raise InputError(name, f"must be at least {low}, got {value}")
-    if high is not None and value > high:
-        raise InputError(name, f"must be at most {high:,}, got {value:,}")
-    return value
-
-
-def _cache_type(name: str, value) -> gguf.GGMLQuantizationType:
-    if not isinstance(value, str) or value.lower() not in CACHE_TYPES:
-        raise InputError(name, f"unknown cache type {value!r}; choose one of {', '.join(CACHE_TYPES)}")
-    return CACHE_TYPES[value.lower()]
-
-
-def _layer_of(name: str) -> int | None:
-    if name.startswith("blk."):
-        return int(name.split(".")[1])
-    return None
-
-
-def estimate(model: Architecture | GGUFHeader | _Model, *, quant: str | None = None,
+def estimate(model: Architecture | GGUFHeader | LoadedModel, *, quant: str | None = None,
              context_length: int = 4096, cache_type_k: str = "f16", cache_type_v: str = "f16",
              flash_attention: bool = False, n_gpu_layers: int = 0, n_seq: int = 1,
              n_ubatch: int = 512, n_batch: int = 2048, n_outputs_max: int | None = None,
@@ -493,15 +498,15 @@ def estimate(model: Architecture | GGUFHeader | _Model, *, quant: str | None = N
     """
     m = load_model(model, quant, imatrix)
     hp = m.hp
-    _check_int("context_length", context_length, 1, MAX_CONTEXT)
-    _check_int("n_gpu_layers", n_gpu_layers, 0)
-    _check_int("n_seq", n_seq, 1, LLAMA_MAX_SEQ)
-    _check_int("n_ubatch", n_ubatch, 1, MAX_CONTEXT)
-    _check_int("n_batch", n_batch, 1, MAX_CONTEXT)
+    check_int("context_length", context_length, 1, MAX_CONTEXT)
+    check_int("n_gpu_layers", n_gpu_layers, 0)
+    check_int("n_seq", n_seq, 1, LLAMA_MAX_SEQ)
+    check_int("n_ubatch", n_ubatch, 1, MAX_CONTEXT)
+    check_int("n_batch", n_batch, 1, MAX_CONTEXT)
     if n_outputs_max is not None:
-        _check_int("n_outputs_max", n_outputs_max, 1, MAX_CONTEXT)
-    type_k = _cache_type("cache_type_k", cache_type_k)
-    type_v = _cache_type("cache_type_v", cache_type_v)
+        check_int("n_outputs_max", n_outputs_max, 1, MAX_CONTEXT)
+    type_k = cache_type("cache_type_k", cache_type_k)
+    type_v = cache_type("cache_type_v", cache_type_v)
     for name, value in (("flash_attention", flash_attention), ("swa_full", swa_full),
                         ("kv_unified", kv_unified), ("imatrix", imatrix)):
         if not isinstance(value, bool):
@@ -532,7 +537,7 @@ def estimate(model: Architecture | GGUFHeader | _Model, *, quant: str | None = N
     tensors = []
     tied = not any(t.name == "output.weight" for t in m.tensors)
     for t in m.tensors:
-        layer = _layer_of(t.name)
+        layer = tensor_layer(t.name)
         if t.name in ("token_embd.weight", "per_layer_token_embd.weight"):
             device = "cpu"  # the input layer always stays on the CPU
         elif layer is not None and layer < n_layer:
@@ -688,7 +693,7 @@ def fit_verdicts(result: MemoryEstimate, gpus: tuple[Accelerator, ...] = GPUS,
             verdicts.append(FitVerdict(gpu.slug, gpu.name, gpu.memory_bytes, result.gpu_bytes,
                                        verdict(result.gpu_bytes, gpu.memory_bytes)))
     if system_ram_bytes is not None:
-        _check_int("system_ram_bytes", system_ram_bytes, 1)
+        check_int("system_ram_bytes", system_ram_bytes, 1)
         verdicts.append(FitVerdict("system-ram", "System RAM", system_ram_bytes, result.cpu_bytes,
                                    verdict(result.cpu_bytes, system_ram_bytes)))
     return verdicts

@@ -45,7 +45,7 @@ import gguf
 import numpy as np
 
 from calculators import memory
-from calculators.architecture import tensor_role
+from calculators.architecture import tensor_layer, tensor_role
 from calculators.gguf_header import Hyperparameters
 from calculators.memory import CTX_PAD, FIT_MARGIN_BYTES, InputError, MemoryEstimate
 
@@ -107,8 +107,8 @@ class Options:
     def check(self, n_devices: int) -> None:
         """Raise InputError naming the first bad option."""
         if self.n_gpu_layers is not None:
-            memory._check_int("n_gpu_layers", self.n_gpu_layers, 0)
-        memory._check_int("n_cpu_moe", self.n_cpu_moe, 0)
+            memory.check_int("n_gpu_layers", self.n_gpu_layers, 0)
+        memory.check_int("n_cpu_moe", self.n_cpu_moe, 0)
         for name in ("cpu_moe", "kv_offload"):
             if not isinstance(getattr(self, name), bool):
                 raise InputError(name, f"must be true or false, got {getattr(self, name)!r}")
@@ -150,7 +150,7 @@ class Layout:
         return any(self.block_experts)
 
 
-def layout(model: memory._Model, **settings) -> Layout:
+def layout(model: memory.LoadedModel, **settings) -> Layout:
     """Run the estimator once (everything on the CPU) and regroup its tensors and caches."""
     est = memory.estimate(model, n_gpu_layers=0, **settings)
     hp = model.hp
@@ -159,7 +159,7 @@ def layout(model: memory._Model, **settings) -> Layout:
     largest, largest_expert = [0] * n, [0] * n
     output = output_largest = input_ = 0
     for t in est.tensors:
-        layer = memory._layer_of(t.name)
+        layer = tensor_layer(t.name)
         if t.name in _INPUT_TENSORS:
             input_ += t.bytes
         elif layer is not None and layer < n:
@@ -593,7 +593,7 @@ class Planner:
             raise InputError("devices", f"at most {MAX_DEVICES} GPUs, got {len(devices)}")
         options.check(len(devices))
         if system_ram_bytes is not None:
-            memory._check_int("system_ram_bytes", system_ram_bytes, 1)
+            memory.check_int("system_ram_bytes", system_ram_bytes, 1)
         self.model = memory.load_model(model, settings.pop("quant", None), settings.pop("imatrix", False))
         self.devices = tuple(devices)
         self.options = options
@@ -601,8 +601,8 @@ class Planner:
         self.settings = settings
         self._layouts: dict[tuple[int, bool], Layout] = {}
         hp = self.model.hp
-        self._types = (memory._cache_type("cache_type_k", settings.get("cache_type_k", "f16")),
-                       memory._cache_type("cache_type_v", settings.get("cache_type_v", "f16")))
+        self._types = (memory.cache_type("cache_type_k", settings.get("cache_type_k", "f16")),
+                       memory.cache_type("cache_type_v", settings.get("cache_type_v", "f16")))
         self.context_length = settings.get("context_length", 4096)
         self.n_layer = hp.n_layer
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .architecture import Architecture, FieldError
+from .architecture import Architecture, FieldError, VisionTower
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,8 @@ class Preset:
     # the most the published figure holds besides the text model (a vision tower that llama.cpp
     # loads from a separate mmproj file); exact where the makers publish it (Gemma 3: 417M)
     vision_parameters: int = 0
+    # the vision tower llama.cpp loads from the mmproj file, where we model it (Gemma 3)
+    vision: VisionTower | None = None
 
     @property
     def source_url(self) -> str:
@@ -211,11 +213,24 @@ def _deepseek(**kw):
     return _hf({**base, **kw})
 
 
-def _gemma3_mm(**text):
+# google/gemma-3-{4b,12b,27b}-it config.json vision_config: the same SigLIP encoder in each
+_GEMMA3_VISION = dict(model_type="siglip_vision_model", hidden_size=1152, intermediate_size=4304,
+                      num_hidden_layers=27, num_attention_heads=16, image_size=896, patch_size=14)
+
+
+def _gemma3_config(**text) -> dict:
     # the official multimodal config.json: sizes the text_config leaves out take
     # transformers' Gemma3TextConfig defaults (8 heads, 4 KV heads, head_dim 256, vocab 262208)
-    return _hf(dict(model_type="gemma3", text_config=dict(model_type="gemma3_text",
-                                                           sliding_window=1024, **text)))
+    return dict(model_type="gemma3", vision_config=_GEMMA3_VISION,
+                text_config=dict(model_type="gemma3_text", sliding_window=1024, **text))
+
+
+def _gemma3_mm(**text):
+    return _hf(_gemma3_config(**text))
+
+
+def _gemma3_vision(**text) -> VisionTower:
+    return VisionTower.from_hf_config(_gemma3_config(**text), text_hidden_size=text["hidden_size"])
 
 
 def _llama4(experts, step):
@@ -286,15 +301,18 @@ _PRESETS += [
     # --- Gemma 3, multimodal: the text model; the report gives its parts to the million ---------
     Preset("gemma-3-4b", "Gemma 3 4B", "google/gemma-3-4b-it", 4_301 * M,
            _gemma3_mm(hidden_size=2560, intermediate_size=10240, num_hidden_layers=34),
-           count_rounding=6 * M, count_source=_GEMMA3_REPORT, vision_parameters=417 * M),
+           count_rounding=6 * M, count_source=_GEMMA3_REPORT, vision_parameters=417 * M,
+           vision=_gemma3_vision(hidden_size=2560)),
     Preset("gemma-3-12b", "Gemma 3 12B", "google/gemma-3-12b-it", 12_188 * M,
            _gemma3_mm(hidden_size=3840, intermediate_size=15360, num_hidden_layers=48,
                       num_attention_heads=16, num_key_value_heads=8),
-           count_rounding=7 * M, count_source=_GEMMA3_REPORT, vision_parameters=417 * M),
+           count_rounding=7 * M, count_source=_GEMMA3_REPORT, vision_parameters=417 * M,
+           vision=_gemma3_vision(hidden_size=3840)),
     Preset("gemma-3-27b", "Gemma 3 27B", "google/gemma-3-27b-it", 27_433 * M,
            _gemma3_mm(hidden_size=5376, intermediate_size=21504, num_hidden_layers=62,
                       num_attention_heads=32, num_key_value_heads=16, head_dim=128),
-           count_rounding=8 * M, count_source=_GEMMA3_REPORT, vision_parameters=417 * M),
+           count_rounding=8 * M, count_source=_GEMMA3_REPORT, vision_parameters=417 * M,
+           vision=_gemma3_vision(hidden_size=5376)),
     # --- gpt-oss: MXFP4 experts, attention sinks, a 128-token window on every other layer ------
     Preset("gpt-oss-20b", "gpt-oss 20B", "openai/gpt-oss-20b", 20_910 * M, _gpt_oss(24, 32),
            count_rounding=5 * M, count_source=_GPT_OSS_CARD),

@@ -29,11 +29,12 @@ rules (GLM5-Next, BailingMoE3 under MXFP4_MOE).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import gguf
+
+from calculators.architecture import tensor_layer
 
 T = gguf.GGMLQuantizationType
 F = gguf.LlamaFileType
@@ -175,12 +176,10 @@ def source_type(name: str, shape: Sequence[int],
 _TOKEN_EMBD, _ATTN_Q, _ATTN_V, _ATTN_K, _ATTN_QKV, _ATTN_KV_B, _ATTN_OUTPUT = range(7)
 _FFN_UP, _FFN_GATE, _FFN_DOWN, _OUTPUT, _OTHER = range(7, 12)
 
-_LAYER_RE = re.compile(r"^blk\.(\d+)\.")
-
-
 def _layer_of(name: str) -> int:
-    match = _LAYER_RE.match(name)
-    return int(match.group(1)) if match else -1
+    # llama-model-loader.h weight_name_comparer: tensors outside the blocks sort as layer -1
+    layer = tensor_layer(name)
+    return -1 if layer is None else layer
 
 
 def _category(name: str) -> int:

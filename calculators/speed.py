@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from calculators import memory
 from calculators.architecture import Architecture, tensor_role
 from calculators.gguf_header import GGUFHeader
-from calculators.memory import InputError
+from calculators.memory import InputError, check_int
 from calculators.placement import FLASH_ATTENTION_CHOICES, resolve_flash_attention
 
 BACKENDS = ("cuda", "rocm", "vulkan", "metal", "cpu")
@@ -272,15 +272,6 @@ def _is_matrix(shape: tuple[int, ...]) -> bool:
     return len(shape) >= 2
 
 
-def _check_int(name: str, value, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InputError(name, f"must be an integer, got {value!r}")
-    if value < low or (high is not None and value > high):
-        raise InputError(name, f"must be between {low:,} and {high:,}, got {value:,}" if high is not None
-                         else f"must be at least {low}, got {value}")
-    return value
-
-
 def profile(model: Architecture | GGUFHeader, *, quant: str | None = None, n_gpu_layers: int = 10**6,
             n_cpu_moe: int = 0, context_length: int = 4096, cache_type_k: str = "f16",
             cache_type_v: str = "f16", flash_attention: bool = False, imatrix: bool = False,
@@ -292,7 +283,7 @@ def profile(model: Architecture | GGUFHeader, *, quant: str | None = None, n_gpu
     n_gpu_layers and the rest mean what they mean for `memory.estimate`; n_cpu_moe keeps
     the routed experts of the first N layers on the CPU (llama.cpp's --n-cpu-moe).
     """
-    _check_int("n_cpu_moe", n_cpu_moe, 0)
+    check_int("n_cpu_moe", n_cpu_moe, 0)
     est = memory.estimate(model, quant=quant, context_length=context_length, cache_type_k=cache_type_k,
                           cache_type_v=cache_type_v, flash_attention=flash_attention,
                           n_gpu_layers=n_gpu_layers, imatrix=imatrix, n_ubatch=n_ubatch, n_batch=n_batch)
@@ -431,7 +422,7 @@ def _attended(part: _Part, full: float, swa: float) -> tuple[float, float]:
 def generation(prof: Profile, hw: Hardware, depth: int = 0,
                constants: dict[str, BackendConstants] | None = None) -> Generation:
     constants = constants or CONSTANTS
-    _check_int("depth", depth, 0, MAX_DEPTH)
+    check_int("depth", depth, 0, MAX_DEPTH)
     full, swa = _cells(depth, prof.window)
     device_c = constants[hw.backend]
     host_c = constants["cpu"]
@@ -470,9 +461,9 @@ def prompt_processing(prof: Profile, hw: Hardware, depth: int = 0, n_prompt: int
                       n_ubatch: int = 512, n_batch: int = 2048,
                       constants: dict[str, BackendConstants] | None = None) -> PromptProcessing:
     constants = constants or CONSTANTS
-    _check_int("depth", depth, 0, MAX_DEPTH)
-    _check_int("n_prompt", n_prompt, 1, MAX_DEPTH)
-    ubatch = min(_check_int("ubatch_size", n_ubatch, 1), _check_int("batch_size", n_batch, 1), n_prompt)
+    check_int("depth", depth, 0, MAX_DEPTH)
+    check_int("n_prompt", n_prompt, 1, MAX_DEPTH)
+    ubatch = min(check_int("ubatch_size", n_ubatch, 1), check_int("batch_size", n_batch, 1), n_prompt)
     device_c = constants[hw.backend]
     host_c = constants["cpu"]
     on_cpu = hw.backend == "cpu"
@@ -571,9 +562,9 @@ def estimate(model: Architecture | GGUFHeader, hw: Hardware, *, quant: str | Non
                      as llama.cpp resolves it, by calculators.placement).
     The backend `cpu` runs every layer on the CPU whatever n_gpu_layers says.
     """
-    _check_int("depth", depth, 0, MAX_DEPTH)
-    _check_int("n_prompt", n_prompt, 1, MAX_DEPTH)
-    ngl = 0 if hw.backend == "cpu" else _check_int("n_gpu_layers", n_gpu_layers, 0)
+    check_int("depth", depth, 0, MAX_DEPTH)
+    check_int("n_prompt", n_prompt, 1, MAX_DEPTH)
+    ngl = 0 if hw.backend == "cpu" else check_int("n_gpu_layers", n_gpu_layers, 0)
     loaded = memory.load_model(model, quant, imatrix)
     fa, fa_reason = _flash_attention(flash_attention, loaded.hp, hw, ngl > 0, cache_type_k, cache_type_v)
     prof = profile(loaded, n_gpu_layers=ngl, n_cpu_moe=n_cpu_moe if ngl else 0,
@@ -596,6 +587,6 @@ def _flash_attention(requested: bool | str, hp, hw: Hardware, gpu_layers: bool, 
     if requested not in FLASH_ATTENTION_CHOICES:
         raise InputError("flash_attention", f"choose one of {', '.join(FLASH_ATTENTION_CHOICES)}, got {requested!r}")
     return resolve_flash_attention(
-        requested, hp, type_k=memory._cache_type("cache_type_k", cache_type_k),
-        type_v=memory._cache_type("cache_type_v", cache_type_v), gpu_layers=gpu_layers, kv_offload=True,
+        requested, hp, type_k=memory.cache_type("cache_type_k", cache_type_k),
+        type_v=memory.cache_type("cache_type_v", cache_type_v), gpu_layers=gpu_layers, kv_offload=True,
         unified=hw.unified)

@@ -14,10 +14,13 @@ source, not a fit:
   Recomputation in Large Transformer Models", section 4: s·b·h·(34 + 5·a·s/h) bytes in
   16-bit for a GPT-style layer without recomputation, 2·s·b·h with full recomputation.
   `layer_activation_bytes` redoes the paper's per-tensor count for today's layers (GQA,
-  gated FFN, MoE, no dropout, FlashAttention, frozen base with adapters) and for the fp32
-  copies Hugging Face transformers keeps (RMSNorm, eager softmax, loss). With the paper's
-  layer it returns the paper's formula exactly; for transformers models it agrees within
-  about 2% with the bytes autograd actually saves (both checked in the tests).
+  gated and fused FFNs, q/k norms, MoE with routed and shared experts, latent attention,
+  no dropout, FlashAttention, frozen base with adapters) and for the fp32 copies Hugging
+  Face transformers keeps (RMSNorm, eager softmax, routers, loss). With the paper's layer
+  it returns the paper's formula exactly; for transformers 5 models (Llama, Qwen2/3,
+  Qwen3-MoE, Gemma 2/3, Mixtral, gpt-oss, GLM-4.5, Phi-3) it agrees within about 2.5% with
+  the bytes autograd actually saves (checked in the tests); DeepSeek and Llama 4 blocks
+  follow the same rules without that check.
 """
 
 from __future__ import annotations
@@ -61,33 +64,43 @@ class TrainingMemory:
 
 # --- activations -----------------------------------------------------------------------
 
-# Width of each block linear layer's input, for the tensors the backward pass keeps.
-def _linear_input_width(shape: "LayerShape", module: str) -> int:
-    return {"o_proj": shape.q_dim, "down_proj": shape.ffn}.get(module, shape.hidden)
-
-
-_MLP_MODULES = ("gate_proj", "up_proj", "down_proj")
-
-
 @dataclass(frozen=True)
 class LayerShape:
     """What the activation count needs to know about one transformer block.
 
     The defaults describe the paper's GPT layer (16-bit tensors throughout, fused norms);
-    `from_architecture` describes the same block as Hugging Face transformers runs it.
+    `from_architecture` describes a block of a real model as Hugging Face transformers (5)
+    runs it.
     """
 
     hidden: int
     heads: int
     q_dim: int  # heads · head_dim
-    kv_dim: int  # kv_heads · head_dim
-    ffn: int  # intermediate size (per expert)
+    kv_dim: int  # width of K (and of V unless v_dim is set): kv_heads · head_dim
+    ffn: int  # intermediate size (of one routed expert in a MoE block)
     gated_ffn: bool = True  # SwiGLU/GeGLU: gate and up projections
+    # bytes per FFN-width element a gated FFN keeps besides down_proj's input: the
+    # activation's input and output and up's output (6); gpt-oss's clamped GLU keeps 12
+    ffn_keep_bytes: int = 6
     norms: int = 2  # hidden-sized norms per block (Gemma 2/3 have 4)
-    qk_norm: bool = False  # per-head norms on queries and keys (Gemma 3)
+    qk_norm: bool = False  # per-head norms on queries and keys (Gemma 3, Qwen3, GLM-4.5)
     dropout: bool = False  # GPT-style dropout after attention and FFN, and on the scores
     moe: bool = False  # a routed mixture-of-experts FFN
     experts_per_token: int = 1  # MoE: the FFN runs this many times per token
+    num_experts: int = 0  # MoE: the router's outputs (its fp32 scores are kept)
+    shared_ffn: int = 0  # MoE: width of the shared expert(s), a dense FFN every token runs
+    # MoE: transformers' Llama 4 runs every expert on every token (inputs scaled by the router
+    # scores) instead of gathering each expert's tokens
+    dense_routing: bool = False
+    router_input_bytes: int = 2  # DeepSeek/GLM routers upcast their input to fp32
+    v_dim: int = 0  # width of V when it differs from K (DeepSeek's latent attention); 0 = kv_dim
+    # DeepSeek's latent attention: widths of the compressed query and key/value, each
+    # RMS-normed and projected up again inside the block (0 = ordinary attention)
+    q_lora: int = 0
+    kv_lora: int = 0
+    # (target name, in_features) of the block's adaptable linear layers, from
+    # calculators.lora: what a LoRA adapter on each must keep of its input
+    linears: tuple[tuple[str, int], ...] = ()
     # Bytes per element a norm keeps: its input, and (only while the norm weight trains)
     # the normalised tensor the weight multiplies.
     norm_input_bytes: int = 2
@@ -95,28 +108,49 @@ class LayerShape:
     softmax_bytes: int = 2  # eager attention: bytes kept per attention score
     attn_softcap: bool = False  # Gemma 2 eager: tanh(scores/cap) is kept too
 
+    @property
+    def value_dim(self) -> int:
+        return self.v_dim or self.kv_dim
+
     @classmethod
-    def from_architecture(cls, arch: Architecture) -> "LayerShape":
+    def from_architecture(cls, arch: Architecture, layer: int | None = None) -> "LayerShape":
+        """Block `layer` of `arch` (default: the last, a MoE block in every MoE family)."""
+        from .lora import block_linears
+
+        i = arch.num_layers - 1 if layer is None else layer
         gemma = arch.family in ("gemma2", "gemma3")
+        gpt_oss = arch.family == "gpt_oss"
+        moe = arch.is_moe_layer(i)
+        mla = arch.is_mla
         return cls(
             hidden=arch.hidden_size,
             heads=arch.num_heads,
             q_dim=arch.q_dim,
-            kv_dim=arch.kv_dim,
-            ffn=arch.intermediate_size,
+            kv_dim=arch.num_heads * arch.head_dim if mla else arch.kv_dim,
+            v_dim=arch.num_heads * arch.value_head_dim if mla else 0,
+            q_lora=arch.q_lora_rank,
+            kv_lora=arch.kv_lora_rank,
+            ffn=arch.expert_width if moe else arch.intermediate_size,
             norms=4 if gemma else 2,
-            qk_norm=arch.family == "gemma3",
-            moe=arch.is_moe,
-            experts_per_token=arch.num_experts_per_token if arch.is_moe else 1,
+            qk_norm=arch.has_qk_norm,
+            moe=moe,
+            experts_per_token=arch.num_experts_per_token if moe else 1,
+            num_experts=arch.num_experts if moe else 0,
+            shared_ffn=arch.shared_expert_width if moe else 0,
+            dense_routing=arch.family == "llama4",
+            router_input_bytes=4 if arch.family in ("deepseek2", "glm4_moe") else 2,
+            linears=block_linears(arch, i),
             # transformers' RMSNorm upcasts its input to fp32 and autograd keeps that
             # copy (4 bytes); with a trainable weight it also keeps the normalised tensor,
-            # cast back to 16-bit in Llama/Mistral/Qwen2 (2), still fp32 in Gemma (4).
+            # cast back to 16-bit in Llama/Mistral/Qwen (2), still fp32 in Gemma (4).
             # Measured with torch.autograd.graph.saved_tensors_hooks (see the tests).
+            ffn_keep_bytes=12 if gpt_oss and moe else 6,
             norm_input_bytes=4,
-            norm_output_bytes=4 if gemma else 2,
+            norm_output_bytes=4 if gemma or gpt_oss else 2,
             # transformers' eager attention: softmax in fp32 (4 bytes kept) then cast to
-            # 16-bit for the product with V (2 more bytes kept).
-            softmax_bytes=6,
+            # 16-bit for the product with V (2 more bytes kept); gpt-oss keeps only the
+            # 16-bit softmax over the scores and its sink logit.
+            softmax_bytes=2 if gpt_oss else 6,
             attn_softcap=arch.family == "gemma2",
         )
 
@@ -163,55 +197,76 @@ def layer_activation_bytes(
     sb = s * b
     h, a = shape.hidden, shape.heads
     weights_train = adapters is None
+    # the attention output, heads · V head (= q_dim unless V is narrower, as in DeepSeek)
+    out_dim = shape.v_dim or shape.q_dim
 
     # Inside attention: what the attention kernel itself keeps.
     if attention == "eager":
         # transformers repeats K/V to every query head (repeat_kv) before the matmuls.
-        attn = 2 * sb * shape.q_dim * 3  # Q, K, V
+        attn = 2 * sb * (2 * shape.q_dim + out_dim)  # Q, K and V for every head
         attn += shape.softmax_bytes * a * s * s * b
         if shape.attn_softcap:
             attn += 2 * a * s * s * b
         if shape.dropout:
             attn += a * s * s * b + 2 * a * s * s * b  # mask and dropped-out scores
     else:
-        attn = 2 * sb * (shape.q_dim + 2 * shape.kv_dim)  # Q, K, V
-        attn += 2 * sb * shape.q_dim  # the output, which the backward kernel needs
+        attn = 2 * sb * (shape.q_dim + shape.kv_dim + shape.value_dim)  # Q, K, V
+        attn += 2 * sb * out_dim  # the output, which the backward kernel needs
         attn += 4 * a * sb  # fp32 log-sum-exp
     if shape.dropout:
         attn += sb * h  # dropout mask after attention
+    if shape.kv_lora:
+        # latent attention: the compressed query and key/value, RMS-normed (their inputs, and
+        # outputs while the norm weights train) before their up-projections
+        attn += _norm_bytes(shape, shape.q_lora + shape.kv_lora, sb, weights_train)
 
     # Inside the FFN: activation input, and for a gated FFN its output and up's output.
-    mlp = (6 if shape.gated_ffn else 2) * sb * shape.ffn
+    mlp = (shape.ffn_keep_bytes if shape.gated_ffn else 2) * sb * shape.ffn
     if shape.dropout:
         mlp += sb * h  # dropout mask after the FFN
 
     # Inputs of the linear layers.
+    adapted = 0
     if weights_train:
-        attn += 2 * sb * h  # shared input of q/k/v
+        attn += 2 * sb * h  # shared input of q/k/v (or of qkv_proj, q_a_proj + kv_a_proj)
+        if shape.kv_lora:
+            attn += 2 * sb * (shape.q_lora + shape.kv_lora)  # inputs of q_b_proj, kv_b_proj
         if attention == "eager":
-            attn += 2 * sb * shape.q_dim  # o_proj input (flash: it is the kernel's output)
+            attn += 2 * sb * out_dim  # o_proj input (flash: it is the kernel's output)
         mlp += 2 * sb * h + 2 * sb * shape.ffn  # shared gate/up input, down input
     else:
-        for module in adapters:
-            if module in ("embed_tokens", "lm_head"):
-                continue
-            kept = 2 * sb * _linear_input_width(shape, module) + 2 * sb * rank
-            if module in _MLP_MODULES:
-                mlp += kept
-            else:
-                attn += kept
+        # each adapted nn.Linear keeps its own 16-bit input copy and lora_A's output
+        adapted = sum(2 * sb * width + 2 * sb * rank for module, width in shape.linears
+                      if module in adapters)
     if shape.moe:
         # transformers' MoE block (grouped_mm experts): each of the k expert outputs is
-        # kept for the product with its routing weight, and the router keeps its input
-        # while its weight trains.
-        mlp = shape.experts_per_token * (mlp + 2 * sb * h)
+        # kept for the product with its routing weight, the router's fp32 scores, and the
+        # router's input while its weight trains (its LoRA input is in `adapted`).
+        k = shape.experts_per_token
+        if shape.dense_routing:
+            # Llama4TextMoe: all E experts on all tokens; the score-scaled copy of the input
+            # and each expert's input are kept, the outputs are summed unweighted
+            e = shape.num_experts
+            mlp = e * (mlp + 2 * sb * h) + 2 * sb * e * h
+        else:
+            mlp = k * (mlp + 2 * sb * h)
+        mlp += 4 * sb * shape.num_experts
         if weights_train:
-            mlp += 2 * sb * h
-
+            mlp += shape.router_input_bytes * sb * h
+        if adapters and "experts" in adapters:
+            # PEFT's lora.ParamWrapper adds B·A to the fused weights for the forward pass: the
+            # grouped matmuls keep their gathered inputs and the merged 16-bit weights
+            # (E·h·2ff + E·ff·h values) for the backward pass (peft/tuners/lora/layer.py).
+            mlp += 2 * sb * k * (h + shape.ffn) + 2 * 3 * shape.num_experts * h * shape.ffn
+        if shape.shared_ffn:
+            # the shared expert(s): a dense gated FFN every token runs
+            mlp += 6 * sb * shape.shared_ffn
+            if weights_train:
+                mlp += 2 * sb * h + 2 * sb * shape.shared_ffn
     norms = shape.norms * _norm_bytes(shape, h, sb, weights_train)
     if shape.qk_norm:
         norms += _norm_bytes(shape, shape.q_dim + shape.kv_dim, sb, weights_train)
-    return attn + mlp + norms
+    return attn + mlp + adapted + norms
 
 
 def output_layer_bytes(
@@ -242,17 +297,24 @@ def activation_breakdown(
     adapters: frozenset[str] | None = None,
     rank: int = 0,
 ) -> list[tuple[str, int]]:
-    shape = LayerShape.from_architecture(arch)
-    per_layer = layer_activation_bytes(shape, s, b, attention, adapters, rank)
+    # blocks differ in MoE models with dense layers (DeepSeek's first ones, Llama 4's every
+    # other one): one count per kind of block
+    shapes = [LayerShape.from_architecture(arch, i) for i in range(arch.num_layers)]
+    counts = {shape: layer_activation_bytes(shape, s, b, attention, adapters, rank)
+              for shape in set(shapes)}
+    per_layer = [counts[shape] for shape in shapes]
     L = arch.num_layers
     if gradient_checkpointing:
         rows = [
             (f"activations: layer inputs kept by checkpointing (2·s·b·h × {L} layers)",
              2 * s * b * arch.hidden_size * L),
-            ("activations: one layer recomputed during backward", per_layer),
+            ("activations: one layer recomputed during backward", max(per_layer)),
         ]
+    elif len(counts) == 1:
+        rows = [(f"activations: {L} layers × {per_layer[0]:,} bytes", sum(per_layer))]
     else:
-        rows = [(f"activations: {L} layers × {per_layer:,} bytes", per_layer * L)]
+        dense = sum(not shape.moe for shape in shapes)
+        rows = [(f"activations: {L} layers ({dense} dense, {L - dense} MoE)", sum(per_layer))]
     rows.append(("activations: final norm, lm_head, fp32 log-probabilities for the loss",
                  output_layer_bytes(arch, s, b, adapters, rank)))
     return rows
@@ -368,9 +430,23 @@ def training_memory(
     if gradient_checkpointing:
         notes.append("Gradient checkpointing keeps only each layer's input (2·s·b·h bytes) "
                      "and recomputes one layer at a time during the backward pass.")
-    if arch.is_moe:
+    if arch.family == "llama4":
+        notes.append(f"MoE: transformers' Llama 4 runs all {arch.num_experts} experts on every token "
+                     "(inputs scaled by the router scores), so its FFN activations are counted "
+                     f"{arch.num_experts} times in the MoE blocks. Not counted: the weightless "
+                     "query/key L2 norm some Llama 4 configs switch on (use_qk_norm).")
+    elif arch.is_moe:
         notes.append(f"MoE: each token's FFN activations are counted "
-                     f"{arch.num_experts_per_token} times (once per active expert).")
+                     f"{arch.num_experts_per_token} times (once per active expert)"
+                     + (", plus the shared expert's once." if arch.num_shared_experts else "."))
+    if arch.is_mla:
+        notes.append("Latent attention (DeepSeek): counted as a fused attention kernel over 192-wide "
+                     "keys and 128-wide values per head; transformers may run it unfused, which "
+                     "keeps the s×s scores as eager attention does.")
+    if adapters is not None and "experts" in adapters:
+        notes.append("LoRA on the routed experts (PEFT's ParamWrapper) merges B·A into the fused "
+                     "expert weights for each forward pass; the merged 16-bit weights of a block "
+                     "stay in memory until its backward pass.")
     notes.append("Not counted: the CUDA context, allocator fragmentation, and the data loader.")
 
     return TrainingMemory(

@@ -203,6 +203,14 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets that several serializers share get one name in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "FlashAttentionModeEnum": "calculators.placement.FLASH_ATTENTION_CHOICES",
+        "SpeedBoundEnum": ["memory", "compute", "overhead"],
+        "FitVerdictEnum": ["fits", "tight", "does-not-fit"],
+        "SpeedBackendEnum": "calculators.speed.BACKENDS",
+        "LiveBackendEnum": ["local", "remote"],
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.api.document_error_responses",

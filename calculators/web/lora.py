@@ -31,7 +31,9 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from calculators.architecture import FAMILIES, Architecture, FieldError
-from calculators.lora import ALL_LINEAR, METHODS, TARGET_MODULES, LoraEstimate, lora_parameters
+from calculators.lora import (
+    ALL_LINEAR, ATTENTION_MODULES, METHODS, TARGET_MODULES, LoraEstimate, lora_parameters,
+)
 from calculators.presets import Preset, all_presets, get_preset
 from calculators.training import ATTENTION_KINDS, TrainingMemory, training_memory
 from calculators.web.common import (
@@ -40,7 +42,6 @@ from calculators.web.common import (
 
 # PEFT's LoraConfig defaults (src/peft/tuners/lora/config.py): r=8, lora_alpha=8.
 PEFT_DEFAULT_ALPHA = 8
-ATTENTION_ONLY = ("q_proj", "k_proj", "v_proj", "o_proj")
 # The ranks the rank chart always shows; the chosen rank is added to them.
 CHART_RANKS = tuple(2**i for i in range(9))  # 1 … 256
 
@@ -127,6 +128,7 @@ def _module_row(row) -> dict:
         "lora_A": list(row.a_shape),
         "lora_B": list(row.b_shape),
         "magnitude": row.magnitude,
+        "experts": row.experts,
         "parameters_per_module": row.params_per_module,
         "modules": row.count,
         "parameters": row.total,
@@ -188,7 +190,7 @@ def chart_series(params: dict) -> dict:
     ranks = sorted(set(CHART_RANKS) | {chosen})
     by_rank = [point(r, params["target_modules"]) for r in ranks]
     yours = tuple(m for m in TARGET_MODULES if m in params["target_modules"])
-    sets = [("Attention only", ATTENTION_ONLY), ("All linear", ALL_LINEAR), ("Your set", yours)]
+    sets = [("Attention only", ATTENTION_MODULES), ("All linear", ALL_LINEAR), ("Your set", yours)]
     by_set = [point(chosen, targets) for _, targets in sets]
     return {
         "method": method,
@@ -216,6 +218,8 @@ class LoraModuleRowSerializer(serializers.Serializer):
     lora_A = serializers.ListField(child=serializers.IntegerField())
     lora_B = serializers.ListField(child=serializers.IntegerField())
     magnitude = serializers.IntegerField(help_text="DoRA magnitude vector length, 0 otherwise")
+    experts = serializers.IntegerField(help_text="1, or the experts a fused 3-D expert weight holds "
+                                                 "(adapted through PEFT's target_parameters)")
     parameters_per_module = serializers.IntegerField()
     modules = serializers.IntegerField(help_text="adapted modules of this kind in the model")
     parameters = serializers.IntegerField()
@@ -373,9 +377,12 @@ _CHECKBOXES = ("use_rslora", "gradient_checkpointing")
 ERROR_SLOTS = ("model", "architecture", "rank", "alpha", "target_modules", "method",
                "sequence_length", "micro_batch_size", "gradient_checkpointing", "attention",
                "use_rslora", "form")
+# Names that need a word on the form; the others show as they are.
 MODULE_LABELS = {
-    "q_proj": "q_proj", "k_proj": "k_proj", "v_proj": "v_proj", "o_proj": "o_proj",
-    "gate_proj": "gate_proj", "up_proj": "up_proj", "down_proj": "down_proj",
+    "qkv_proj": "qkv_proj (Phi)", "q_a_proj": "q_a_proj (DeepSeek)", "q_b_proj": "q_b_proj (DeepSeek)",
+    "kv_a_proj_with_mqa": "kv_a_proj_with_mqa (DeepSeek)", "kv_b_proj": "kv_b_proj (DeepSeek)",
+    "gate_up_proj": "gate_up_proj (Phi)", "router": "router (Llama 4)",
+    "experts": "experts (MoE, target_parameters)",
     "embed_tokens": "embed_tokens (embeddings)", "lm_head": "lm_head (output)",
 }
 
@@ -523,8 +530,8 @@ def lora_page(request):
         "result": result,
         "charts": charts,
         "presets": all_presets(),
-        "modules": [(name, MODULE_LABELS[name]) for name in TARGET_MODULES],
-        "attention_only": ",".join(ATTENTION_ONLY),
+        "modules": [(name, MODULE_LABELS.get(name, name)) for name in TARGET_MODULES],
+        "attention_only": ",".join(ATTENTION_MODULES),
         "all_linear": ",".join(ALL_LINEAR),
         "methods": METHODS,
         **(_page_context(result) if result else {}),

@@ -45,7 +45,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from calculators import memory, placement
-from calculators.architecture import Architecture, FieldError
+from calculators.architecture import Architecture, FieldError, VisionTower
 from calculators.gguf_header import GGUFError, GGUFHeader, parse_header
 from calculators.gpus import GPUS, Accelerator, get_gpu
 from calculators.placement import Device, Options
@@ -392,6 +392,7 @@ class Source:
     hf_repo: str | None = None
     gguf_key: str | None = None  # the cache key of an uploaded header
     parameters: int | None = None  # the preset's published count
+    vision: VisionTower | None = None  # a multimodal preset's image encoder (its mmproj file)
 
     @property
     def architecture(self) -> Architecture | None:
@@ -485,7 +486,7 @@ def resolve_source(params: dict, header: GGUFHeader | None = None, gguf_key: str
         except FieldError as exc:
             raise InvalidInput("model", exc.message) from None
         return Source("preset", preset.architecture, preset.name, preset.slug, preset.hf_repo,
-                      parameters=preset.official_parameter_count)
+                      parameters=preset.official_parameter_count, vision=preset.vision)
     if params.get("architecture") is not None:
         try:
             arch = architecture_from_json(params["architecture"])
@@ -757,8 +758,18 @@ def inference(source: Source, params: dict) -> dict:
                        "bytes": c.bytes} for c in est.kv_caches],
         "verdicts": verdicts,
         "placement": placement_dict(p),
+        "mmproj": mmproj_dict(source.vision),
         "training": None,
     }
+
+
+def mmproj_dict(vision: VisionTower | None) -> dict | None:
+    """The vision projector: a second file llama.cpp loads only with --mmproj."""
+    if vision is None:
+        return None
+    return {"file_type": "F16", "parameters": sum(t.n_elements for t in vision.tensors()),
+            "bytes": vision.mmproj_bytes("F16"), "bytes_bf16": vision.mmproj_bytes("BF16"),
+            "bytes_f32": vision.mmproj_bytes("F32")}
 
 
 def training(source: Source, params: dict) -> dict:
@@ -813,6 +824,7 @@ def training(source: Source, params: dict) -> dict:
         "verdicts": verdicts,
         "verdict": chosen,
         "placement": None,
+        "mmproj": None,
         "training": {
             **by_kind,
             "trainable_parameters": adapter.trainable if adapter else parameters,
@@ -1107,6 +1119,14 @@ class MemoryTrainingSerializer(TrainingMemorySerializer):
     target_modules = serializers.ListField(child=serializers.CharField())
 
 
+class MemoryMmprojSerializer(serializers.Serializer):
+    file_type = serializers.CharField(help_text="the type the bytes are for (F16, as published)")
+    parameters = serializers.IntegerField(help_text="vision encoder and projector")
+    bytes = serializers.IntegerField(help_text="tensor bytes of the F16 mmproj file")
+    bytes_bf16 = serializers.IntegerField()
+    bytes_f32 = serializers.IntegerField()
+
+
 class MemoryResponseSerializer(serializers.Serializer):
     model = MemoryModelInfoSerializer()
     mode = serializers.ChoiceField(choices=MODES)
@@ -1131,6 +1151,8 @@ class MemoryResponseSerializer(serializers.Serializer):
                                                                  "or vram_gb), if given")
     placement = MemoryPlacementSerializer(allow_null=True, help_text="inference: what each GPU and the CPU hold")
     fit = MemoryFitSerializer(allow_null=True, help_text="inference on chosen hardware: the most that fits")
+    mmproj = MemoryMmprojSerializer(allow_null=True, help_text="multimodal presets: the vision projector "
+                                                               "file, not in the totals above")
     training = MemoryTrainingSerializer(allow_null=True)
 
 

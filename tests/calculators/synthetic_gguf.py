@@ -11,13 +11,30 @@ log is the reference for the KV cache.
 import gguf
 import numpy as np
 
-from calculators.architecture import GGUF_ARCH, Architecture
+from calculators.architecture import GGUF_ARCH, Architecture, TensorSpec
 from calculators.gguf_header import read_header
 
 F16, F32 = gguf.GGMLQuantizationType.F16, gguf.GGMLQuantizationType.F32
 
 
-def _metadata(w: gguf.GGUFWriter, arch: Architecture, name: str):
+def legacy_mla_tensors(arch: Architecture) -> list[TensorSpec]:
+    """A DeepSeek tensor list as llama.cpp's converter wrote it before it split attn_kv_b.
+
+    convert_hf_to_gguf then kept HF's kv_b_proj whole: one [kv_lora_rank,
+    n_head·(qk_nope + v_head)] matrix per layer instead of the per-head attn_k_b / attn_v_b.
+    """
+    nope = arch.head_dim - arch.qk_rope_head_dim
+    out = []
+    for t in arch.tensors():
+        if ".attn_k_b." in t.name:
+            shape = (arch.kv_lora_rank, arch.num_heads * (nope + arch.value_head_dim))
+            out.append(TensorSpec(t.name.replace("attn_k_b", "attn_kv_b"), shape, t.layer))
+        elif ".attn_v_b." not in t.name:
+            out.append(t)
+    return out
+
+
+def _metadata(w: gguf.GGUFWriter, arch: Architecture, name: str, legacy_mla: bool = False):
     a = arch
     w.add_context_length(a.context_length)
     w.add_embedding_length(a.hidden_size)
@@ -27,7 +44,16 @@ def _metadata(w: gguf.GGUFWriter, arch: Architecture, name: str):
     w.add_layer_norm_rms_eps(1e-6)
     w.add_rope_freq_base(float(a.rope_theta))
     w.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
-    if a.is_mla:
+    if a.is_mla and legacy_mla:
+        # the converter before the split: full K and V heads, no key_length_mla
+        w.add_head_count_kv(a.num_heads)
+        w.add_key_length(a.head_dim)
+        w.add_value_length(a.value_head_dim)
+        w.add_kv_lora_rank(a.kv_lora_rank)
+        if a.q_lora_rank:
+            w.add_q_lora_rank(a.q_lora_rank)
+        w.add_rope_dimension_count(a.qk_rope_head_dim)
+    elif a.is_mla:
         # convert_hf_to_gguf DeepseekV2Model: the cache holds one latent "head"
         w.add_head_count_kv(1)
         w.add_key_length(a.kv_lora_rank + a.qk_rope_head_dim)
@@ -74,13 +100,16 @@ def add_tokenizer(w: gguf.GGUFWriter, n_vocab: int):
     w.add_token_types([2, 3, 3] + [6] * 256 + [1] * (n_vocab - 259))
 
 
-def write_gguf(path, arch: Architecture, name: str = "synthetic"):
-    """Write `arch` as an F16 GGUF (1-D tensors F32, like the converter) and return its header."""
+def write_gguf(path, arch: Architecture, name: str = "synthetic", legacy_mla: bool = False):
+    """Write `arch` as an F16 GGUF (1-D tensors F32, like the converter) and return its header.
+
+    legacy_mla: a DeepSeek file as converted before attn_kv_b was split (legacy_mla_tensors).
+    """
     w = gguf.GGUFWriter(str(path), GGUF_ARCH[arch.family])
     w.add_name(name)
-    _metadata(w, arch, name)
+    _metadata(w, arch, name, legacy_mla)
     add_tokenizer(w, arch.vocab_size)
-    for t in arch.tensors():
+    for t in (legacy_mla_tensors(arch) if legacy_mla else arch.tensors()):
         qtype = F32 if len(t.shape) == 1 else F16
         nbytes = t.n_elements * (4 if qtype == F32 else 2)
         w.add_tensor_info(t.name, list(reversed(t.shape)),

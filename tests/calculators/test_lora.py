@@ -73,15 +73,86 @@ def test_gemma_2_9b_with_embeddings_and_lm_head_by_hand():
     assert rows["lm_head"].b_shape == (256000, 16)
 
 
-def test_mixtral_adapts_every_expert_by_hand():
-    # Mixtral-8x7B config: hidden 4096, intermediate 14336, 8 experts, 32 layers;
-    # gate/up/down are each expert's w1/w3/w2.
+def test_mixtral_experts_are_two_fused_weights_per_layer_by_hand():
+    # Mixtral-8x7B config: hidden 4096, intermediate 14336, 8 experts, 32 layers. transformers
+    # 5 stores a layer's experts as gate_up_proj (8, 2·14336, 4096) and down_proj
+    # (8, 4096, 14336); PEFT's lora.ParamWrapper gives each r·E·(in + out) parameters
+    # (lora_A = Linear(in, r·E), lora_B = Linear(r·E, out), peft/tuners/lora/layer.py).
+    r, e = 8, 8
+    per_layer = r * e * (4096 + 2 * 14336) + r * e * (14336 + 4096)
+    est = lora_parameters(preset("mixtral-8x7b-v0.1"), r, ["experts"])
+    assert est.trainable == 32 * per_layer == 104_857_600
+    assert [row.hf_name for row in est.rows] == ["model.layers.*.mlp.experts.gate_up_proj",
+                                                 "model.layers.*.mlp.experts.down_proj"]
+    assert est.rows[0].a_shape == (r * e, 4096) and est.rows[0].b_shape == (2 * 14336, r * e)
+    # gate_proj/up_proj/down_proj are not nn.Linear modules of Mixtral any more: nothing to adapt
+    with pytest.raises(FieldError) as info:
+        lora_parameters(preset("mixtral-8x7b-v0.1"), r, ["gate_proj", "up_proj", "down_proj"])
+    assert info.value.field == "target_modules"
+
+
+def test_gpt_oss_20b_all_linear_plus_experts_by_hand():
+    # openai/gpt-oss-20b config: hidden 2880, 64 heads × head_dim 64 = 4096, 8 KV heads × 64 =
+    # 512, 24 layers, 32 experts of intermediate 2880. all-linear matches q/k/v/o only (the
+    # router is not an nn.Linear); the experts come through target_parameters.
     r = 8
-    per_expert = 3 * r * (4096 + 14336)
-    est = lora_parameters(preset("mixtral-8x7b-v0.1"), r, ["gate_proj", "up_proj", "down_proj"])
-    assert est.trainable == 32 * 8 * per_expert == 113_246_208
-    assert all(row.modules_per_layer == 8 for row in est.rows)
-    assert any("every one of the 8 experts" in note for note in est.notes)
+    attention = r * (2880 + 4096) + 2 * r * (2880 + 512) + r * (4096 + 2880)
+    experts = r * 32 * (2880 + 2 * 2880) + r * 32 * (2880 + 2880)
+    assert (attention, experts) == (165_888, 3_686_400)
+    arch = preset("gpt-oss-20b")
+    assert lora_parameters(arch, r, ALL_LINEAR).trainable == 24 * attention == 3_981_312
+    assert lora_parameters(arch, r, [*ALL_LINEAR, "experts"]).trainable == 24 * (attention + experts)
+
+
+def test_phi3_fuses_qkv_and_gate_up_by_hand():
+    # microsoft/Phi-3-mini-4k-instruct: hidden 3072, 32 heads × 96, no GQA, intermediate 8192,
+    # 32 layers; qkv_proj 3072 → 3·3072, gate_up_proj 3072 → 2·8192.
+    r = 16
+    per_layer = r * (3072 + 9216) + r * (3072 + 3072) + r * (3072 + 16384) + r * (8192 + 3072)
+    est = lora_parameters(preset("phi-3-mini-4k"), r, ALL_LINEAR)
+    assert est.trainable == 32 * per_layer == 25_165_824
+    assert est.target_modules == ("qkv_proj", "o_proj", "gate_up_proj", "down_proj")
+    # asking for q_proj and v_proj adapts nothing, and says so
+    with pytest.raises(FieldError, match="qkv_proj"):
+        lora_parameters(preset("phi-3-mini-4k"), r, ["q_proj", "v_proj"])
+    mixed = lora_parameters(preset("phi-3-mini-4k"), r, ["q_proj", "o_proj"])
+    assert mixed.trainable == 32 * r * (3072 + 3072)
+    assert any("q_proj" in note and "nothing" in note for note in mixed.notes)
+
+
+def test_deepseek_v3_latent_attention_shared_experts_and_dense_layers_by_hand():
+    # deepseek-ai/DeepSeek-V3 config: hidden 7168, 128 heads, q_lora_rank 1536, kv_lora_rank
+    # 512, qk_nope 128 + qk_rope 64, v_head 128, 61 layers of which the first 3 dense
+    # (intermediate 18432), then 58 MoE layers with one shared expert of 2048.
+    r = 8
+    attention = (r * (7168 + 1536) + r * (1536 + 128 * 192) + r * (7168 + 576)
+                 + r * (512 + 128 * 256) + r * (128 * 128 + 7168))
+    dense_ffn = 3 * r * (7168 + 18432)
+    shared_ffn = 3 * r * (7168 + 2048)
+    est = lora_parameters(preset("deepseek-v3"), r, ALL_LINEAR)
+    assert est.trainable == 61 * attention + 3 * dense_ffn + 58 * shared_ffn
+    assert est.per_layer[0] == attention + dense_ffn and est.per_layer[3] == attention + shared_ffn
+    gate = {row.hf_name: row.count for row in est.rows if row.module == "gate_proj"}
+    assert gate == {"model.layers.*.mlp.gate_proj": 3, "model.layers.*.mlp.shared_experts.gate_proj": 58}
+
+
+def test_llama4_maverick_alternates_dense_and_moe_layers_with_a_linear_router_by_hand():
+    # meta-llama/Llama-4-Maverick text_config: hidden 5120, intermediate_size 8192 (expert and
+    # shared expert), intermediate_size_mlp 16384 (dense layers), 48 layers, every 2nd MoE with
+    # 128 experts; feed_forward.router is an nn.Linear(5120, 128), so all-linear adapts it.
+    r = 8
+    attention = r * (5120 + 5120) + 2 * r * (5120 + 1024) + r * (5120 + 5120)
+    dense = 3 * r * (5120 + 16384)
+    moe = r * (5120 + 128) + 3 * r * (5120 + 8192)
+    est = lora_parameters(preset("llama-4-maverick"), r, ALL_LINEAR)
+    assert est.trainable == 48 * attention + 24 * dense + 24 * moe
+    assert "router" in est.target_modules
+
+
+def test_dora_cannot_adapt_fused_experts():
+    with pytest.raises(FieldError) as info:
+        lora_parameters(preset("qwen3-30b-a3b"), 8, ["q_proj", "experts"], method="dora")
+    assert info.value.field == "method"
 
 
 def test_dora_adds_out_features_magnitudes_per_module():
@@ -144,6 +215,76 @@ def test_adapter_shapes_follow_the_transformers_module_shapes():
         assert row.b_shape == (out_f, 4), row.module
 
 
+# Small configs of every family the calculators accept, as transformers reads them.
+FAMILY_CONFIGS = {
+    "llama": dict(TINY),
+    "qwen2": dict(TINY),
+    "qwen3": dict(TINY),
+    "gemma3_text": dict(TINY),
+    "phi3": dict(TINY, pad_token_id=0),
+    "mixtral": dict(TINY, num_local_experts=4, num_experts_per_tok=2),
+    "qwen3_moe": dict(TINY, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=40),
+    "gpt_oss": dict(TINY, intermediate_size=64, num_local_experts=4, num_experts_per_tok=2),
+    "deepseek_v3": dict(TINY, num_key_value_heads=4, n_routed_experts=4, num_experts_per_tok=2,
+                        moe_intermediate_size=40, n_shared_experts=1, first_k_dense_replace=1,
+                        q_lora_rank=48, kv_lora_rank=32, qk_rope_head_dim=8, qk_nope_head_dim=16,
+                        v_head_dim=16, n_group=1, topk_group=1),
+    "deepseek_v2": dict(TINY, num_key_value_heads=4, n_routed_experts=4, num_experts_per_tok=2,
+                        moe_intermediate_size=40, n_shared_experts=2, first_k_dense_replace=1,
+                        q_lora_rank=None, kv_lora_rank=32, qk_rope_head_dim=8, qk_nope_head_dim=16,
+                        v_head_dim=16, n_group=1, topk_group=1, topk_method="greedy"),
+    "glm4_moe": dict(TINY, n_routed_experts=4, num_experts_per_tok=2, moe_intermediate_size=40,
+                     n_shared_experts=1, first_k_dense_replace=1, n_group=1, topk_group=1,
+                     use_qk_norm=True),
+    "llama4_text": dict(TINY, intermediate_size=40, intermediate_size_mlp=96, num_local_experts=4,
+                        num_experts_per_tok=1, interleave_moe_layer_step=2, attention_chunk_size=64),
+}
+
+
+def _peft_count(model, torch, targets: set[str], rank: int) -> int:
+    """What PEFT would add, read off the real transformers modules.
+
+    target_modules: an nn.Linear/nn.Embedding whose name ends in ".<target>" gets r·(in + out)
+    (peft tuners_utils.check_target_module_exists, lora.Linear / lora.Embedding);
+    target_parameters ("experts"): each 3-D expert weight (E, a, b) gets r·E·(a + b)
+    (lora.ParamWrapper).
+    """
+    total = 0
+    for name, module in model.named_modules():
+        last = name.rsplit(".", 1)[-1]
+        if last in targets and isinstance(module, torch.nn.Linear):
+            total += rank * (module.in_features + module.out_features)
+        elif last in targets and isinstance(module, torch.nn.Embedding):
+            total += rank * (module.num_embeddings + module.embedding_dim)
+    if "experts" in targets:
+        for name, param in model.named_parameters():
+            if ".experts." in name and param.dim() == 3:
+                e, a, b = param.shape
+                total += rank * e * (a + b)
+    return total
+
+
+@pytest.mark.parametrize("model_type", sorted(FAMILY_CONFIGS))
+def test_every_family_counts_what_peft_would_find_in_the_transformers_model(model_type):
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    config = transformers.AutoConfig.for_model(model_type, **FAMILY_CONFIGS[model_type])
+    with torch.device("meta"):
+        model = transformers.AutoModelForCausalLM.from_config(config)
+    arch = Architecture.from_hf_config(config.to_dict())
+    linear_names = {name.rsplit(".", 1)[-1] for name, m in model.named_modules()
+                    if isinstance(m, torch.nn.Linear) and name != "lm_head"}
+    assert linear_names <= set(ALL_LINEAR)  # "all-linear" as a name list covers every family
+    for targets in (set(ALL_LINEAR), set(ALL_LINEAR) | {"experts", "embed_tokens", "lm_head"},
+                    {"q_proj", "v_proj", "qkv_proj"}, {"down_proj"}):
+        expected = _peft_count(model, torch, targets, 4)
+        if expected == 0:
+            with pytest.raises(FieldError):
+                lora_parameters(arch, 4, sorted(targets))
+            continue
+        assert lora_parameters(arch, 4, sorted(targets)).trainable == expected, targets
+
+
 def test_duplicate_targets_are_counted_once():
     arch = preset("llama-2-7b")
     once = lora_parameters(arch, 8, ["q_proj"])
@@ -158,7 +299,7 @@ def test_invalid_rank_names_the_rank_field(rank):
     assert info.value.field == "rank"
 
 
-@pytest.mark.parametrize("targets", [[], None, ["q_proj", "attention"], ["w1"]])
+@pytest.mark.parametrize("targets", [[], None, ["q_proj", "attention"], ["w1"], ["qkv_proj"]])
 def test_bad_target_modules_name_the_field(targets):
     with pytest.raises(ValueError, match="target_modules") as info:
         lora_parameters(preset("llama-2-7b"), 8, targets)

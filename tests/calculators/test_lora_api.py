@@ -124,7 +124,7 @@ def test_pasted_llama_3_2_1b_config_with_embeddings_and_lm_head_by_hand(api_clie
     rows = {row["module"]: row for row in body["per_module"]}
     assert rows["q_proj"] == {
         "module": "q_proj", "hf_name": "model.layers.*.self_attn.q_proj", "shape": [2048, 2048],
-        "lora_A": [8, 2048], "lora_B": [2048, 8], "magnitude": 0,
+        "lora_A": [8, 2048], "lora_B": [2048, 8], "magnitude": 0, "experts": 1,
         "parameters_per_module": q, "modules": 16, "parameters": 16 * q,
     }
     assert rows["v_proj"]["shape"] == [512, 2048]  # grouped-query attention: 8 KV heads × 64
@@ -133,6 +133,27 @@ def test_pasted_llama_3_2_1b_config_with_embeddings_and_lm_head_by_hand(api_clie
     assert rows["lm_head"]["lora_A"] == [8, 2048] and rows["lm_head"]["lora_B"] == [128256, 8]
     assert body["adapter_bytes"] == {"fp16": 2 * expected, "fp32": 4 * expected}
     assert body["architecture"]["num_kv_heads"] == 8 and body["model"]["slug"] is None
+
+
+def test_all_linear_adapts_each_family_s_own_modules(api_client):
+    # Phi-3-mini: qkv_proj and gate_up_proj are the fused projections (32 layers, hidden 3072,
+    # intermediate 8192); all-linear matches exactly these four names.
+    body = ok(api_client, model="phi-3-mini-4k", rank=16, target_modules="all-linear")
+    assert body["target_modules"] == ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"]
+    assert body["trainable_parameters"] == 32 * 16 * (12288 + 6144 + 19456 + 11264)
+    # Mixtral's routed experts through target_parameters: two fused weights per layer
+    body = ok(api_client, model="mixtral-8x7b-v0.1", rank=8, target_modules=["experts"])
+    assert [row["experts"] for row in body["per_module"]] == [8, 8]
+    assert body["trainable_parameters"] == 32 * 8 * 8 * ((4096 + 28672) + (14336 + 4096))
+
+
+def test_modules_a_family_lacks_are_a_400_when_nothing_matches(api_client):
+    response = post(api_client, {"model": "phi-3-mini-4k", "rank": 8, "target_modules": ["q_proj", "v_proj"]})
+    assert response.status_code == 400
+    assert "qkv_proj" in response.json()["target_modules"][0]
+    response = post(api_client, {"model": "qwen3-30b-a3b", "rank": 8, "method": "dora",
+                                 "target_modules": ["experts"]})
+    assert response.status_code == 400 and "method" in response.json()
 
 
 def test_architecture_in_our_own_form_gives_the_same_answer_as_the_preset(api_client):

@@ -522,6 +522,21 @@ def test_mla_caches_the_latent_and_no_v(family_runs):
     assert line["k_mib"] * MiB == 4 * 2048 * (128 + 32) * 2
 
 
+def test_a_deepseek_file_from_before_the_mla_split_caches_full_k_and_v(tmp_path):
+    # convert_hf_to_gguf before spring 2025 kept attn_kv_b and wrote no key_length_mla;
+    # llama.cpp (llama_hparams::is_mla) then runs ordinary attention over every head
+    arch = TINY_FAMILIES["deepseek2"]
+    header = write_gguf(tmp_path / "legacy.gguf", arch, legacy_mla=True)
+    (run,) = run_llama_cpp(tmp_path / "legacy.gguf", FAMILY_RUNS[:1])
+    assert run["ok"], run["log"][-2000:]
+    (line,) = run["kv"]
+    assert line["k_mib"] * MiB == 4 * 2048 * 8 * 96 * 2  # layers × cells × heads × K head × f16
+    assert line["v_mib"] * MiB == 4 * 2048 * 8 * 64 * 2
+    result = _estimate_for(header, FAMILY_RUNS[0]["args"])
+    assert_kv_matches(result, run["kv"])
+    assert any("attn_kv_b" in note for note in result.notes)
+
+
 def test_glm_mtp_block_gets_no_cache(family_runs):
     arch, header, runs = family_runs["glm4_moe"]
     assert header.hyperparameters().n_layer == 5  # 4 blocks + the MTP block

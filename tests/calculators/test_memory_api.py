@@ -622,6 +622,12 @@ def test_the_page_shows_the_apis_numbers(client):
         assert f'href="/glossary/{slug}/"' in html, slug
 
 
+def test_the_page_shows_gemma_3_s_vision_projector_as_its_own_file(client):
+    html = client.get(PAGE, {"model": "gemma-3-27b"}).content.decode()
+    assert 'id="mmproj-file"' in html and "857,714,112" in html and "--mmproj" in html
+    assert 'id="mmproj-file"' not in client.get(PAGE, {"model": "qwen3-8b"}).content.decode()
+
+
 def test_the_page_keeps_bad_input_and_names_the_field(client):
     response = client.get(PAGE, {"form": "1", "model": "llama-3.1-8b", "context_length": "0", "quant": "Q4_K_M",
                                  "parallel": "1", "mode": "inference"})
@@ -704,3 +710,24 @@ def test_responses_have_exactly_the_documented_keys(api_client):
     assert set(ok(api_client, MIXES_URL, model="gemma-3-270m", quants=["Q8_0"])) == set(
         MemoryMixesResponseSerializer().fields)
     assert set(ok(api_client, CONTEXT_URL, model="gemma-3-270m")) == set(MemoryContextResponseSerializer().fields)
+
+
+def test_gemma_3_names_its_vision_projector_file_by_hand(api_client):
+    # google/gemma-3-4b-it vision_config: SigLIP, hidden 1152, 27 layers, FFN 4304, 896-pixel
+    # images in 14-pixel patches (4096 positions); the projector maps 1152 → 2560. The mmproj
+    # converter (convert_hf_to_gguf Gemma3VisionModel) writes the embeddings and 1-D tensors F32,
+    # everything else F16.
+    h, ff, layers, text = 1152, 4304, 27, 2560
+    f16 = layers * (4 * h * h + 2 * h * ff) + h * text
+    f32 = (14 * 14 * 3 * h + h + 4096 * h + layers * (4 * h + 4 * h + ff + h) + 2 * h + h)
+    response = api_client.post("/api/v1/calculators/memory/", {"model": "gemma-3-4b"}, format="json")
+    assert response.status_code == 200, response.content
+    mmproj = response.json()["mmproj"]
+    assert mmproj["bytes"] == 2 * f16 + 4 * f32 == 851_226_048
+    # bartowski/google_gemma-3-4b-it-GGUF lists mmproj-…-f16.gguf at 851MB and -f32 at 1.68GB
+    # (https://mygguf.com/models/bartowski_google_gemma-3-4b-it-GGUF)
+    assert round(mmproj["bytes"] / 1e6) == 851
+    assert round(mmproj["bytes_f32"] / 1e9, 2) == 1.68
+    assert mmproj["parameters"] == f16 + f32
+    text_only = api_client.post("/api/v1/calculators/memory/", {"model": "llama-3.1-8b"}, format="json")
+    assert text_only.json()["mmproj"] is None

@@ -4,6 +4,7 @@ from functools import lru_cache
 
 import pytest
 
+from calculators.architecture import FieldError
 from calculators.presets import all_presets, get_preset
 
 # Safetensors totals shown on each model's Hugging Face page (the "Model size" /
@@ -200,3 +201,20 @@ def test_unknown_preset_raises_value_error_naming_the_field():
     with pytest.raises(ValueError, match="preset") as info:
         get_preset("llama-9-1t")
     assert info.value.field == "preset"
+
+
+def test_gemma_3_vision_encoder_is_the_417m_of_the_report():
+    # Gemma 3 Technical Report (arxiv.org/abs/2503.19786), Table 1: vision encoder 417M for
+    # the 4B, 12B and 27B models; llama.cpp's mmproj holds it and a 1152 → text-width projector.
+    for slug, text_width in (("gemma-3-4b", 2560), ("gemma-3-12b", 3840), ("gemma-3-27b", 5376)):
+        vision = get_preset(slug).vision
+        assert vision.encoder_parameter_count() == pytest.approx(417e6, abs=0.5e6)
+        projector = sum(t.n_elements for t in vision.tensors() if t.name.startswith("mm."))
+        assert projector == 1152 * text_width + 1152
+    assert get_preset("llama-3.1-8b").vision is None
+
+
+def test_an_unknown_mmproj_type_names_the_field():
+    with pytest.raises(FieldError) as info:
+        get_preset("gemma-3-4b").vision.mmproj_bytes("Q4_K_M")
+    assert info.value.field == "mmproj"

@@ -19,6 +19,7 @@ from calculators.quant_mix import (
     parse_mix,
     tensor_nbytes,
 )
+from tests.calculators.synthetic_gguf import legacy_mla_tensors
 from tests.calculators.test_gguf_header import bundled_reader
 
 T = gguf.GGMLQuantizationType
@@ -173,9 +174,11 @@ def test_an_unknown_mix_is_an_error_naming_the_quant_field():
 # of each table. The prediction counts tensor bytes only; a file adds its tokenizer and
 # metadata (1–16 MB for these vocabularies), so a row passes when the published size is
 # within its rounding plus that allowance plus 0.1 % (split files add a header per part).
+# A size from llama.cpp's loader log is tensor bytes already: only its rounding is allowed.
 
 PUBLISHED_SIZES = pathlib.Path(__file__).with_name("published_sizes.yaml")
 METADATA_BYTES = 16_000_000
+UNITS = {"gb": 10**9, "gib": 2**30, "bytes": 1}
 
 
 def _published_rows():
@@ -184,42 +187,66 @@ def _published_rows():
         arch = (get_preset(group["model"]).architecture if "model" in group
                 else Architecture.from_hf_config(group["config"]))
         for row in group["files"]:
-            rounding = row.get("rounding_gb", group["rounding_gb"]) * 1e9
-            rows.append(dict(row, url=group["url"], arch=arch, imatrix=group["imatrix"], rounding=rounding))
+            (unit,) = [u for u in UNITS if u in row]
+            key = f"rounding_{unit}"
+            rows.append(dict(row, url=group["url"], arch=arch, imatrix=group["imatrix"],
+                             published=row[unit] * UNITS[unit], shown=f"{row[unit]} {unit}",
+                             rounding=row.get(key, group[key]) * UNITS[unit],
+                             tensor_bytes=group.get("tensor_bytes", False),
+                             layout=group.get("layout")))
     return rows
 
 
-def predicted_file_bytes(arch: Architecture, mix: str, imatrix: bool) -> int:
+def predicted_file_bytes(arch: Architecture, mix: str, imatrix: bool, layout: str | None = None) -> int:
     from calculators.architecture import GGUF_ARCH
 
     kv_heads = 1 if arch.is_mla else arch.num_kv_heads
     facts = ModelFacts(GGUF_ARCH[arch.family], arch.num_layers + arch.nextn_layers, arch.num_heads,
                        kv_heads, arch.num_experts)
-    return sum(t.n_bytes for t in assign_types(arch.tensors(), mix, facts, imatrix=imatrix))
+    tensors = legacy_mla_tensors(arch) if layout == "attn_kv_b" else arch.tensors()
+    return sum(t.n_bytes for t in assign_types(tensors, mix, facts, imatrix=imatrix))
 
 
 ROWS = _published_rows()
 
 
+def _predicted(row) -> int:
+    return predicted_file_bytes(row["arch"], row["quant"], row["imatrix"], row["layout"])
+
+
 def test_the_reference_table_covers_many_files_and_architectures():
-    assert len(ROWS) >= 50
-    assert len({row["arch"].family for row in ROWS}) >= 9
+    assert len(ROWS) >= 60
+    assert len({row["arch"].family for row in ROWS if "older_rules" not in row}) >= 12
     assert all(row["url"].startswith("https://") for row in ROWS)
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[row["file"] for row in ROWS])
 def test_predicted_size_matches_the_published_file(row):
-    predicted = predicted_file_bytes(row["arch"], row["quant"], row["imatrix"])
-    published = row["gb"] * 1e9
+    predicted = _predicted(row)
+    published = row["published"]
     if "older_rules" in row:
         # made with an older llama.cpp whose rule for this tensor kind differs: the current
         # rules predict a different, still close size (the note in the YAML says which way)
         assert predicted != pytest.approx(published, abs=row["rounding"])
         assert abs(predicted - published) / published < 0.025
         return
-    allowance = row["rounding"] + METADATA_BYTES + 0.001 * published
+    if row["tensor_bytes"]:
+        allowance = row["rounding"]
+    else:
+        allowance = row["rounding"] + METADATA_BYTES + 0.001 * published
     assert abs(published - predicted) <= allowance, (
-        f"{row['file']}: published {row['gb']} GB, predicted {predicted / 1e9:.3f} GB")
+        f"{row['file']}: published {row['shown']}, predicted {predicted / 1e9:.3f} GB")
+
+
+def test_the_old_and_the_split_deepseek_layouts_differ_only_in_row_lengths():
+    # attn_kv_b (512-wide rows) takes the mix's K-quant; attn_k_b's 128-wide rows fall back
+    # to a 32-block type, and attn_v_b is not an "attention V" for the use_more_bits rule.
+    arch = get_preset("deepseek-v3").architecture
+    old, new = legacy_mla_tensors(arch), arch.tensors()
+    assert sum(t.n_elements for t in old) == sum(t.n_elements for t in new)
+    for mix in ("Q8_0", "Q4_1"):
+        assert predicted_file_bytes(arch, mix, True, "attn_kv_b") == predicted_file_bytes(arch, mix, True)
+    assert predicted_file_bytes(arch, "Q4_K_M", True, "attn_kv_b") != predicted_file_bytes(arch, "Q4_K_M", True)
 
 
 def worst_errors_by_family() -> dict[str, float]:
@@ -228,8 +255,7 @@ def worst_errors_by_family() -> dict[str, float]:
     for row in ROWS:
         if "older_rules" in row:
             continue
-        predicted = predicted_file_bytes(row["arch"], row["quant"], row["imatrix"])
-        error = abs(row["gb"] * 1e9 - predicted) / (row["gb"] * 1e9)
+        error = abs(row["published"] - _predicted(row)) / row["published"]
         family = row["arch"].family
         worst[family] = max(worst.get(family, 0.0), error)
     return worst
@@ -239,6 +265,7 @@ if __name__ == "__main__":  # python -m tests.calculators.test_quant_mix: the su
     for family, error in sorted(worst_errors_by_family().items()):
         count = sum(row["arch"].family == family for row in ROWS)
         print(f"{family:12s} {count:3d} files  worst error {100 * error:.2f} %")
+    print(f"{len(ROWS)} files, {len({row['arch'].family for row in ROWS})} architectures")
 
 
 def test_thebloke_q2_k_files_were_made_with_older_rules():
