@@ -27,7 +27,10 @@ int8_tops             dense INT8 throughput in TOPS, given only where llama.cpp'
                       matrix multiply (MMQ, CUDA and HIP) can use it and it is above the FP16
                       figure: tensor cores on NVIDIA Turing and newer, the dp4a dot products
                       of the Tesla P40 and the Instinct MI50, the matrix cores of RDNA 4 and
-                      CDNA 3. The vendor's figure without sparsity; NVIDIA's GeForce pages give
+                      CDNA 3. calculators.speed reads it on CUDA only: the published ROCm
+                      speeds do not show HIP's MMQ gaining from it (the MI50's gpt-oss-20b
+                      prompt speed fits its FP16 rate at the share the RX 7900 XTX reaches).
+                      The vendor's figure without sparsity; NVIDIA's GeForce pages give
                       only "AI TOPS" (FP8 with sparsity on Ada, FP4 with sparsity on
                       Blackwell), of which INT8 dense is a half and a quarter. Not given for
                       the V100 (no INT8 tensor cores: llama.cpp multiplies large batches with

@@ -410,3 +410,10 @@ def test_every_speed_figure_is_cited_and_physical():
             assert a.source.startswith("https://"), a.slug
             assert 10 <= a.memory_bandwidth_gbs <= 10_000, a.slug
             assert 0.1 <= a.compute_tflops <= 5_000, a.slug
+        if a.int8_tops is not None:  # only where it beats FP16, and cited beside it
+            assert a.has_speed_figures and a.compute_tflops < a.int8_tops <= 4 * a.compute_tflops, a.slug
+            assert "INT8" in a.source, a.slug
+    # Turing and newer GeForce and data-centre cards have INT8 tensor cores; the V100 does not
+    assert all(get_accelerator(slug).int8_tops for slug in ("rtx-2080-ti", "rtx-3090", "rtx-4090", "rtx-5090",
+                                                            "t4", "a100-80gb", "h100-80gb"))
+    assert get_accelerator("tesla-v100-32gb").int8_tops is None
