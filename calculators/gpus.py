@@ -197,6 +197,11 @@ GPUS: tuple[Accelerator, ...] = (
     _amd("rx-9070-xt", "AMD Radeon RX 9070 XT (16 GB)", 16, 640, 194.7,
          "https://www.amd.com/en/products/graphics/desktops/radeon/9000-series/amd-radeon-rx-9070xt.html "
          "(20 Gbps × 256 bit = 640 GB/s; FP16 matrix 389 TFLOPS with sparsity; INT8 matrix 779 TOPS with sparsity)", int8=389.4),
+    _amd("rx-9060-xt-16gb", "AMD Radeon RX 9060 XT (16 GB)", 16, 320, 102.6,
+         "https://www.amd.com/en/products/graphics/desktops/radeon/9000-series/amd-radeon-rx-9060xt.html "
+         "(20 Gbps × 128 bit = 320 GB/s; 32 CUs at up to 3.13 GHz; INT8 matrix 410 TOPS with sparsity; FP16 matrix "
+         "derived as 32 CUs × 1,024 FLOPs per clock × 3.13 GHz, the RX 9070 XT's dense rate per CU and clock)",
+         int8=205.1),
     _amd("radeon-ai-pro-r9700", "AMD Radeon AI PRO R9700 (32 GB)", 32, 640, 191.3,
          "https://www.amd.com/en/products/graphics/workstations/radeon-ai-pro/ai-9000-series/amd-radeon-ai-pro-r9700.html "
          "(640 GB/s; FP16 matrix 383 TFLOPS with sparsity; INT8 matrix 765 TOPS with sparsity)", int8=382.6),
@@ -213,6 +218,9 @@ GPUS: tuple[Accelerator, ...] = (
     _gpu("arc-a770-16gb", "Intel Arc A770 (16 GB)", 16, False, "intel", 560, 137.6,
          "https://www.intel.com/content/www/us/en/products/sku/229151/intel-arc-a770-graphics-16gb/specifications.html "
          "(560 GB/s; TFLOPS derived: 32 Xe cores × 2,048 FP16 FLOPs per clock on XMX × 2.1 GHz)"),
+    _gpu("arc-pro-b70", "Intel Arc Pro B70 (32 GB)", 32, False, "intel", 608, 183.5,
+         "https://zolotukhin.ai/zinc/docs/intel-gpu-reference/ (Intel's published figures: 608 GB/s on 256 bits; "
+         "367 INT8 TOPS on 256 XMX engines, half of it FP16)"),
     _gpu("arc-b580", "Intel Arc B580 (12 GB)", 12, False, "intel", 456, 116.5,
          "https://www.intel.com/content/www/us/en/products/sku/241598/intel-arc-b580-graphics/specifications.html "
          "(456 GB/s; 233 INT8 TOPS on XMX, half of it FP16)"),
