@@ -10,6 +10,7 @@
 import hashlib
 import logging
 
+from django.apps import apps as global_apps
 from django.db import connection, transaction
 from django.db.models import prefetch_related_objects
 
@@ -213,11 +214,13 @@ def note_edited(sender, note, **kwargs):
     embed_after_edit(index_note(note))
 
 
-def migrated(sender, apps, **kwargs):
+def migrated(sender, apps=None, **kwargs):
     """After every migrate: the tools' documents, and postings for documents that have none
-    (those a data migration created). Nothing when search's tables were just unapplied."""
+    (those a data migration created). Nothing when search's tables were just unapplied.
+    `flush` sends the same signal without `apps` (the tables are all there, emptied): the
+    tools come back then too."""
     try:
-        apps.get_model("search", "Posting")
+        (apps or global_apps).get_model("search", "Posting")
     except LookupError:
         return
     index_tools()
