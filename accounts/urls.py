@@ -7,13 +7,12 @@ from accounts.forms import RESERVED_USERNAMES
 
 app_name = "accounts"
 
-# This module is included before django.contrib.auth.urls under /accounts/, so its sign-in
-# view (rate limited) answers /accounts/login/; logout and password change stay Django's.
+# Sign-in, sign-out and password change are Django's (django.contrib.auth.urls, included
+# after this module under /accounts/; django-axes limits the sign-in, see accounts/signin.py).
 # Member pages take any other single segment: the reserved words are kept out explicitly.
 _not_reserved = "|".join(re.escape(word) for word in sorted(RESERVED_USERNAMES))
 
 urlpatterns = [
-    path("login/", views.RateLimitedLoginView.as_view(), name="login"),
     path("invites/", views.invites, name="invites"),
     path("invites/<int:pk>/revoke/", views.invite_revoke, name="invite-revoke"),
     path("invite/<str:token>/", views.invite_accept, name="invite-accept"),

@@ -1,11 +1,9 @@
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
-from django.contrib.auth.views import LoginView
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts import ratelimit
 from accounts.forms import AcceptInviteForm, InviteForm, RoleForm
 from accounts.models import Invite, InviteUnusable
 from accounts.permissions import staff_required
@@ -13,28 +11,6 @@ from accounts.roles import role_of, set_role
 from notes.models import Note
 
 User = get_user_model()
-
-
-class RateLimitedLoginView(LoginView):
-    """Django's sign-in page, refusing a client address + username pair after too many
-    failures (see accounts/ratelimit.py)."""
-
-    def post(self, request, *args, **kwargs):
-        self._username = request.POST.get("username", "")[:150]
-        if ratelimit.is_blocked(request, self._username):
-            response = render(request, "accounts/login_limited.html",
-                              {"minutes": max(1, ratelimit.window() // 60)}, status=429)
-            response["Retry-After"] = str(ratelimit.window())
-            return response
-        return super().post(request, *args, **kwargs)
-
-    def form_invalid(self, form):
-        ratelimit.record_failure(self.request, self._username)
-        return super().form_invalid(form)
-
-    def form_valid(self, form):
-        ratelimit.reset(self.request, self._username)
-        return super().form_valid(form)
 
 
 def profile(request, username):

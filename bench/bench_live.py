@@ -1,12 +1,13 @@
-"""How much the service layer costs over raw llama-cpp-python, on the bundled model.
+"""How much the service costs over raw llama-cpp-python, on the bundled model.
 
     .venv/bin/python bench/bench_live.py [--tokens 128] [--rounds 3]
 
-One process, one model instance: the raw calls use the same ``Llama`` the
-service drives (``service.backend.llama``), so threads, memory and context size
-are identical. Modes are interleaved round by round; the median and the best
-round are reported, because this machine's 2 cores are shared with other work
-(the 1-minute load average is printed) and single rounds vary by 2x.
+The service is the one the site runs: requests go over a Unix socket to the model worker
+(live/worker.py), a separate process started through its supervisor, exactly as a web
+process sends them. The raw reference is a ``llama_cpp.Llama`` in this process with the
+same settings (context, batch, threads). Modes are interleaved round by round; the median
+and the best round are reported, because this machine's 2 cores are shared with other
+work (the 1-minute load average is printed) and single rounds vary by 2x.
 
 * greedy tokens/s: completion tokens / wall time of the whole call (prompt
   evaluation included), for raw ``create_completion(temperature=0)``, the
@@ -19,14 +20,18 @@ round are reported, because this machine's 2 cores are shared with other work
   service's last-prompt memo does not answer.
 * time to first streamed token: ``stream_generate`` vs raw
   ``create_completion(stream=True)``.
+* worker restart: the worker is killed (SIGKILL) and a next-token request sent at once;
+  the time until it is answered, and the supervisor's own figure (death to ready).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,8 +39,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from live.service import LLMService  # noqa: E402
-from live.llm import LocalBackend, softmax_stats  # noqa: E402
+from live.engine import softmax_stats  # noqa: E402
+from live.llm import bundled_model_path  # noqa: E402
+from live.service import LLMService, ServiceConfig  # noqa: E402
 
 PROMPT = "Once upon a time"
 NEXT_TOKEN_PROMPTS = [
@@ -60,13 +66,17 @@ def main() -> None:
     args = parser.parse_args()
 
     started = time.perf_counter()
-    backend = LocalBackend(n_ctx=1024, n_threads=args.n_threads)
-    service = LLMService(backend, queue_size=1, queue_timeout=60)
+    worker_dir = tempfile.mkdtemp(prefix="bench-live-")
+    service = LLMService.from_config(ServiceConfig(n_ctx=1024, n_threads=args.n_threads, queue_size=1,
+                                                   queue_timeout=60, worker_dir=worker_dir))
     t = time.perf_counter()
-    llm = backend.llama  # load + warm-up
+    service.next_token(PROMPT, top_n=1)  # starts the supervisor and the worker, loads the model
     load_s = time.perf_counter() - t
-    import llama_cpp  # the raw reference; the service itself lives in live/llm.py
+    import llama_cpp  # the raw reference, in this process
 
+    # The worker's LocalBackend settings: n_batch 512, llama.cpp's own sliding-window cache.
+    llm = llama_cpp.Llama(model_path=bundled_model_path(), n_ctx=1024, n_batch=512, n_threads=args.n_threads,
+                          swa_full=False, verbose=False)
     n_vocab = llm.n_vocab()
 
     # -- greedy throughput ---------------------------------------------------
@@ -137,6 +147,14 @@ def main() -> None:
             next(stream)
             svc_ttft.append(time.perf_counter() - t)
 
+    # -- worker restart ------------------------------------------------------------------
+    before = service.backend.supervisor_status()
+    os.kill(before["worker_pid"], signal.SIGKILL)
+    t = time.perf_counter()
+    service.next_token(PROMPT, top_n=1)  # waits in the socket's backlog for the new worker
+    restart_s = time.perf_counter() - t
+    supervisor_restart_s = service.backend.supervisor_status()["last_restart_s"]
+
     # -- report ------------------------------------------------------------------------
     raw, raw_best = statistics.median(rates["raw"]), max(rates["raw"])
 
@@ -160,18 +178,21 @@ def main() -> None:
         ms_row("first token ms, service stream_generate", svc_ttft, raw_ttft),
         ("per-token prob: softmax pass ms", f"{prob_ms:.2f}", "", "", ""),
         ("next_token softmax+entropy ms", f"{stats_ms:.2f}", "", "", ""),
+        ("worker restart: SIGKILL to next answer s", f"{restart_s:.2f}", "", "", ""),
+        ("worker restart: death to ready (supervisor) s", f"{supervisor_restart_s:.2f}", "", "", ""),
     ]
     width = max(len(r[0]) for r in rows)
     print(f"llama-cpp-python {llama_cpp.__version__}, bundled Gemma 3 270M Q4_K_M, n_vocab {n_vocab}, "
           f"n_threads {llm.n_threads} (batch {llm.n_threads_batch}), cpus {os.cpu_count()}, load avg {os.getloadavg()[0]:.2f}")
-    print(f"{args.tokens} greedy tokens from {PROMPT!r}, {args.rounds} rounds (ratios: service / raw); "
-          f"model load + warm-up {load_s:.2f} s")
+    print(f"{args.tokens} greedy tokens from {PROMPT!r}, {args.rounds} rounds (ratios: service through the model "
+          f"worker / raw in this process); worker start + model load {load_s:.2f} s")
     print(f"{'measure'.ljust(width)}  {'median':>8}  {'ratio':>6}  {'best':>8}  {'ratio':>6}")
     for name, value, ratio, best, best_ratio in rows:
         print(f"{name.ljust(width)}  {value:>8}  {ratio:>6}  {best:>8}  {best_ratio:>6}")
     print(f"greedy text identical across raw/JSON/stream: {same_text}")
     print(f"total {time.perf_counter() - started:.1f} s")
-    backend.close()
+    service.backend.close()  # the supervisor and its worker leave once nobody is attached
+    llm.close()
 
 
 if __name__ == "__main__":

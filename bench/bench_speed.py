@@ -98,7 +98,7 @@ def _timed(fn, now=time.perf_counter) -> float:
 
 def llama_cpp_speed(threads: int, rounds: int, n_prompt: int = 512, n_gen: int = 128) -> dict:
     """pp and tg tokens/s of the bundled model, llama-bench's way (median of `rounds`)."""
-    from live.llm import LocalBackend
+    from live.engine import LocalBackend
 
     backend = LocalBackend(n_ctx=n_prompt + n_gen + 256, n_threads=threads, n_batch=n_prompt)
     llm = backend.llama  # loads and warms up

@@ -28,6 +28,7 @@ def main():
     run("bench_site.py", "--repeat", "60" if args.quick else "200")
     run("bench_search_quality.py")
     run("bench_live.py", *(["--rounds", "3"] if args.quick else []))
+    run("bench_uploads.py", "--repeat", "3" if args.quick else "10")
     run("bench_speed.py", *(["--rounds", "2"] if args.quick else []))
     run("bench_search_scale.py", "--sizes", *(["10000"] if args.quick else ["10000", "100000"]))
     run("load_test.py", "--requests", "2000" if args.quick else "10000")

@@ -25,6 +25,12 @@ References, not re-derivations:
   inf) goes to NaN above 464 (464 itself is a tie that rounds to even, 448); fp4
   e2m1 has neither inf nor NaN and saturates to +-6 (ml_dtypes even turns NaN into
   -0, so a NaN input is refused here instead).
+* ``saturate=True`` is the saturating cast instead (CUDA's ``__NV_SATFINITE``, PTX
+  ``cvt.rn.satfinite``): a value past the largest finite one, or an infinity, becomes
+  that largest finite value with its sign; NaN stays NaN; everything in range rounds
+  as before. ml_dtypes has no saturating cast, so this clamps after its cast.
+* A value written ``0x7e`` or ``0b0111_1110`` (Python's integer-literal syntax) is a bit
+  pattern, read as ``decode`` reads one; it must fit in the format's width.
 * Legacy GGUF blocks (q4_0 ... q8_0, mxfp4) are produced by ``gguf.quants`` (the
   numpy reference that ships with llama.cpp's gguf-py). gguf-py has no quantizer
   for the K-quants, only dequantizers, so ``quantize_row_q{2..6}_K_ref`` from
@@ -38,6 +44,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
+import re
 from dataclasses import dataclass
 
 import gguf
@@ -244,8 +251,10 @@ def _float_neighbors(fmt: FloatFormat, stored: float) -> dict:
     }
 
 
-def _cast_float(fmt: FloatFormat, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Round float64 values to float32, then into ``fmt``; also say which overflowed."""
+def _cast_float(fmt: FloatFormat, x: np.ndarray, saturate: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Round float64 values to float32, then into ``fmt``; also say which overflowed.
+
+    With ``saturate``, whatever overflowed (infinities included) becomes ±max instead."""
     with np.errstate(over="ignore", invalid="ignore"):
         x32 = x.astype(F32)
         stored = x32.astype(fmt.dtype)
@@ -255,6 +264,10 @@ def _cast_float(fmt: FloatFormat, x: np.ndarray) -> tuple[np.ndarray, np.ndarray
     would_overflow = (a > threshold) | ((a == threshold) & tie_overflows)
     finite_in = np.isfinite(x)
     overflow = (finite_in & (~np.isfinite(stored64) | would_overflow)) | (np.isinf(x) & ~np.isinf(stored64))
+    if saturate:
+        clamp = overflow | np.isinf(x)
+        overflow = clamp
+        stored = np.where(clamp, np.copysign(fmt.max, x).astype(fmt.dtype), stored).astype(fmt.dtype)
     return stored, overflow
 
 
@@ -353,19 +366,23 @@ def _code_result(fmt: CodeFormat, index: int, scale: float, x: float | None, ove
     }
 
 
-def encode(format: str, value, scale=None) -> dict:
+def encode(format: str, value, scale=None, saturate: bool = False) -> dict:
     """Round ``value`` into a scalar format and lay out the stored bits.
 
     ``scale`` is the absmax for nf4 and the step for int8/int4 (default 1.0);
-    float formats take no scale.
+    float formats take no scale. ``saturate`` picks the saturating cast for float
+    formats (codes always clamp to their range). A value written ``0x…`` or ``0b…`` is
+    a bit pattern: it is decoded, not rounded.
     """
+    if _looks_like_pattern(value):
+        return decode(format, value, scale, field="value")
     fmt = _scalar_format(format)
     s = _parse_scale(fmt, scale)
     x = _parse_number(value, "value")
     if isinstance(fmt, FloatFormat):
         if math.isnan(x) and not fmt.has_nan:
             raise BitLayoutError("value", f"{fmt.name} has no NaN encoding")
-        stored, overflow = _cast_float(fmt, np.array([x]))
+        stored, overflow = _cast_float(fmt, np.array([x]), saturate)
         return _float_result(fmt, stored[0], x, overflow[0])
     if math.isnan(x):
         raise BitLayoutError("value", f"{fmt.name} has no NaN encoding")
@@ -376,18 +393,44 @@ def encode(format: str, value, scale=None) -> dict:
     return _code_result(fmt, int(code[0]), s, x, bool(overflow[0]))
 
 
-def decode(format: str, bits: str, scale=None) -> dict:
-    """Read a bit pattern (MSB first; spaces, dots and underscores ignored)."""
+_PATTERN_PREFIX = re.compile(r"\s*0[xXbB]")
+
+
+def _looks_like_pattern(value) -> bool:
+    return isinstance(value, str) and _PATTERN_PREFIX.match(value) is not None
+
+
+def _prefixed_pattern(fmt, text: str, field: str) -> int:
+    """``0x7e`` or ``0b0111_1110`` as an integer that fits ``fmt``'s width."""
+    text = text.strip()
+    base, kind = (16, "hex") if text[1] in "xX" else (2, "binary")
+    try:
+        # Python's literal rules: underscores only between digits, no sign, no spaces.
+        pattern = int(text, base)
+    except ValueError:
+        raise BitLayoutError(field, f"{text!r} is not a {kind} bit pattern "
+                                    f"(such as {'0x7e' if base == 16 else '0b0111_1110'})") from None
+    if pattern.bit_length() > fmt.bits:
+        raise BitLayoutError(field, f"{text} needs {pattern.bit_length()} bits; {fmt.name} has {fmt.bits}")
+    return pattern
+
+
+def decode(format: str, bits: str, scale=None, field: str = "bits") -> dict:
+    """Read a bit pattern: 0s and 1s, MSB first (spaces, dots and underscores ignored), or
+    a hex or binary literal such as ``0x7e`` or ``0b0111_1110`` (leading zeros implied)."""
     fmt = _scalar_format(format)
     s = _parse_scale(fmt, scale)
     if not isinstance(bits, str):
-        raise BitLayoutError("bits", "must be a string of 0 and 1")
-    cleaned = "".join(ch for ch in bits if ch not in " ._")
-    if not cleaned or set(cleaned) - {"0", "1"}:
-        raise BitLayoutError("bits", "must contain only 0 and 1")
-    if len(cleaned) != fmt.bits:
-        raise BitLayoutError("bits", f"{fmt.name} has {fmt.bits} bits, got {len(cleaned)}")
-    pattern = int(cleaned, 2)
+        raise BitLayoutError(field, "must be a string of 0 and 1")
+    if _looks_like_pattern(bits):
+        pattern = _prefixed_pattern(fmt, bits, field)
+    else:
+        cleaned = "".join(ch for ch in bits if ch not in " ._")
+        if not cleaned or set(cleaned) - {"0", "1"}:
+            raise BitLayoutError(field, "must contain only 0 and 1, or be written 0x… or 0b…")
+        if len(cleaned) != fmt.bits:
+            raise BitLayoutError(field, f"{fmt.name} has {fmt.bits} bits, got {len(cleaned)}")
+        pattern = int(cleaned, 2)
     if isinstance(fmt, FloatFormat):
         stored = np.array([pattern], dtype=fmt.storage).view(fmt.dtype)[0]
         return _float_result(fmt, stored, None, False)

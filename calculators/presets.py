@@ -13,7 +13,7 @@ published total includes the vision tower, `vision_parameters` says how much of 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .architecture import Architecture, FieldError, VisionTower
 
@@ -32,6 +32,10 @@ class Preset:
     vision_parameters: int = 0
     # the vision tower llama.cpp loads from the mmproj file, where we model it (Gemma 3)
     vision: VisionTower | None = None
+    # mixture-of-experts models: the parameters used per token as the makers publish them
+    # (rounded, and often without the embeddings), and where
+    official_active_parameter_count: int = 0
+    active_count_source: str = ""
 
     @property
     def source_url(self) -> str:
@@ -392,6 +396,32 @@ _PRESETS += [
            _llama(6144, 16384, 56, 48, 8, 32768, 65536, family="mixtral", rope_theta=1000000.0,
                   experts=8, experts_per_token=2)),
 ]
+
+# Active parameters per token as published: (count, where).
+_PUBLISHED_ACTIVE = {
+    "mixtral-8x7b-v0.1": (12_900 * M, "https://mistral.ai/news/mixtral-of-experts "
+                                      "(46.7B total, 12.9B used per token)"),
+    "mixtral-8x22b": (39 * B, "https://mistral.ai/news/mixtral-8x22b (39B active of 141B)"),
+    "qwen3-30b-a3b": (3_300 * M, _QWEN3_CARD.format("Qwen3-30B-A3B") + ": 3.3B activated"),
+    "qwen3-235b-a22b": (22 * B, _QWEN3_CARD.format("Qwen3-235B-A22B") + ": 22B activated"),
+    "gpt-oss-20b": (3_610 * M, _GPT_OSS_CARD + ": 3.61B active"),
+    "gpt-oss-120b": (5_130 * M, _GPT_OSS_CARD + ": 5.13B active"),
+    "deepseek-v2-lite": (2_400 * M, "https://huggingface.co/deepseek-ai/DeepSeek-V2-Lite "
+                                    "(model card: 2.4B activated)"),
+    "deepseek-v2": (21 * B, "https://huggingface.co/deepseek-ai/DeepSeek-V2 (model card: 21B activated)"),
+    "deepseek-v3": (37 * B, "https://arxiv.org/abs/2412.19437 (37B activated per token)"),
+    "deepseek-r1": (37 * B, "https://huggingface.co/deepseek-ai/DeepSeek-R1 (model card: 37B activated)"),
+    "kimi-k2": (32 * B, "https://huggingface.co/moonshotai/Kimi-K2-Instruct (model card: 32B activated)"),
+    "llama-4-scout": (17 * B, "https://huggingface.co/meta-llama/Llama-4-Scout-17B-16E-Instruct "
+                              "(model card: 17B active)"),
+    "llama-4-maverick": (17 * B, "https://huggingface.co/meta-llama/Llama-4-Maverick-17B-128E-Instruct "
+                                 "(model card: 17B active)"),
+    "glm-4.5": (32 * B, "https://huggingface.co/zai-org/GLM-4.5 (model card: 32B active)"),
+    "glm-4.5-air": (12 * B, "https://huggingface.co/zai-org/GLM-4.5-Air (model card: 12B active)"),
+}
+_PRESETS = [replace(p, official_active_parameter_count=_PUBLISHED_ACTIVE[p.slug][0],
+                    active_count_source=_PUBLISHED_ACTIVE[p.slug][1])
+            if p.slug in _PUBLISHED_ACTIVE else p for p in _PRESETS]
 
 _BY_SLUG = {p.slug: p for p in _PRESETS}
 

@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from calculators.web import bitlayout, lora, memory, sampling, speed
+from calculators.web import bitlayout, lora, memory, model_name, sampling, speed
 from calculators import views
 
 app_name = "calculators"
@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include(bitlayout.urlpatterns)),
     path("", include(lora.urlpatterns)),
     path("", include(memory.urlpatterns)),
+    path("", include(model_name.urlpatterns)),
     path("", include(sampling.urlpatterns)),
     path("", include(speed.urlpatterns)),
 ]

@@ -27,14 +27,29 @@ SESSION_OPTIONS = ("-c hnsw.iterative_scan=strict_order -c hnsw.ef_search=100 "
                    "-c pg_trgm.word_similarity_threshold=0.3")
 
 
-def database_config(database_url: str | None, data_dir: Path) -> dict:
-    """Django's DATABASES["default"] for an external URL or the embedded server."""
+def database_config(database_url: str | None, data_dir: Path, pool_size: int = 10,
+                    pool_timeout: float = 10) -> dict:
+    """Django's DATABASES["default"] for an external URL or the embedded server.
+
+    Connections come from a pool (Django's psycopg pool) of at most `pool_size` per process:
+    a burst of requests waits up to `pool_timeout` seconds for a free connection instead of
+    opening one each (runserver starts a thread per request, and a thread's own connection
+    outlived it, so bursts ran PostgreSQL out of connections). Django refuses a pool
+    together with persistent connections, hence CONN_MAX_AGE 0: a request hands its
+    connection back to the pool when it ends. With health checks on, the pool tests a
+    connection before handing it out, so requests recover by themselves after a restart;
+    while the server is down, a request waits `pool_timeout` for a connection before its 503.
+    """
     if database_url:
-        config = dj_database_url.parse(database_url, conn_max_age=60, conn_health_checks=True)
+        config = dj_database_url.parse(database_url, conn_health_checks=True)
     else:
         config = embedded_database_config(data_dir)
+    config["CONN_MAX_AGE"] = 0
     options = config.setdefault("OPTIONS", {})
     options["options"] = f"{options.get('options', '')} {SESSION_OPTIONS}".strip()
+    # psycopg_pool.ConnectionPool arguments; idle connections above min_size close after
+    # max_idle seconds.
+    options["pool"] = {"min_size": 1, "max_size": pool_size, "timeout": pool_timeout, "max_idle": 60}
     return config
 
 
@@ -56,7 +71,6 @@ def embedded_database_config(data_dir: Path) -> dict:
         "PASSWORD": "",
         "HOST": socket_dir,
         "PORT": "",
-        "CONN_MAX_AGE": 60,
         "CONN_HEALTH_CHECKS": True,
         "TEST": {"NAME": os.environ.get("TEST_DATABASE_NAME", "test_fieldguide")},
     }

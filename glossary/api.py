@@ -1,4 +1,4 @@
-from django.db.models import Count, Prefetch
+from django.db.models import Count
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, permissions, serializers, status
@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from glossary import search as glossary_search
 from glossary.embeddings import EmbeddingUnavailable
 from glossary.links import lookup_key
-from glossary.models import Category, Entry, Link, StaleRevision, displayed_content
+from glossary.models import Category, Entry, StaleRevision, displayed_content
 from glossary.serializers import (
     CategorySerializer, EntryListSerializer, EntrySerializer, EntryWriteSerializer, LookupQuerySerializer,
     RevisionSerializer, SearchQuerySerializer,
@@ -31,13 +31,6 @@ class StaleSerializer(serializers.Serializer):
     current = serializers.DictField()
 
 
-def entries_with_links():
-    return Entry.objects.select_related("category").prefetch_related(
-        Prefetch("outgoing", queryset=Link.objects.select_related("target").order_by("target__term")),
-        Prefetch("incoming", queryset=Link.objects.select_related("source").order_by("source__term")),
-    )
-
-
 @extend_schema(parameters=[
     OpenApiParameter("category", str, description="category slug"),
     OpenApiParameter("search", str, description="words in the term, aliases or text"),
@@ -55,11 +48,11 @@ class EntryList(generics.ListCreateAPIView):
         entry = Entry(slug=data.validated_data["slug"])
         entry.apply_edit(data.content(), author=request.user,
                          message=data.validated_data.get("message") or "Created")
-        return Response(EntrySerializer(entries_with_links().get(pk=entry.pk)).data,
+        return Response(EntrySerializer(Entry.objects.with_links().get(pk=entry.pk)).data,
                         status=status.HTTP_201_CREATED)
 
     def get_queryset(self):
-        entries = Entry.objects.select_related("category").order_by("term")
+        entries = Entry.objects.select_related("category")
         if category := self.request.query_params.get("category"):
             entries = entries.filter(category__slug=category)
         if text := self.request.query_params.get("search", "").strip()[:300]:
@@ -74,7 +67,7 @@ class EntryDetail(generics.RetrieveUpdateDestroyAPIView):
     http_method_names = ["get", "patch", "delete", "head", "options"]
 
     def get_queryset(self):
-        return entries_with_links()
+        return Entry.objects.with_links()
 
     @extend_schema(request=EntryWriteSerializer, responses={200: EntrySerializer, 409: StaleSerializer})
     def patch(self, request, *args, **kwargs):
@@ -88,7 +81,7 @@ class EntryDetail(generics.RetrieveUpdateDestroyAPIView):
         except StaleRevision as stale:
             return Response({"detail": str(stale), "revision": stale.current.revision,
                              "current": displayed_content(stale.current.content())}, status=status.HTTP_409_CONFLICT)
-        return Response(EntrySerializer(entries_with_links().get(pk=entry.pk)).data)
+        return Response(EntrySerializer(Entry.objects.with_links().get(pk=entry.pk)).data)
 
     def perform_destroy(self, entry):
         entry.delete_with_links()

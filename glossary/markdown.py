@@ -13,6 +13,7 @@ import re
 import xml.etree.ElementTree as etree
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 
 import latex2mathml.converter
 import markdown
@@ -233,13 +234,20 @@ def sanitize(unsafe_html: str) -> str:
     )
 
 
-def term_pattern(terms: list[str]) -> re.Pattern | None:
-    """One regex matching any of the terms as a whole word, longest first."""
-    usable = sorted({t for t in terms if len(t) >= 3}, key=len, reverse=True)
+def term_pattern(any_case: list[str], own_case: list[str] = ()) -> re.Pattern | None:
+    """One regex matching any of the names as a whole word, longest first.
+
+    Names in `own_case` match only as written ("TIES", not the verb "ties"); the others
+    match in any case.
+    """
+    exact = set(own_case)
+    usable = sorted({t for t in [*any_case, *own_case] if len(t) >= 3}, key=len, reverse=True)
     if not usable:
         return None
-    alternatives = "|".join(re.escape(t) for t in usable)
-    return re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])", re.IGNORECASE)
+    alternatives = "|".join(re.escape(t) if t in exact else f"(?i:{re.escape(t)})" for t in usable)
+    # Whole words only, and not part of a longer token: "temperature 0" is not in
+    # "temperature 0.6", nor "GGUF" in "model.GGUF".
+    return re.compile(rf"(?<![\w-])(?<!\w\.)(?:{alternatives})(?![\w-]|\.\w)")
 
 
 def render(text: str, resolve: Resolver, *, autolink: re.Pattern | None = None,
@@ -263,3 +271,74 @@ def render(text: str, resolve: Resolver, *, autolink: re.Pattern | None = None,
     text = _WIKI_LINK_WITH_LABEL.sub(lambda m: f"[[{m.group(1)}{LABEL_SEPARATOR}{m.group(2)}]]", text)
     result.html = sanitize(md.convert(text))
     return result
+
+
+# A sentence ends at . ! or ? followed by space and something that can start a sentence.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"“(\[A-Z0-9])")
+SENTENCE_SIDE_CHARS = 160  # how much of a long sentence to keep on either side of a link
+
+
+class _LinkSentences(HTMLParser):
+    """Reads rendered HTML block by block and keeps, for each linked slug, its first sentence."""
+
+    BLOCKS = {"p", "li", "dt", "dd", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6",
+              "blockquote", "figcaption", "div", "pre", "ul", "ol", "table", "tr"}
+
+    def __init__(self):
+        super().__init__()
+        self.sentences: dict[str, tuple[str, str, str]] = {}
+        self._text, self._links, self._open, self._math = "", [], None, 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.BLOCKS:
+            self._end_block()
+        elif tag == "math":
+            self._math += 1
+            self._text += "…"  # a formula is not read out in a one-line quote
+        elif tag == "a" and self._math == 0:
+            slug = dict(attrs).get("data-slug")
+            self._open = (slug, len(self._text)) if slug else None
+
+    def handle_endtag(self, tag):
+        if tag in self.BLOCKS:
+            self._end_block()
+        elif tag == "math":
+            self._math -= 1
+        elif tag == "a" and self._open:
+            slug, start = self._open
+            self._links.append((slug, start, len(self._text)))
+            self._open = None
+
+    def handle_data(self, data):
+        if self._math == 0:
+            self._text += data
+
+    def close(self):
+        super().close()
+        self._end_block()
+
+    def _end_block(self):
+        text = self._text
+        for slug, start, end in self._links:
+            if slug in self.sentences:
+                continue
+            starts = [m.end() for m in _SENTENCE_END.finditer(text, 0, start)]
+            stop = _SENTENCE_END.search(text, end)
+            before = re.sub(r"\s+", " ", text[starts[-1] if starts else 0:start]).lstrip()
+            after = re.sub(r"\s+", " ", text[end:stop.start() if stop else len(text)]).rstrip()
+            if len(before) > SENTENCE_SIDE_CHARS:
+                before = "…" + before[-SENTENCE_SIDE_CHARS:].split(" ", 1)[-1]
+            if len(after) > SENTENCE_SIDE_CHARS:
+                after = after[:SENTENCE_SIDE_CHARS].rsplit(" ", 1)[0] + "…"
+            self.sentences[slug] = (before, " ".join(text[start:end].split()), after)
+        self._text, self._links = "", []
+
+
+def link_sentences(rendered_html: str) -> dict[str, tuple[str, str, str]]:
+    """For each entry a rendered text links to: the sentence of its first link, as plain text
+    (before, the linked words, after). Formulas become "…"; long sentences are cut to
+    about SENTENCE_SIDE_CHARS characters on either side of the link."""
+    parser = _LinkSentences()
+    parser.feed(rendered_html)
+    parser.close()
+    return parser.sentences

@@ -3,7 +3,8 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models, transaction
-from django.db.models import F, Func, Value
+from django.db.models import BooleanField, Case, F, Func, Prefetch, Value, When
+from django.db.models.functions import Left, Lower, Upper
 from django.urls import reverse
 from pgvector.django import HnswIndex, VectorField
 
@@ -41,7 +42,55 @@ class Category(models.Model):
         return reverse("glossary:category", args=[self.slug])
 
 
+def reader_key(field: str = "term") -> Func:
+    """A term as a reader alphabetises it: accents and case ignored (PostgreSQL's unaccent)."""
+    return Lower(Func(F(field), function="unaccent", output_field=models.CharField()))
+
+
+def _starts_with_letter(key: Func) -> Func:
+    return Func(key, template="(%(expressions)s ~ '^[a-z]')", output_field=BooleanField())
+
+
+def alphabetical(field: str = "term") -> list:
+    """ORDER BY for terms, the one place the glossary's order is decided: "Active parameters"
+    before "AWQ", "llama.cpp" among the L's, and terms that begin with a digit or symbol
+    together ahead of A (the "#" group of the index)."""
+    key = reader_key(field)
+    return [_starts_with_letter(key).asc(), key.asc(), F(field).asc()]
+
+
 class EntryQuerySet(models.QuerySet):
+    def alphabetical(self):
+        """Entries in reader's order, each with its index letter ("A"…"Z", or "#")."""
+        key = reader_key()
+        letter = Case(When(_starts_with_letter(key), then=Upper(Left(key, 1))), default=Value("#"))
+        return self.annotate(index_letter=letter).order_by(*alphabetical())
+
+    def named_like(self, text: str):
+        """Entries whose term or an alias contains `text`, ignoring case, accents, and the
+        difference between spaces, hyphens and underscores (the index's filter box)."""
+        if not lookup_key(text):
+            return self
+
+        def loose(expression):  # SQL for lookup_key(), accents removed as well
+            return Func(Lower(Func(expression, function="unaccent", output_field=models.TextField())),
+                        Value(r"[\s_-]+"), Value(" "), Value("g"), function="regexp_replace",
+                        output_field=models.TextField())
+
+        names = Func(Func(F("term"), F("aliases"), function="array_prepend",
+                          output_field=ArrayField(models.TextField())),
+                     Value("|"), function="array_to_string", output_field=models.TextField())
+        return self.annotate(names_loose=loose(names)).filter(names_loose__contains=loose(Value(text.strip())))
+
+    def with_links(self):
+        """With the links either way, each list in reader's order (entry pages and the API)."""
+        return self.select_related("category").prefetch_related(
+            Prefetch("outgoing", queryset=Link.objects.select_related("target")
+                     .order_by(*alphabetical("target__term"))),
+            Prefetch("incoming", queryset=Link.objects.select_related("source")
+                     .order_by(*alphabetical("source__term"))),
+        )
+
     def matching(self, text: str):
         """Entries whose term or alias equals `text` (case, spaces, hyphens, underscores ignored)."""
         return self.filter(lookup_keys__contains=[lookup_key(text)])
@@ -85,7 +134,7 @@ class Entry(models.Model):
     )
 
     class Meta:
-        ordering = ["term"]
+        ordering = alphabetical()
         verbose_name_plural = "entries"
         indexes = [
             GinIndex(fields=["lookup_keys"], name="entry_lookup_keys"),
@@ -213,6 +262,9 @@ class Revision(models.Model):
     def __str__(self):
         return f"{self.entry} r{self.number}"
 
+    def get_absolute_url(self):
+        return reverse("glossary:revision", args=[self.entry.slug, self.number])
+
 
 class Link(models.Model):
     """One link from an entry's body to another entry, explicit ([[...]]) or automatic."""
@@ -220,6 +272,9 @@ class Link(models.Model):
     source = models.ForeignKey(Entry, on_delete=models.CASCADE, related_name="outgoing")
     target = models.ForeignKey(Entry, on_delete=models.CASCADE, related_name="incoming")
     automatic = models.BooleanField(default=False)
+    # The sentence the source's first link to the target stands in, as plain text in three
+    # pieces: [before, the linked words, after]. Shown beside each backlink.
+    context = models.JSONField(default=list, blank=True)
 
     class Meta:
         constraints = [

@@ -46,7 +46,7 @@ class EntrySerializer(serializers.ModelSerializer):
                 for link in entry.outgoing.all()]
 
     def get_linked_from(self, entry) -> list[dict]:
-        return [{"slug": link.source.slug, "term": link.source.term}
+        return [{"slug": link.source.slug, "term": link.source.term, "sentence": "".join(link.context)}
                 for link in entry.incoming.all()]
 
 

@@ -15,6 +15,7 @@ urlpatterns = [
     path("glossary/<slug:slug>/edit/", views.entry_edit, name="edit"),
     path("glossary/<slug:slug>/delete/", views.entry_delete, name="delete"),
     path("glossary/<slug:slug>/history/", views.entry_history, name="history"),
+    path("glossary/<slug:slug>/history/<int:number>/", views.revision_detail, name="revision"),
     path("glossary/<slug:slug>/history/<int:number>/restore/", views.entry_restore, name="restore"),
     path("search/", views.search_page, name="search"),
 ]

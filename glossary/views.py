@@ -1,35 +1,39 @@
 from itertools import groupby
 
-from django.db.models import Count, Prefetch
+from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
 
 from glossary import search as glossary_search
 from glossary.embeddings import EmbeddingUnavailable
-from glossary.models import Category, Entry, Link, MissingLink
+from glossary.diff import content_diff
+from glossary.models import Category, Entry, MissingLink, alphabetical
 from glossary.serializers import SearchQuerySerializer
 
 
 def index(request):
-    """A–Z index of every entry."""
-    entries = Entry.objects.only("slug", "term", "summary").order_by("term")
-    letters = [(letter, list(group)) for letter, group in
-               groupby(entries, key=lambda e: e.term[0].upper() if e.term[0].isalpha() else "#")]
+    """A–Z index of every entry, one heading per letter. `?q=` hides the entries whose names
+    do not contain the text: the filter box works without script, and its script filters
+    the same list as one types."""
+    query = " ".join(request.GET.get("q", "").split())[:100]
+    entries = list(Entry.objects.alphabetical().only("slug", "term", "aliases", "summary"))
+    matching = set(Entry.objects.named_like(query).values_list("pk", flat=True)) if query else None
+    for entry in entries:
+        entry.filtered_out = matching is not None and entry.pk not in matching
+    letters = [{"letter": letter, "anchor": "letter-" + ("digits" if letter == "#" else letter),
+                "entries": group, "filtered_out": all(e.filtered_out for e in group)}
+               for letter, group in ((letter, list(group)) for letter, group
+                                     in groupby(entries, key=lambda e: e.index_letter))]
     categories = Category.objects.annotate(entry_count=Count("entries")).order_by("position", "name")
     recent = Entry.objects.order_by("-updated_at").only("slug", "term", "updated_at")[:10]
-    return render(request, "glossary/index.html",
-                  {"letters": letters, "categories": categories, "recent": recent})
+    return render(request, "glossary/index.html", {
+        "letters": letters, "categories": categories, "recent": recent, "query": query,
+        "shown": len(entries) if matching is None else len(matching), "total": len(entries)})
 
 
 def entry_detail(request, slug):
-    entry = get_object_or_404(
-        Entry.objects.select_related("category").prefetch_related(
-            Prefetch("outgoing", queryset=Link.objects.select_related("target").order_by("target__term")),
-            Prefetch("incoming", queryset=Link.objects.select_related("source").order_by("source__term")),
-        ),
-        slug=slug,
-    )
+    entry = get_object_or_404(Entry.objects.with_links(), slug=slug)
     related = (Entry.objects.filter(category=entry.category).exclude(pk=entry.pk)
-               .only("slug", "term").order_by("term")[:12])
+               .only("slug", "term")[:12])
     from notes.views import notes_for_entry
 
     return render(request, "glossary/entry.html", {
@@ -46,17 +50,21 @@ def entry_preview(request, slug):
 
 def category_detail(request, slug):
     category = get_object_or_404(Category, slug=slug)
-    entries = category.entries.only("slug", "term", "summary").order_by("term")
+    entries = category.entries.only("slug", "term", "summary")
     return render(request, "glossary/category.html", {"category": category, "entries": entries})
 
 
 def missing(request):
-    """Wiki links whose target has no entry yet, and which entries contain them."""
-    links = MissingLink.objects.select_related("source").order_by("target_text", "source__term")
+    """Wiki links whose target has no entry yet, and which entries contain them. A missing
+    link in a body leads here with `?term=`; editors get a button that starts that entry."""
+    links = MissingLink.objects.select_related("source").order_by(
+        *alphabetical("target_text"), *alphabetical("source__term"))
     groups = [(text, [link.source for link in group])
               for text, group in groupby(links, key=lambda link: link.target_text)]
-    return render(request, "glossary/missing.html",
-                  {"groups": groups, "wanted": request.GET.get("term", "")[:200]})
+    wanted = " ".join(request.GET.get("term", "").split())[:200]
+    existing = Entry.objects.matching(wanted).first() if wanted else None
+    return render(request, "glossary/missing.html", {
+        "groups": groups, "wanted": wanted, "existing": existing, "can_edit": can_edit(request.user)})
 
 
 def search_page(request):
@@ -105,7 +113,9 @@ def editors_only(view):
 
 @editors_only
 def entry_edit(request, slug=None):
-    """Edit (or, without a slug, create) an entry. A stale base revision shows the conflict screen."""
+    """Edit (or, without a slug, create) an entry. A stale base revision shows the conflict
+    screen. A new entry's term may come from `?term=` (the "create this entry" button of a
+    missing link), and the page then lists the entries whose links are waiting for it."""
     from django.utils.text import slugify
 
     from glossary.forms import EntryForm
@@ -113,7 +123,12 @@ def entry_edit(request, slug=None):
 
     entry = get_object_or_404(Entry.objects.select_related("category"), slug=slug) if slug else None
     if request.method != "POST":
-        return render(request, "glossary/edit.html", {"form": EntryForm(entry=entry), "entry": entry})
+        term = "" if entry else " ".join(request.GET.get("term", "").split())[:200]
+        waiting = (MissingLink.objects.filter(target_text__iexact=term).select_related("source")
+                   .order_by(*alphabetical("source__term")) if term else [])
+        return render(request, "glossary/edit.html", {
+            "form": EntryForm(entry=entry, initial={"term": term} if term else None),
+            "entry": entry, "waiting": [link.source for link in waiting]})
 
     form = EntryForm(request.POST, entry=entry)
     if not form.is_valid():
@@ -154,49 +169,43 @@ def markdown_preview(request):
     return HttpResponse(html or '<p class="muted">Nothing to preview yet.</p>')
 
 
-def content_diff(old: dict, new: dict) -> list[dict]:
-    """Field-by-field line diff of two entry contents, for the history and conflict pages."""
-    import difflib
-
-    def lines(content, field):
-        value = content.get(field, "")
-        if field == "sources":
-            return [f"{s['title']} | {s.get('url', '')}" for s in value]
-        if isinstance(value, list):
-            return list(value)
-        return str(value).splitlines()
-
-    fields = []
-    for field in ("term", "aliases", "category", "summary", "body", "sources"):
-        a, b = lines(old, field), lines(new, field)
-        if a == b:
-            continue
-        rows = []
-        for line in difflib.unified_diff(a, b, lineterm="", n=2):
-            if line.startswith(("---", "+++")):
-                continue
-            kind = {"+": "added", "-": "removed", "@": "hunk"}.get(line[:1], "same")
-            rows.append({"kind": kind, "text": line[1:] if kind != "hunk" else line})
-        fields.append({"field": field, "rows": rows})
-    return fields
-
-
 def entry_history(request, slug):
+    """Every revision, and the side-by-side difference between any two (`?from=&to=`)."""
     entry = get_object_or_404(Entry, slug=slug)
     revisions = list(entry.revisions.select_related("author"))
-    numbers = [r.number for r in revisions]
-    diff = None
-    try:
-        old_n = int(request.GET.get("from", numbers[1] if len(numbers) > 1 else 0))
-        new_n = int(request.GET.get("to", numbers[0] if numbers else 0))
-    except ValueError:
-        old_n = new_n = 0
     by_number = {r.number: r for r in revisions}
+    default_old = revisions[1].number if len(revisions) > 1 else None
+    default_new = revisions[0].number if revisions else None
+    try:
+        old_n = int(request.GET.get("from", default_old or 0))
+        new_n = int(request.GET.get("to", default_new or 0))
+    except ValueError:
+        old_n, new_n = default_old, default_new
+    diff = None
     if old_n in by_number and new_n in by_number:
         diff = content_diff(by_number[old_n].content, by_number[new_n].content)
     return render(request, "glossary/history.html", {
         "entry": entry, "revisions": revisions, "diff": diff, "old_n": old_n, "new_n": new_n,
+        "old_label": f"Revision {old_n}", "new_label": f"Revision {new_n}",
         "can_edit": can_edit(request.user)})
+
+
+def revision_detail(request, slug, number):
+    """An old revision as its page looked, with links resolved against today's entries."""
+    from glossary.links import TermIndex
+    from glossary.markdown import render as render_markdown
+
+    entry = get_object_or_404(Entry, slug=slug)
+    revision = get_object_or_404(entry.revisions.select_related("author"), number=number)
+    index = TermIndex.from_database()
+    body_html = render_markdown(revision.content.get("body", ""), index.resolve,
+                                autolink=index.autolink_pattern(), own_slug=entry.slug).html
+    category = Category.objects.filter(slug=revision.content.get("category")).first()
+    return render(request, "glossary/revision.html", {
+        "entry": entry, "revision": revision, "content": revision.content, "body_html": body_html,
+        "category": category, "can_edit": can_edit(request.user),
+        "previous": entry.revisions.filter(number__lt=number).order_by("-number").first(),
+        "next": entry.revisions.filter(number__gt=number).order_by("number").first()})
 
 
 @editors_only

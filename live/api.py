@@ -9,8 +9,11 @@
 
 Requests are checked twice: by the serializers here (types and ranges, so a bad field
 never reaches the queue) and again by the service (its own limits, which the serializer
-ranges are read from, and what only the model knows: prompt length in tokens, grammar
-syntax). Service errors map to HTTP without a 500 (see `error_response`).
+ranges are read from, live.grammar's static grammar checks, and what only the model knows:
+prompt length in tokens, llama.cpp's own grammar parse). Service errors map to HTTP
+without a 500 (see `error_response`), the model worker's failures included: a grammar
+that made llama.cpp abort is a 400 naming it, a worker that died or ran out of time a 503
+with Retry-After. Generation stops when the client disconnects, streamed or not.
 
 These endpoints compute and store nothing, so anyone may call them, without CSRF, like
 the calculators: the single model is protected by the service's bounded queue (503 with
@@ -38,9 +41,22 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from config.api import JSONParser
-from live.llm import GRAMMAR_MAX_CHARS, LIMITS, PROMPT_MAX_CHARS, SamplingParams, json_schema_to_grammar
-from live.service import BackendUnavailable, InputError, LLMError, QueueFull, QueueTimeout, Unsupported
 from live import web
+from live.llm import (
+    GRAMMAR_MAX_CHARS,
+    LIMITS,
+    PROMPT_MAX_CHARS,
+    BackendUnavailable,
+    ClientGone,
+    InputError,
+    LLMError,
+    OverTime,
+    QueueFull,
+    QueueTimeout,
+    SamplingParams,
+    Unsupported,
+    WorkerRestarting,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -55,12 +71,14 @@ ERROR = OpenApiTypes.OBJECT
 
 # --- errors ------------------------------------------------------------------------------
 
+#: nginx's status for "the client closed the connection": nobody reads it, but the log does.
+CLIENT_CLOSED_REQUEST = 499
+
+
 def error_response(exc: LLMError) -> Response:
     """The HTTP answer for an error the service raises on purpose."""
     if isinstance(exc, InputError):
-        # json_schema_to_grammar names its argument "schema"; the API field is json_schema.
-        field = "json_schema" if exc.field == "schema" else exc.field
-        return Response({field: [exc.message]}, status=400)
+        return Response({exc.field: [exc.message]}, status=400)
     if isinstance(exc, QueueFull):
         return Response(
             {"detail": f"The model is busy: {exc.waiting} request(s) are already waiting. "
@@ -71,8 +89,14 @@ def error_response(exc: LLMError) -> Response:
             {"detail": f"The model stayed busy with other requests ({exc}). "
                        f"Retry in {QUEUE_TIMEOUT_RETRY_AFTER} s."},
             status=503, headers={"Retry-After": str(QUEUE_TIMEOUT_RETRY_AFTER)})
+    if isinstance(exc, (WorkerRestarting, OverTime)):
+        return Response({"detail": f"The model could not answer: {exc}. Retry in {exc.retry_after} s."},
+                        status=503, headers={"Retry-After": str(exc.retry_after)})
     if isinstance(exc, BackendUnavailable):
         return Response({"detail": f"The model is unavailable: {exc}"}, status=503)
+    if isinstance(exc, ClientGone):
+        return Response({"detail": "The client closed the connection; the request was cancelled."},
+                        status=CLIENT_CLOSED_REQUEST)
     if isinstance(exc, Unsupported):
         return Response({"detail": f"Not supported by this model server: {exc}"}, status=501)
     # Anything else the layer raises on purpose (a remote server's unexpected answer,
@@ -151,7 +175,10 @@ class StrictSerializer(serializers.Serializer):
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
-            unknown = sorted(str(key) for key in data if key not in self.fields)
+            # A key JSON spelled with a lone surrogate ("\ud800") has no UTF-8 form: it is
+            # named by its escape instead, so that the answer can be written at all.
+            unknown = sorted(str(key).encode("utf-8", "backslashreplace").decode() for key in data
+                             if key not in self.fields)
             if unknown:
                 raise serializers.ValidationError(
                     {unknown[0]: [f"unknown field; expected one of {', '.join(self.fields)}"]})
@@ -273,7 +300,10 @@ class TokenUsageSerializer(serializers.Serializer):
 class GenerateResponseSerializer(serializers.Serializer):
     text = serializers.CharField()
     tokens = GeneratedTokenSerializer(many=True)
-    finish_reason = serializers.ChoiceField(["stop", "length", "cancelled"])
+    finish_reason = serializers.ChoiceField(
+        ["stop", "length", "cancelled", "time_limit"],
+        help_text="stop: the model ended; length: max_tokens; cancelled: the client went away; time_limit: the "
+                  "request's time budget (LLM_REQUEST_TIMEOUT) ran out")
     usage = TokenUsageSerializer()
     tokens_per_second = serializers.FloatField(allow_null=True, help_text="completion tokens / wall time of "
                                                                           "the call, prompt evaluation included")
@@ -286,7 +316,8 @@ SSE_DESCRIPTION = (
     "With `\"stream\": true`: `text/event-stream`. One `event: token` per token, data "
     '`{"text", "id", "prob"}`; then one `event: done`, data `{"finish_reason", "text", "usage", '
     '"tokens_per_second", "time_to_first_token_ms", "took_ms", "seed"}`. An error after the stream '
-    'started comes as `event: error`, data `{"detail"}`. Closing the connection stops the generation.'
+    'started comes as `event: error`, data `{"detail"}` (and `{"<field>": ["message"]}` when the input caused '
+    'it). Closing the connection stops the generation.'
 )
 
 
@@ -296,7 +327,7 @@ class StreamEventSerializer(serializers.Serializer):
 
     event = serializers.ChoiceField(["token", "done", "error"])
     data = serializers.CharField(help_text='JSON text: token {"text", "id", "prob"}; done {"finish_reason", "text", '
-                                           '"usage", "tokens_per_second", ...}; error {"detail"}')
+                                           '"usage", "tokens_per_second", ...}; error {"detail", "<field>"?}')
 
 
 def sse(event: str, data) -> bytes:
@@ -307,10 +338,12 @@ def sse(event: str, data) -> bytes:
 class EventStream:
     """The SSE body of a streamed generation. Django calls close() when the response
     ends or the client goes away; that closes the TokenStream, which stops generation
-    and gives the model back."""
+    and gives the model back. ``renamed`` maps a service field name to the API's (a
+    grammar made from json_schema)."""
 
-    def __init__(self, stream):
+    def __init__(self, stream, renamed: dict[str, str] | None = None):
         self.stream = stream
+        self.renamed = renamed or {}
 
     def __iter__(self):
         yield b": generating\n\n"  # gets the headers out before the prompt is evaluated
@@ -320,8 +353,14 @@ class EventStream:
                     yield sse("token", {"text": event["text"], "id": event["id"], "prob": event["prob"]})
                 else:
                     yield sse("done", {k: v for k, v in event.items() if k != "type"})
+        except ClientGone:
+            pass  # nobody to tell
         except LLMError as exc:
-            yield sse("error", {"detail": error_response(exc).data.get("detail") or str(exc)})
+            if isinstance(exc, InputError):
+                field = self.renamed.get(exc.field, exc.field)
+                yield sse("error", {"detail": f"{field}: {exc.message}", field: [exc.message]})
+            else:
+                yield sse("error", {"detail": error_response(exc).data.get("detail") or str(exc)})
         except Exception:  # the 200 is already sent; say what happened instead of cutting the stream
             logger.exception("streamed generation failed")
             yield sse("error", {"detail": "The generation failed on the server."})
@@ -332,24 +371,12 @@ class EventStream:
         self.stream.close()
 
 
-def schema_grammar(schema) -> str:
-    """GBNF for a JSON schema, checked by llama.cpp's parser. The conversion runs first on
-    its own so that a small schema that expands into a huge grammar ({"minLength": 10**6}
-    gives megabytes) is refused by size before llama.cpp is asked to parse it."""
-    grammar = json_schema_to_grammar(schema)
-    if len(grammar) > GRAMMAR_MAX_CHARS:
-        raise InputError("json_schema", f"turns into a grammar of {len(grammar):,} characters; "
-                                        f"at most {GRAMMAR_MAX_CHARS:,} are accepted")
-    web.service().validate_grammar(grammar)
-    return grammar
-
-
 def generation_settings(validated: dict) -> dict:
     settings = {name: validated[name] for name in ("max_tokens", *SAMPLER_FIELDS) if name in validated}
     if validated.get("grammar") is not None:
         settings["grammar"] = validated["grammar"]
     elif validated.get("json_schema") is not None:
-        settings["grammar"] = schema_grammar(validated["json_schema"])
+        settings["grammar"] = web.service().json_schema_to_grammar(validated["json_schema"])
     return settings
 
 
@@ -384,11 +411,17 @@ def generate_api(request):
     data.is_valid(raise_exception=True)
     prompt = data.validated_data["prompt"]
     settings = generation_settings(data.validated_data)
-    if not data.validated_data["stream"]:
-        return Response(web.service().generate(prompt, **settings).to_dict())
-    # Raises InputError / QueueFull / QueueTimeout now, before any byte is sent.
-    stream = web.service().stream_generate(prompt, **settings)
-    response = StreamingHttpResponse(EventStream(stream), content_type="text/event-stream; charset=utf-8")
+    # A grammar made from a schema: what is wrong with it is the schema's fault.
+    renamed = {"grammar": "json_schema"} if data.validated_data.get("json_schema") is not None else {}
+    client = web.ClientConnection.of(request)
+    try:
+        if not data.validated_data["stream"]:
+            return Response(web.service().generate(prompt, should_stop=client, **settings).to_dict())
+        # Raises InputError / QueueFull / QueueTimeout now, before any byte is sent.
+        stream = web.service().stream_generate(prompt, should_stop=client, **settings)
+    except InputError as exc:
+        raise InputError(renamed.get(exc.field, exc.field), exc.message) from exc
+    response = StreamingHttpResponse(EventStream(stream, renamed), content_type="text/event-stream; charset=utf-8")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
     return response
@@ -476,7 +509,8 @@ class PerplexityResponseSerializer(serializers.Serializer):
 def perplexity_api(request):
     data = PerplexityRequestSerializer(data=request.data)
     data.is_valid(raise_exception=True)
-    result = web.service().perplexity(data.validated_data["text"]).to_dict()
+    result = web.service().perplexity(data.validated_data["text"],
+                                      should_stop=web.ClientConnection.of(request)).to_dict()
     # The issue's contract: nll_per_token is the list; the service's mean is mean_nll.
     result["mean_nll"] = result.pop("nll_per_token")
     result["nll_per_token"] = [t["nll"] for t in result["tokens"]]
@@ -505,8 +539,10 @@ class GrammarResponseSerializer(serializers.Serializer):
 
 @extend_schema(
     summary="Check a GBNF grammar, or turn a JSON schema into one",
-    description="Parsed with llama.cpp's own grammar parser. An invalid grammar is a 400 with the parser's "
-                "message (it never reaches the sampler).",
+    description="Checked statically first (syntax; no empty or reversed character ranges, NUL, token "
+                "references or repetitions out of order; bounded size, nesting and alternatives open at once), "
+                "then parsed by llama.cpp's own grammar parser. An invalid grammar is a 400 with the reason "
+                "(it never reaches the sampler).",
     request=GrammarRequestSerializer,
     responses={200: GrammarResponseSerializer,
                400: OpenApiResponse(response=ERROR, description='{"grammar": ["invalid GBNF: ..."]} or {"json_schema": [...]}')},
@@ -518,7 +554,7 @@ def grammar_api(request):
     data = GrammarRequestSerializer(data=request.data)
     data.is_valid(raise_exception=True)
     if "json_schema" in data.validated_data:
-        grammar = schema_grammar(data.validated_data["json_schema"])
+        grammar = web.service().json_schema_to_grammar(data.validated_data["json_schema"])
     else:
         grammar = data.validated_data["grammar"]
         web.service().validate_grammar(grammar)
@@ -529,7 +565,7 @@ def grammar_api(request):
 
 class LLMModelSerializer(serializers.Serializer):
     name = serializers.CharField()
-    path = serializers.CharField(allow_null=True)
+    file_name = serializers.CharField(allow_null=True, help_text="the GGUF file's name (null for a remote server)")
     architecture = serializers.CharField(allow_null=True)
     parameters = serializers.IntegerField(allow_null=True)
     file_type = serializers.CharField(allow_null=True, help_text='the quant recipe, e.g. "Q4_K_M"')

@@ -1,10 +1,16 @@
-"""One model, many requests: the serialising front of ``live.llm``.
+"""One model, many requests: the front of every backend.
 
 A llama context is not thread-safe, and on a small machine one generation
 already uses every core, so requests take turns: one runs, at most
 ``queue_size`` wait, the rest are turned away at once with :class:`QueueFull`
 (the web layer answers 503 with ``Retry-After: exc.retry_after``). A request
 that waits longer than ``queue_timeout`` seconds gets :class:`QueueTimeout`.
+
+Where the turns are taken depends on the backend. The local model runs in the model
+worker (live/worker.py), one per host, which keeps this queue for every web process at
+once; in a web process the service then only validates and passes requests on
+(``live.client.WorkerBackend`` says so with ``queues_itself``). A remote server, or a
+LocalBackend used directly (tests, benchmarks), is queued here.
 
 Inputs are validated before a request joins the queue, so bad input never
 waits. Streaming generation takes its turn when :meth:`LLMService.stream_generate`
@@ -30,23 +36,24 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Any, Callable, Iterator, Mapping
 
+from live import grammar as grammar_checks
 from live.llm import (
     Backend,
     BackendUnavailable,
     Generation,
     InputError,
     LLMError,
-    LocalBackend,
     ModelInfo,
     NextToken,
     Perplexity,
-    RemoteBackend,
+    QueueFull,
+    QueueTimeout,
     SamplingParams,
+    StopCheck,
     Tokenization,
     Unsupported,
     check_number,
     check_text,
-    json_schema_to_grammar,
 )
 
 __all__ = [
@@ -65,19 +72,6 @@ __all__ = [
 ]
 
 
-class QueueFull(LLMError):
-    """Too many requests are already waiting for the model."""
-
-    def __init__(self, retry_after: int, waiting: int):
-        self.retry_after = retry_after
-        self.waiting = waiting
-        super().__init__(f"the model is busy ({waiting} requests waiting); retry in {retry_after} s")
-
-
-class QueueTimeout(LLMError):
-    """A request waited longer than the configured timeout for its turn."""
-
-
 # ---------------------------------------------------------------------------
 # Configuration.
 
@@ -93,7 +87,15 @@ ENV_NAMES = {
     "queue_timeout": "LLM_QUEUE_TIMEOUT",
     "remote_timeout": "LLM_REMOTE_TIMEOUT",
     "reuse_prefix": "LLM_REUSE_PREFIX",
+    "request_timeout": "LLM_REQUEST_TIMEOUT",
+    "memory_mb": "LLM_WORKER_MEMORY_MB",
+    "worker_dir": "LLM_WORKER_DIR",
 }
+
+#: The settings that make model workers differ: web processes that agree on them share
+#: one worker (live.protocol.worker_paths).
+WORKER_SETTINGS = ("model_path", "n_ctx", "n_threads", "n_gpu_layers", "queue_size", "queue_timeout",
+                   "reuse_prefix", "request_timeout", "memory_mb")
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,9 @@ class ServiceConfig:
     queue_timeout: float = 30.0  # seconds a request may wait for its turn
     remote_timeout: float = 120.0  # seconds for one HTTP call to the remote server
     reuse_prefix: bool = False  # keep the KV cache of a shared prompt prefix (see LocalBackend)
+    request_timeout: float = 60.0  # seconds one request may hold the model
+    memory_mb: int | None = None  # the worker's address-space cap; None: automatic, 0: none
+    worker_dir: str | None = None  # the worker's sockets and log; None: a temporary folder
 
     def __post_init__(self):
         if self.backend not in ("local", "remote"):
@@ -117,8 +122,17 @@ class ServiceConfig:
         for name, low in (("n_ctx", 16), ("queue_size", 0)):
             if getattr(self, name) < low:
                 raise ValueError(f"{ENV_NAMES[name]}: must be at least {low}")
-        if self.queue_timeout <= 0:
-            raise ValueError(f"{ENV_NAMES['queue_timeout']}: must be positive")
+        for name in ("queue_timeout", "request_timeout"):
+            if not 0 < getattr(self, name) <= 24 * 3600:
+                raise ValueError(f"{ENV_NAMES[name]}: must be more than 0 and at most a day (seconds)")
+        if self.memory_mb is not None and self.memory_mb < 0:
+            raise ValueError(f"{ENV_NAMES['memory_mb']}: must be 0 (no cap) or a number of MiB")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def worker_identity(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in WORKER_SETTINGS}
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> "ServiceConfig":
@@ -162,15 +176,14 @@ def _convert(name: str, raw: Any, annotation: str) -> Any:
 
 
 def build_backend(config: ServiceConfig) -> Backend:
+    """The backend a web process uses: the shared model worker, or the remote server."""
     if config.backend == "remote":
+        from live.remote import RemoteBackend
+
         return RemoteBackend(config.remote_url or "", timeout=config.remote_timeout)
-    return LocalBackend(
-        model_path=config.model_path,
-        n_ctx=config.n_ctx,
-        n_threads=config.n_threads,
-        n_gpu_layers=config.n_gpu_layers,
-        reuse_prefix=config.reuse_prefix,
-    )
+    from live.client import WorkerBackend
+
+    return WorkerBackend(config)
 
 
 # ---------------------------------------------------------------------------
@@ -229,14 +242,17 @@ class TokenStream:
 
 
 class LLMService:
-    """Serialised access to one backend. Every public method validates its input,
-    waits for the model (or raises QueueFull / QueueTimeout), and returns the
-    backend's dataclass."""
+    """Validated access to one backend. Every public method checks its input (so bad input
+    never waits), takes the model's turn where this process keeps the queue (or raises
+    QueueFull / QueueTimeout), and returns the backend's dataclass."""
 
     def __init__(self, backend: Backend, queue_size: int = 4, queue_timeout: float = 30.0):
         self.backend = backend
         self.queue_size = queue_size
         self.queue_timeout = queue_timeout
+        # The model worker keeps one queue for every web process; queueing here as well
+        # would only make requests of the same process wait twice.
+        self.queued = not getattr(backend, "queues_itself", False)
         self._model_lock = threading.Lock()  # a plain Lock: a stream may be closed from another thread
         self._counter_lock = threading.Lock()
         self._admitted = 0  # running + waiting
@@ -252,8 +268,10 @@ class LLMService:
 
     # -- the queue ---------------------------------------------------------
 
-    def _acquire(self) -> Callable[[], None]:
+    def acquire(self) -> Callable[[], None]:
         """Wait for the model; return the function that gives it back."""
+        if not self.queued:
+            return _nothing
         with self._counter_lock:
             if self._admitted > self.queue_size:  # one running + queue_size waiting
                 waiting = self._admitted - 1
@@ -284,14 +302,16 @@ class LLMService:
         return release
 
     @contextmanager
-    def _turn(self):
-        release = self._acquire()
+    def turn(self):
+        release = self.acquire()
         try:
             yield
         finally:
             release()
 
     def status(self) -> dict[str, Any]:
+        if not self.queued:
+            return self.backend.status()
         with self._counter_lock:
             admitted = self._admitted
         return {
@@ -307,19 +327,20 @@ class LLMService:
     def next_token(self, prompt: str, top_n: int = 10) -> NextToken:
         check_text("prompt", prompt)
         top_n = check_number("top_n", top_n)
-        with self._turn():
+        with self.turn():
             return self.backend.next_token(prompt, top_n)
 
-    def generate(self, prompt: str, **settings: Any) -> Generation:
+    def generate(self, prompt: str, should_stop: StopCheck | None = None, **settings: Any) -> Generation:
         """``settings``: max_tokens, temperature, top_k, top_p, min_p, typical_p,
-        repeat_penalty, frequency_penalty, presence_penalty, seed, grammar."""
+        repeat_penalty, frequency_penalty, presence_penalty, seed, grammar.
+        ``should_stop`` (e.g. the HTTP client's connection) is asked between tokens."""
         check_text("prompt", prompt)
         params = SamplingParams.from_kwargs(**settings)
-        with self._turn():
-            return self.backend.generate(prompt, params)
+        with self.turn():
+            return self.backend.generate(prompt, params, should_stop)
 
     def stream_generate(
-        self, prompt: str, should_stop: Callable[[], bool] | None = None, **settings: Any
+        self, prompt: str, should_stop: StopCheck | None = None, **settings: Any
     ) -> TokenStream:
         """Events: {"type": "token", "text", "id", "prob"} per token, then
         {"type": "done", "finish_reason", "text", "usage", "tokens_per_second",
@@ -327,7 +348,7 @@ class LLMService:
         and QueueTimeout here, before the first event."""
         check_text("prompt", prompt)
         params = SamplingParams.from_kwargs(**settings)
-        release = self._acquire()
+        release = self.acquire()
         try:
             events = self.backend.stream_generate(prompt, params, should_stop)
         except BaseException:
@@ -337,31 +358,40 @@ class LLMService:
 
     def tokenize(self, text: str, add_bos: bool = True) -> Tokenization:
         check_text("text", text)
-        with self._turn():
+        with self.turn():
             return self.backend.tokenize(text, add_bos=add_bos)
 
-    def perplexity(self, text: str) -> Perplexity:
+    def perplexity(self, text: str, should_stop: StopCheck | None = None) -> Perplexity:
         check_text("text", text)
-        with self._turn():
-            return self.backend.perplexity(text)
+        with self.turn():
+            return self.backend.perplexity(text, should_stop)
 
     def models(self) -> list[ModelInfo]:
         # Reads the GGUF header (or asks the server); no need to wait for the model.
         return self.backend.models()
 
-    def validate_grammar(self, grammar: str) -> None:
-        with self._turn():
-            self.backend.validate_grammar(grammar)
+    def validate_grammar(self, grammar: str, field_name: str = "grammar") -> None:
+        """live.grammar's static checks, then llama.cpp's own parser."""
+        grammar_checks.check_grammar(grammar, field_name)
+        try:
+            with self.turn():
+                self.backend.validate_grammar(grammar)
+        except InputError as exc:
+            raise InputError(field_name, exc.message) from exc
 
     def json_schema_to_grammar(self, schema: dict | str) -> str:
-        """GBNF for a JSON schema, checked with llama.cpp's parser."""
-        grammar = json_schema_to_grammar(schema)
-        self.validate_grammar(grammar)
+        """GBNF for a JSON schema, checked like a grammar; errors name ``json_schema``."""
+        grammar = grammar_checks.grammar_for_schema(schema)
+        self.validate_grammar(grammar, "json_schema")
         return grammar
 
     def close(self) -> None:
-        with self._turn():
+        with self.turn():
             self.backend.close()
+
+
+def _nothing() -> None:
+    pass
 
 
 # ---------------------------------------------------------------------------

@@ -1,17 +1,20 @@
 """What the live pages and the live API share: the process's model service, built from
-Django's settings, and the model description every page shows.
+Django's settings, the HTTP client's connection, and the model description every page shows.
 
-The service itself (queue, streams, errors) is live/service.py; the only module that
-touches llama.cpp is live/llm.py. Nothing here imports either's native side.
+The service itself (queue, streams, errors) is live/service.py; the model runs in the
+model worker (live/worker.py). Nothing here imports llama.cpp.
 """
 
 from __future__ import annotations
 
 import atexit
 import functools
+import os
+import stat
 
 from django.conf import settings
 
+from live.protocol import closed
 from live.service import BackendUnavailable, LLMError, LLMService, get_service, reset_service
 
 
@@ -30,6 +33,42 @@ def service() -> LLMService:
         raise BackendUnavailable(f"the LLM settings are wrong: {exc}") from exc
     _close_at_exit()
     return svc
+
+
+class ClientConnection:
+    """The HTTP client's socket, to stop work for a client that has gone away.
+
+    Passed as ``should_stop``: calling it says "cancelled" once the client closed its end;
+    the model worker's client also waits on ``fileno()``, so a disconnect is seen at once
+    even while a token is being computed."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def __call__(self) -> str | None:
+        return "cancelled" if closed(self.fd) else None
+
+    @classmethod
+    def of(cls, request) -> "ClientConnection | None":
+        """The connection of a request served by gunicorn (``gunicorn.socket``) or by
+        Django's own server (runserver, the test live server: ``wsgi.input`` reads the
+        socket through a LimitedStream whose ``_read`` is the socket file's ``read``);
+        None elsewhere (the test client, ASGI)."""
+        environ = request.META
+        candidates = [environ.get("gunicorn.socket")]
+        stream = environ.get("wsgi.input")
+        candidates += [stream, getattr(getattr(stream, "_read", None), "__self__", None)]
+        for candidate in candidates:
+            try:
+                fd = candidate.fileno()
+                if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                    return cls(fd)
+            except (AttributeError, OSError, ValueError):
+                continue
+        return None
 
 
 @functools.cache

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from notes.models import Note, NoteRevision
+from notes.models import Note, NoteReport, NoteRevision
 
 
 class NoteRevisionInline(admin.TabularInline):
@@ -15,14 +15,27 @@ class NoteRevisionInline(admin.TabularInline):
         return False
 
 
+class NoteReportInline(admin.TabularInline):
+    model = NoteReport
+    fields = ["reporter", "reason", "created_at", "resolved_at", "resolved_by"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Note)
 class NoteAdmin(admin.ModelAdmin):
-    list_display = ["title", "author", "entry", "visibility", "revision", "updated_at", "deleted_at"]
-    list_filter = ["visibility", ("deleted_at", admin.EmptyFieldListFilter)]
+    list_display = ["title", "author", "entry", "visibility", "revision", "updated_at", "hidden_at",
+                    "deleted_at"]
+    list_filter = ["visibility", ("hidden_at", admin.EmptyFieldListFilter),
+                   ("deleted_at", admin.EmptyFieldListFilter)]
     search_fields = ["title", "body", "author__username"]
     raw_id_fields = ["entry", "author"]
-    readonly_fields = ["revision", "deleted_at", "deleted_by"]
-    inlines = [NoteRevisionInline]
+    readonly_fields = ["revision", "hidden_at", "hidden_by", "hidden_reason", "deleted_at", "deleted_by"]
+    inlines = [NoteRevisionInline, NoteReportInline]
     actions = ["move_to_trash", "restore"]
 
     def save_model(self, request, obj, form, change):

@@ -1,10 +1,12 @@
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics, permissions, status
+from rest_framework import exceptions, generics, permissions, status
+from rest_framework.decorators import api_view, permission_classes
 from rest_framework.response import Response
 
 from glossary.api import StaleSerializer
 from notes.models import Note, StaleNoteRevision
-from notes.serializers import NoteFilterSerializer, NoteSerializer, NoteWriteSerializer
+from notes.serializers import (HideSerializer, NoteFilterSerializer, NoteSerializer, NoteWriteSerializer,
+                               ReportSerializer)
 
 
 class IsAuthorOrStaffOrReadOnly(permissions.BasePermission):
@@ -78,3 +80,40 @@ class NoteDetail(generics.RetrieveUpdateDestroyAPIView):
 
     def perform_destroy(self, note):
         note.soft_delete(by=self.request.user)
+
+
+@extend_schema(request=ReportSerializer, responses={201: ReportSerializer})
+@api_view(["POST"])
+@permission_classes([permissions.IsAuthenticated])
+def report_note(request, pk):
+    """Report a note to staff (members; not the author). One open report per person and note:
+    reporting again replaces the reason."""
+    note = generics.get_object_or_404(visible_notes(request), pk=pk)
+    if not note.can_report(request.user):
+        raise exceptions.PermissionDenied("You wrote this note: edit or delete it instead.")
+    data = ReportSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    report = note.report(request.user, data.validated_data["reason"])
+    return Response(ReportSerializer(report).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(request=HideSerializer, responses={200: NoteSerializer})
+@api_view(["POST"])
+@permission_classes([permissions.IsAdminUser])
+def hide_note(request, pk):
+    """Staff only: hide a note from everyone but its author and staff."""
+    note = generics.get_object_or_404(visible_notes(request), pk=pk)
+    data = HideSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    note.hide(request.user, data.validated_data.get("reason", ""))
+    return Response(NoteSerializer(note).data)
+
+
+@extend_schema(request=None, responses={200: NoteSerializer})
+@api_view(["POST"])
+@permission_classes([permissions.IsAdminUser])
+def unhide_note(request, pk):
+    """Staff only: show a hidden note again."""
+    note = generics.get_object_or_404(visible_notes(request), pk=pk)
+    note.unhide(request.user)
+    return Response(NoteSerializer(note).data)

@@ -1,7 +1,7 @@
 from django import forms
 
 from glossary.models import Entry
-from notes.models import MAX_BODY_LENGTH, MAX_TITLE_LENGTH, Note
+from notes.models import MAX_BODY_LENGTH, MAX_REASON_LENGTH, MAX_TITLE_LENGTH, Note
 
 
 class NoteForm(forms.Form):
@@ -12,7 +12,7 @@ class NoteForm(forms.Form):
     body = forms.CharField(required=False, strip=False,
                            widget=forms.Textarea(attrs={"rows": 16, "class": "mono"}),
                            help_text="Markdown. [[Term]] links a glossary entry, $…$ is math.")
-    entry = forms.ModelChoiceField(Entry.objects.only("slug", "term").order_by("term"),
+    entry = forms.ModelChoiceField(Entry.objects.only("slug", "term"),
                                    to_field_name="slug", required=False, empty_label="— none —",
                                    label="About entry")
     visibility = forms.ChoiceField(choices=Note.Visibility.choices, widget=forms.RadioSelect,
@@ -46,3 +46,15 @@ class NoteFilterForm(forms.Form):
     entry = forms.CharField(required=False, max_length=100)
     author = forms.CharField(required=False, max_length=150)
     visibility = forms.ChoiceField(required=False, choices=[("", "Any"), *Note.Visibility.choices])
+
+
+class ReportForm(forms.Form):
+    reason = forms.CharField(max_length=MAX_REASON_LENGTH, widget=forms.Textarea(attrs={"rows": 3}),
+                             label="What is wrong with it",
+                             error_messages={"required": "Say in a few words what is wrong, "
+                                                         "so staff know what to look for."})
+
+
+class HideForm(forms.Form):
+    reason = forms.CharField(max_length=MAX_REASON_LENGTH, required=False,
+                             label="Reason (shown to the author)")

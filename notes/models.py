@@ -4,6 +4,7 @@ Who sees a note is decided in one place, `NoteQuerySet.visible_to`; every page, 
 search ranking starts from it, so a private note cannot leak through a path that forgot a check.
 """
 
+import html
 import logging
 from datetime import timedelta
 
@@ -14,6 +15,8 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import strip_tags
+from django.utils.text import Truncator
 from pgvector.django import HnswIndex, VectorField
 
 logger = logging.getLogger(__name__)
@@ -22,6 +25,7 @@ logger = logging.getLogger(__name__)
 TRASH_DAYS = 30
 MAX_TITLE_LENGTH = 200
 MAX_BODY_LENGTH = 20_000
+MAX_REASON_LENGTH = 500
 
 
 class StaleNoteRevision(Exception):
@@ -41,15 +45,26 @@ class NoteQuerySet(models.QuerySet):
 
     def visible_to(self, user):
         """Notes `user` may read: public to everyone, team to signed-in members, private to the
-        author. Staff see every note (they moderate and restore deleted ones). Deleted notes are
-        never visible here; staff reach them through the trash."""
+        author. A note staff have hidden is left to its author and staff. Staff see every note
+        (they moderate and restore deleted ones). Deleted notes are never visible here; staff
+        reach them through the trash."""
         notes = self.alive()
         if user is None or not user.is_authenticated or not user.is_active:
-            return notes.filter(visibility=Note.Visibility.PUBLIC)
+            return notes.filter(visibility=Note.Visibility.PUBLIC, hidden_at__isnull=True)
         if user.is_staff:
             return notes
-        return notes.filter(Q(visibility__in=[Note.Visibility.PUBLIC, Note.Visibility.TEAM])
+        return notes.filter(Q(visibility__in=[Note.Visibility.PUBLIC, Note.Visibility.TEAM],
+                              hidden_at__isnull=True)
                             | Q(author=user))
+
+    def hidden(self):
+        return self.filter(hidden_at__isnull=False)
+
+    def reported(self):
+        """Notes with reports staff have not acted on yet, the most reported first."""
+        return (self.filter(reports__resolved_at__isnull=True)
+                .annotate(open_reports=models.Count("reports"))
+                .order_by("-open_reports", "-updated_at", "-id"))
 
     def filtered(self, *, entry: str = "", author: str = "", visibility: str = "", text: str = ""):
         """The notes list's filters: entry slug, author username, visibility, words."""
@@ -95,6 +110,11 @@ class Note(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
     deleted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, editable=False,
                                    on_delete=models.SET_NULL, related_name="+")
+    # Moderation: a note staff hid is seen only by its author and staff (see visible_to).
+    hidden_at = models.DateTimeField(null=True, blank=True, editable=False)
+    hidden_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, editable=False,
+                                  on_delete=models.SET_NULL, related_name="+")
+    hidden_reason = models.CharField(max_length=MAX_REASON_LENGTH, blank=True, editable=False)
     # Keyword search: title weight A, body C. Both are plain text columns, so PostgreSQL can
     # keep the vector itself (to_tsvector with an explicit config is IMMUTABLE).
     search_vector = models.GeneratedField(
@@ -120,6 +140,12 @@ class Note(models.Model):
 
     def get_absolute_url(self):
         return reverse("notes:detail", args=[self.pk])
+
+    def excerpt(self, words: int = 40) -> str:
+        """The start of the note as plain text, for cards. Plain, not HTML: `body_html` holds
+        entities (`&amp;&amp;`, `&lt;`) that the template would otherwise escape a second time."""
+        text = html.unescape(strip_tags(self.body_html))
+        return Truncator(" ".join(text.split())).words(words)
 
     @property
     def is_deleted(self) -> bool:
@@ -188,6 +214,43 @@ class Note(models.Model):
         self.save(update_fields=["deleted_at", "deleted_by"])
 
     @property
+    def is_hidden(self) -> bool:
+        return self.hidden_at is not None
+
+    def can_report(self, user) -> bool:
+        """Any signed-in member but the author may report a note they can read."""
+        return (user is not None and user.is_authenticated and user.is_active
+                and user.pk != self.author_id)
+
+    def report(self, by, reason: str) -> "NoteReport":
+        """Record (or update) `by`'s report on this note: one open report per person."""
+        report, _ = NoteReport.objects.update_or_create(
+            note=self, reporter=by, resolved_at__isnull=True,
+            defaults={"reason": reason[:MAX_REASON_LENGTH]})
+        return report
+
+    @transaction.atomic
+    def hide(self, by, reason: str = ""):
+        """Take the note out of everyone's sight but its author's and staff's; the reports
+        that led here count as handled."""
+        self.hidden_at = timezone.now()
+        self.hidden_by = by
+        self.hidden_reason = reason[:MAX_REASON_LENGTH]
+        self.save(update_fields=["hidden_at", "hidden_by", "hidden_reason"])
+        self.resolve_reports(by)
+
+    def unhide(self, by):
+        self.hidden_at = None
+        self.hidden_by = None
+        self.hidden_reason = ""
+        self.save(update_fields=["hidden_at", "hidden_by", "hidden_reason"])
+        self.resolve_reports(by)
+
+    def resolve_reports(self, by) -> int:
+        return self.reports.filter(resolved_at__isnull=True).update(resolved_at=timezone.now(),
+                                                                    resolved_by=by)
+
+    @property
     def purge_after(self):
         return self.deleted_at + timedelta(days=TRASH_DAYS) if self.deleted_at else None
 
@@ -219,6 +282,30 @@ class NoteRevision(models.Model):
 
     def __str__(self):
         return f"{self.note} r{self.number}"
+
+
+class NoteReport(models.Model):
+    """A member's word to staff that a note should not be shown. Resolved when staff hide the
+    note, show it again, or dismiss the reports."""
+
+    note = models.ForeignKey(Note, on_delete=models.CASCADE, related_name="reports")
+    reporter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                 related_name="note_reports")
+    reason = models.CharField(max_length=MAX_REASON_LENGTH)
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                    on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["note", "reporter"], condition=Q(resolved_at__isnull=True),
+                                    name="one_open_report_per_reporter"),
+        ]
+
+    def __str__(self):
+        return f"Report on {self.note} by {self.reporter}"
 
 
 class NoteChunk(models.Model):

@@ -1,18 +1,20 @@
 from rest_framework import serializers
 
 from glossary.models import Entry
-from notes.models import MAX_BODY_LENGTH, MAX_TITLE_LENGTH, Note
+from notes.models import MAX_BODY_LENGTH, MAX_REASON_LENGTH, MAX_TITLE_LENGTH, Note
 
 
 class NoteSerializer(serializers.ModelSerializer):
     entry = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True,
                                          help_text="Slug of the glossary entry the note belongs to.")
     author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    hidden = serializers.BooleanField(source="is_hidden", read_only=True,
+                                      help_text="Hidden by staff: only the author and staff see it.")
 
     class Meta:
         model = Note
         fields = ["id", "title", "body", "body_html", "entry", "visibility", "author",
-                  "created_at", "updated_at", "revision"]
+                  "created_at", "updated_at", "revision", "hidden"]
 
 
 class NoteWriteSerializer(serializers.Serializer):
@@ -52,3 +54,12 @@ class NoteFilterSerializer(serializers.Serializer):
     author = serializers.CharField(max_length=150, required=False, help_text="author's username")
     visibility = serializers.ChoiceField(choices=Note.Visibility.choices, required=False)
     q = serializers.CharField(max_length=300, required=False, help_text="words in the title or text")
+
+
+class ReportSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=MAX_REASON_LENGTH, help_text="What is wrong with the note.")
+
+
+class HideSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=MAX_REASON_LENGTH, required=False, allow_blank=True,
+                                   help_text="Shown to the author.")

@@ -3,14 +3,17 @@ import difflib
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
+from django.db.models import Prefetch
+from django.template.defaultfilters import pluralize
 from django.http import HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts.permissions import forbidden, member_required, staff_required
 from glossary.models import Entry
-from notes.forms import NoteFilterForm, NoteForm
-from notes.models import MAX_BODY_LENGTH, TRASH_DAYS, Note, StaleNoteRevision
+from notes.forms import HideForm, NoteFilterForm, NoteForm, ReportForm
+from notes.models import MAX_BODY_LENGTH, TRASH_DAYS, Note, NoteReport, StaleNoteRevision
 
 PAGE_SIZE = 20
 
@@ -49,7 +52,13 @@ def note_list(request, username=None):
 
 def note_detail(request, pk):
     note = _visible_note(request, pk)
-    return render(request, "notes/detail.html", {"note": note, "can_edit": note.can_edit(request.user)})
+    context = {"note": note, "can_edit": note.can_edit(request.user),
+               "can_report": note.can_report(request.user) and not request.user.is_staff}
+    if request.user.is_staff:
+        context["reports"] = list(note.reports.select_related("reporter", "resolved_by"))
+        context["open_reports"] = sum(report.resolved_at is None for report in context["reports"])
+        context["hide_form"] = HideForm()
+    return render(request, "notes/detail.html", context)
 
 
 def _form_context(form, note=None) -> dict:
@@ -175,3 +184,60 @@ def restore(request, pk):
     note.restore()
     messages.success(request, f"“{note.title}” was restored.")
     return redirect(note)
+
+
+@member_required
+def note_report(request, pk):
+    """A member tells staff a note should not be shown; staff see it on the moderation page."""
+    note = _visible_note(request, pk)
+    if not note.can_report(request.user):
+        return forbidden(request, "You wrote this note: edit or delete it instead of reporting it.")
+    form = ReportForm(request.POST or None)
+    if request.method == "POST":
+        if not form.is_valid():
+            return render(request, "notes/report.html", {"note": note, "form": form}, status=400)
+        note.report(request.user, form.cleaned_data["reason"])
+        messages.success(request, "Thank you: staff will look at this note.")
+        return redirect(note)
+    return render(request, "notes/report.html", {"note": note, "form": form})
+
+
+@staff_required
+def moderation(request):
+    """Reported and hidden notes, with who wrote and who reported them."""
+    reported = (Note.objects.alive().reported().select_related("author", "entry")
+                .prefetch_related(Prefetch("reports", to_attr="open_report_list",
+                                           queryset=NoteReport.objects.filter(resolved_at__isnull=True)
+                                           .select_related("reporter"))))
+    hidden = Note.objects.alive().hidden().select_related("author", "hidden_by").order_by("-hidden_at")
+    return render(request, "notes/moderation.html", {
+        "reported": reported[:100], "hidden": hidden[:100], "hide_form": HideForm()})
+
+
+@staff_required
+@require_POST
+def moderate(request, pk, action):
+    """Staff's actions on a note: "hide" it, "unhide" it, or "dismiss" its reports."""
+    note = get_object_or_404(Note.objects.alive(), pk=pk)
+    if action == "hide":
+        form = HideForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "Nothing was hidden: " + " ".join(form.errors["reason"]))
+            return redirect(_next_or(request, note))
+        note.hide(request.user, form.cleaned_data["reason"])
+        messages.success(request, f"“{note.title}” is hidden: only its author and staff see it now.")
+    elif action == "unhide":
+        note.unhide(request.user)
+        messages.success(request, f"“{note.title}” is shown again.")
+    else:
+        count = note.resolve_reports(request.user)
+        messages.success(request, f"{count} report{pluralize(count)} on “{note.title}” dismissed.")
+    return redirect(_next_or(request, note))
+
+
+def _next_or(request, note) -> str:
+    """Back to the moderation page when the action came from there, else to the note."""
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return target
+    return note.get_absolute_url()

@@ -135,9 +135,17 @@ class StrictCharField(serializers.CharField):
 class BitLayoutSerializer(serializers.Serializer):
     format = StrictCharField(max_length=32, help_text="One of: " + ", ".join(ALL_FORMATS))
     value = NumberOrString(required=False, allow_null=True,
-                           help_text="Scalar formats: the number to store (numeric strings, inf, nan allowed)")
+                           help_text="Scalar formats: the number to store (numeric strings, inf, nan allowed), "
+                                     "or a bit pattern written in hex or binary, 0x7e or 0b0111_1110 "
+                                     "(Python's literal syntax; leading zeros implied), read as `bits` is")
     bits = StrictCharField(required=False, allow_null=True, max_length=128, trim_whitespace=False,
-                           help_text="Scalar formats: a bit pattern, MSB first; spaces, dots, underscores ignored")
+                           help_text="Scalar formats: a bit pattern, MSB first; spaces, dots, underscores ignored. "
+                                     "0x… and 0b… literals are accepted too")
+    saturate = serializers.BooleanField(
+        required=False, default=False,
+        help_text="Float formats: the saturating cast (CUDA's __NV_SATFINITE, PTX cvt.rn.satfinite): "
+                  "values past the largest finite one, and ±inf, become ±max instead of inf or NaN; "
+                  "NaN stays NaN. Integer and NF4 codes always clamp. Ignored for bit patterns")
     scale = NumberOrString(required=False, allow_null=True,
                            help_text="nf4: the block absmax; int8/int4: the step. Default 1.")
     values = serializers.ListField(child=NumberOrString(allow_null=True), required=False, allow_null=True,
@@ -254,14 +262,15 @@ def _scalar(data: dict, name: str) -> Response:
         if has_bits:
             result = bitlayout.decode(name, data["bits"], scale=data.get("scale"))
         else:
-            result = bitlayout.encode(name, data["value"], scale=data.get("scale"))
+            result = bitlayout.encode(name, data["value"], scale=data.get("scale"),
+                                      saturate=data["saturate"])
     except BitLayoutError as exc:
         return _module_error(exc)
     return Response(json_safe(result))
 
 
 def _block(data: dict, name: str) -> Response:
-    for key in ("value", "bits", "scale"):
+    for key in ("value", "bits", "scale", "saturate"):
         if _given(data, key):
             return _bad(key, f"{name} is a block format: send values, random or from_model")
     modes = [key for key in ("values", "random", "from_model") if _given(data, key)]
@@ -309,6 +318,9 @@ def _block(data: dict, name: str) -> Response:
     examples=[
         OpenApiExample("Encode", value={"format": "bf16", "value": 0.3333333333333333}, request_only=True),
         OpenApiExample("Decode", value={"format": "fp8_e4m3", "bits": "0.1111.110"}, request_only=True),
+        OpenApiExample("Hex pattern", value={"format": "fp8_e4m3", "value": "0x7e"}, request_only=True),
+        OpenApiExample("Saturating cast", value={"format": "fp8_e4m3", "value": 1000, "saturate": True},
+                       request_only=True),
         OpenApiExample("Block", value={"format": "q4_0", "random": 1}, request_only=True),
         OpenApiExample("Real block", value={"format": "q4_k", "from_model": True, "block": 0}, request_only=True),
     ],
@@ -387,6 +399,7 @@ def page(request):
         "initial_format": initial_format,
         "initial_value": request.GET.get("value", "0.1")[:200],
         "initial_scale": request.GET.get("scale", "1")[:200],
+        "initial_cast": "satfinite" if request.GET.get("cast") == "satfinite" else "ieee",
         "initial_block": initial_block,
         "compare_length": bitlayout.COMPARE_LENGTH,
     })

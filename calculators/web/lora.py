@@ -13,7 +13,6 @@ published architectures. This module parses input, calls them, and renders.
 
 from __future__ import annotations
 
-import json
 import math
 
 from django.http import Http404
@@ -39,6 +38,7 @@ from calculators.training import ATTENTION_KINDS, TrainingMemory, training_memor
 from calculators.web.common import (
     MAX_RANK, TargetModulesField, TrainingMemorySerializer, architecture_from_json, memory_dict,
 )
+from config.api import loads as loads_json
 
 # PEFT's LoraConfig defaults (src/peft/tuners/lora/config.py): r=8, lora_alpha=8.
 PEFT_DEFAULT_ALPHA = 8
@@ -430,11 +430,9 @@ def _request_data(values: dict) -> tuple[dict, dict[str, str]]:
         if not text:
             return data, {"architecture": "paste a config.json, or choose a preset"}
         try:
-            data["architecture"] = json.loads(text)
+            data["architecture"] = loads_json(text)
         except ValueError as exc:
-            return data, {"architecture": f"not valid JSON: {exc}"}
-        except RecursionError:
-            return data, {"architecture": "not valid JSON: nested too deeply"}
+            return data, {"architecture": str(exc)}
     elif values["model"]:
         data["model"] = values["model"]
     return data, {}

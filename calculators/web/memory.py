@@ -23,13 +23,13 @@ The preset list lives at `GET /api/v1/calculators/models/` (calculators/web/lora
 from __future__ import annotations
 
 import hashlib
-import json
 import math
+import pickle
 import re
 from dataclasses import dataclass
 from types import SimpleNamespace
 
-from django.core.cache import cache
+from django.core.cache import caches
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.urls import path
@@ -39,8 +39,7 @@ from rest_framework import serializers
 from rest_framework.decorators import (
     api_view, authentication_classes, parser_classes, permission_classes,
 )
-from rest_framework.exceptions import ParseError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
@@ -58,6 +57,7 @@ from calculators.training import ATTENTION_KINDS, training_memory
 from calculators.web.common import (
     MAX_RANK, TargetModulesField, TrainingMemorySerializer, architecture_from_json, memory_dict, memory_kind,
 )
+from config.api import JSONParser, loads as loads_json
 
 MiB = 1024**2
 GiB = 1024**3
@@ -69,13 +69,10 @@ GGUF_SLICE_BYTES = 8 * MiB
 MAX_UPLOAD_BYTES = 64 * MiB
 # Room for the other multipart fields and the part headers around a 64 MiB file.
 _BODY_SLACK = 1 * MiB
-# A parsed header stays in the cache this long, so the page uploads a file only once.
-GGUF_CACHE_SECONDS = 3600
-# A GGUF header drives loops over its layers: bound it like a pasted architecture
-# (calculators/web/lora.py MAX_LAYERS).
-MAX_GGUF_LAYERS = 1024
-# Real files list a few thousand tensors at most (Llama 3.1 405B: 126 layers × 9 + 4 = 1,138).
-MAX_GGUF_TENSORS = 65_536
+# A header's summary stays in the "gguf-headers" cache (settings.CACHES) for its timeout,
+# so the page uploads a file only once; a summary larger than this is not kept (it would
+# take more than its share of the cache's MAX_ENTRIES × this many bytes).
+GGUF_SUMMARY_MAX_BYTES = 1 * MiB
 
 MODES = ("inference", "full", "lora", "qlora")
 DEFAULT_QUANT = "Q4_K_M"
@@ -168,11 +165,9 @@ class ArchitectureField(serializers.Field):
     def to_internal_value(self, data):
         if isinstance(data, str):
             try:
-                data = json.loads(data)
+                data = loads_json(data)
             except ValueError as exc:
-                raise serializers.ValidationError(f"not valid JSON: {exc}") from None
-            except RecursionError:
-                raise serializers.ValidationError("not valid JSON: nested too deeply") from None
+                raise serializers.ValidationError(str(exc)) from None
         return data
 
     def to_representation(self, value):
@@ -438,7 +433,7 @@ def _gguf_layers(header: GGUFHeader) -> int:
 
 
 def header_from_upload(upload) -> tuple[GGUFHeader, str]:
-    """Parse an uploaded slice (an UploadedFile) and keep it in the cache for the page."""
+    """Parse an uploaded slice (an UploadedFile); keep its summary, never the upload."""
     if upload.size is not None and upload.size > MAX_UPLOAD_BYTES:
         raise InvalidInput("gguf", f"the upload is {upload.size:,} bytes; send at most "
                                    f"{MAX_UPLOAD_BYTES // MiB} MiB (the first {GGUF_SLICE_BYTES // MiB} MiB "
@@ -446,36 +441,25 @@ def header_from_upload(upload) -> tuple[GGUFHeader, str]:
     data = upload.read(MAX_UPLOAD_BYTES + 1)
     if len(data) > MAX_UPLOAD_BYTES:
         raise InvalidInput("gguf", f"send at most {MAX_UPLOAD_BYTES // MiB} MiB")
-    header = _parse(data)
+    header = _parse(data).summary()
     key = hashlib.sha256(data).hexdigest()
-    cache.set(f"memory-gguf:{key}", header, GGUF_CACHE_SECONDS)
+    if len(pickle.dumps(header)) <= GGUF_SUMMARY_MAX_BYTES:
+        caches["gguf-headers"].set(key, header)
     return header, key
 
 
 def header_from_cache(key: str) -> GGUFHeader | None:
     if not isinstance(key, str) or len(key) != 64:
         return None
-    return cache.get(f"memory-gguf:{key}")
+    return caches["gguf-headers"].get(key)
 
 
 def _parse(data: bytes) -> GGUFHeader:
     try:
         header = parse_header(data)
+        header.hyperparameters()  # every count the estimates loop over, checked up front
     except GGUFError as exc:
         raise InvalidInput("gguf", exc.message) from None
-    if not header.architecture:
-        raise InvalidInput("gguf", "general.architecture is missing")
-    # The loader builds per-layer tuples and walks every tensor: bound both before it runs.
-    key = f"{header.architecture}.block_count"
-    try:
-        n_layer = int(header.metadata.get(key, 0))
-    except (TypeError, ValueError, OverflowError):
-        n_layer = 0  # not a number: hyperparameters() names the key
-    if n_layer > MAX_GGUF_LAYERS:
-        raise InvalidInput("gguf", f"{key} is {n_layer:,}; at most {MAX_GGUF_LAYERS:,} layers are supported")
-    if len(header.tensors) > MAX_GGUF_TENSORS:
-        raise InvalidInput("gguf", f"the file lists {len(header.tensors):,} tensors; at most "
-                                   f"{MAX_GGUF_TENSORS:,} are supported")
     return header
 
 
@@ -1218,11 +1202,7 @@ def _check_body_size(request) -> None:
 
 def _api_params(request, serializer_class) -> dict:
     _check_body_size(request)
-    try:
-        data = request.data
-    except RecursionError:
-        raise ParseError("JSON parse error - nested too deeply") from None
-    form = serializer_class(data=data)
+    form = serializer_class(data=request.data)
     form.is_valid(raise_exception=True)
     return form.validated_data
 

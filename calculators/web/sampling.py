@@ -27,7 +27,6 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import api_view, authentication_classes, parser_classes, permission_classes
 from rest_framework.exceptions import ParseError, ValidationError
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
@@ -35,6 +34,7 @@ from calculators.sampling import (
     DEFAULT_CHAIN, FLT_MAX, MAX_DRAWS, MAX_HISTORY, MAX_SAMPLERS, MAX_VOCAB, PARAMETERS, SamplingError,
     apply_samplers, entropy_nats, mirostat_v2,
 )
+from config.api import JSONParser
 
 # Stages repeat the whole distribution once per sampler: bound the numbers one answer may
 # hold (about 40 MB of JSON) so that a 262,144-token vocabulary through 32 samplers cannot

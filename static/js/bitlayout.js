@@ -180,10 +180,15 @@
 
   const isCode = (fmt) => scalarInfo[fmt].family !== "float";
 
+  const saturating = () => document.querySelector("input[name=cast]:checked")?.value === "satfinite";
+  // Python's integer-literal prefixes: the API reads such a value as the stored bits.
+  const isPattern = (text) => /^\s*0[xb]/i.test(text);
+
   function scalarBody(extra) {
     const fmt = scalar.format.value;
     const body = { format: fmt, ...extra };
     if (isCode(fmt)) body.scale = scalar.scale.value.trim() || "1";
+    else if (saturating()) body.saturate = true;
     return body;
   }
 
@@ -205,6 +210,7 @@
 
     const scaleField = $("scale-field");
     scaleField.hidden = !isCode(info.format);
+    $("cast-field").hidden = isCode(info.format);  // codes always clamp to their range
     $("scalar-scale-help").textContent = info.family === "lookup"
       ? "The block's absmax: the value that level ±1 stands for."
       : "The step between neighbouring codes (absmax / " + info.max + " for a symmetric scale).";
@@ -291,9 +297,11 @@
 
   function overflowText(r, info) {
     if (!r.overflow) return "";
-    if (r.decoded === "inf" || r.decoded === "-inf") return `Too large for ${info.label}: its largest finite value is ${full(info.max)}, so this became ${full(r.decoded)}.`;
-    if (r.decoded === "nan") return `Too large for ${info.label}: it has no infinity (largest finite ${full(info.max)}), so this became NaN.`;
-    if (info.family === "float") return `Too large for ${info.label}, which has no infinity or NaN: it saturates at ±${full(info.max)}.`;
+    const instead = " The saturating cast would keep ±" + full(info.max) + ".";
+    if (r.decoded === "inf" || r.decoded === "-inf") return `Too large for ${info.label}: its largest finite value is ${full(info.max)}, so this became ${full(r.decoded)}.${instead}`;
+    if (r.decoded === "nan") return `Too large for ${info.label}: it has no infinity (largest finite ${full(info.max)}), so this became NaN.${instead}`;
+    if (info.family === "float" && info.has_inf === false && info.has_nan === false) return `Too large for ${info.label}, which has no infinity or NaN: it saturates at ±${full(info.max)}.`;
+    if (info.family === "float") return `Past ${info.label}'s largest finite value: the saturating cast (satfinite) clamped it to ${full(r.decoded)}; round to nearest would give ${info.has_inf ? "±∞" : "NaN"}.`;
     return `Out of range: the code was clamped to the ${r.fields[0].value < 0 ? "lowest" : "highest"} one.`;
   }
 
@@ -323,6 +331,10 @@
       button.setAttribute("aria-label", v === null ? `No representable value ${key}` : `Next representable value ${key}: ${full(v)}`);
     }
     $("scalar-formula").textContent = formula(r, info);
+    const typed = scalar.value.value.trim();
+    const readAs = $("scalar-read-as");
+    readAs.hidden = !isPattern(typed);
+    readAs.textContent = readAs.hidden ? "" : `${typed} was read as a bit pattern (${r.bits.length} bits, leading zeros implied), not rounded.`;
     const overflow = $("scalar-overflow");
     overflow.textContent = overflowText(r, info);
     overflow.hidden = !r.overflow;
@@ -345,7 +357,8 @@
     renderScalar(res.data);
     if (onSuccess) onSuccess(res.data);
     const fmt = scalar.format.value;
-    setUrl({ format: fmt, value: scalar.value.value.trim(), scale: isCode(fmt) ? scalar.scale.value.trim() : null });
+    setUrl({ format: fmt, value: scalar.value.value.trim(), scale: isCode(fmt) ? scalar.scale.value.trim() : null,
+      cast: !isCode(fmt) && saturating() ? "satfinite" : null });
   }
 
   function encodeValue() {
@@ -362,13 +375,17 @@
     if (!r || r.format !== scalar.format.value) return;
     const flipped = r.bits.slice(0, index) + (r.bits[index] === "1" ? "0" : "1") + r.bits.slice(index + 1);
     // The flipped pattern is the new number: show it in the value box too.
-    scalarSend(scalarBody({ bits: flipped }), (result) => { scalar.value.value = valueText(result.decoded); });
+    scalarSend(scalarBody({ bits: flipped }), (result) => {
+      scalar.value.value = valueText(result.decoded);
+      $("scalar-read-as").hidden = true;
+    });
   }
 
   const encodeSoon = debounce(encodeValue, DEBOUNCE_MS);
   scalar.value.addEventListener("input", encodeSoon);
   scalar.scale.addEventListener("input", encodeSoon);
   scalar.format.addEventListener("change", () => { describeFormat(); encodeValue(); });
+  for (const radio of document.querySelectorAll("input[name=cast]")) radio.addEventListener("change", encodeValue);
   $("scalar-form").addEventListener("submit", (event) => { event.preventDefault(); encodeValue(); });
   scalar.bits.addEventListener("click", (event) => {
     const button = event.target.closest("button.bit");
@@ -616,80 +633,147 @@
     ["kquant", "GGUF K-quants (256)", "--bl-kquant"],
   ];
 
+  // Does the segment (x0, y0)-(x1, y1) pass through the box? (Liang–Barsky clipping.)
+  function segmentHitsBox([x0, y0, x1, y1], box) {
+    let t0 = 0;
+    let t1 = 1;
+    const dx = x1 - x0;
+    const dy = y1 - y0;
+    for (const [p, q] of [[-dx, x0 - box.x0], [dx, box.x1 - x0], [-dy, y0 - box.y0], [dy, box.y1 - y0]]) {
+      if (p === 0) { if (q < 0) return false; continue; }
+      const t = q / p;
+      if (p < 0) t0 = Math.max(t0, t); else t1 = Math.min(t1, t);
+      if (t0 > t1) return false;
+    }
+    return true;
+  }
+
+  // From the edge of a point's marker to the nearest point of its label's box.
+  function leaderLine(p, box) {
+    const ex = Math.min(Math.max(p.x, box.x0), box.x1);
+    const ey = Math.min(Math.max(p.y, box.y0), box.y1);
+    const d = Math.hypot(ex - p.x, ey - p.y) || 1;
+    return [p.x + ((ex - p.x) * p.r) / d, p.y + ((ey - p.y) * p.r) / d, ex, ey];
+  }
+
   // Writes each point's format name beside it (Chart.js has no built-in data labels).
-  // Crowded points: try four spots around the point and skip a label that fits none;
-  // the tooltip and the table below still name every point.
+  // Every label gets a spot that covers no other label, no point and no drawn line: the
+  // nearest free one on rings of growing radius around its point, joined to the point by a
+  // thin leader line when it had to move away. Crowded points (4–6 bits per weight) are
+  // placed first, while there is still room around them.
   const pointLabels = {
     id: "blPointLabels",
     afterDatasetsDraw(chart) {
       const { ctx, chartArea } = chart;
       ctx.save();
       ctx.font = "11px system-ui, sans-serif";
-      ctx.fillStyle = chartColors().fg;
       ctx.textBaseline = "middle";
-      const placed = [];
       const points = [];
+      const segments = [];
       chart.data.datasets.forEach((dataset, i) => {
-        const meta = chart.getDatasetMeta(i);
         if (!chart.isDatasetVisible(i)) return;
-        meta.data.forEach((point, k) => points.push({ x: point.x, y: point.y, text: dataset.data[k].label }));
+        const meta = chart.getDatasetMeta(i);
+        meta.data.forEach((point, k) => {
+          points.push({ x: point.x, y: point.y, r: dataset.pointRadius + 1, text: dataset.data[k].label });
+          if (dataset.showLine && k > 0) segments.push([meta.data[k - 1].x, meta.data[k - 1].y, point.x, point.y]);
+        });
       });
-      // Points count as obstacles too, so a label never covers another point.
-      for (const p of points) placed.push({ x0: p.x - 5, x1: p.x + 5, y0: p.y - 5, y1: p.y + 5 });
-      const overlaps = (b) => placed.some((o) => b.x0 < o.x1 && b.x1 > o.x0 && b.y0 < o.y1 && b.y1 > o.y0);
-      for (const p of points) {
+      const pad = 2;
+      const placed = points.map((p) => ({ x0: p.x - p.r, x1: p.x + p.r, y0: p.y - p.r, y1: p.y + p.r }));
+      const free = (box) => box.x0 >= chartArea.left && box.x1 <= chartArea.right && box.y0 >= chartArea.top && box.y1 <= chartArea.bottom
+        && !placed.some((o) => box.x0 - pad < o.x1 && box.x1 + pad > o.x0 && box.y0 - pad < o.y1 && box.y1 + pad > o.y0)
+        && !segments.some((segment) => segmentHitsBox(segment, { x0: box.x0 - pad, x1: box.x1 + pad, y0: box.y0 - pad, y1: box.y1 + pad }));
+      const touching = (a, b) => Math.hypot(a.x - b.x, a.y - b.y) <= a.r + b.r;
+      const crowding = (p) => points.filter((q) => Math.hypot(q.x - p.x, q.y - p.y) < 40).length;
+      const order = [...points].sort((a, b) => crowding(b) - crowding(a) || a.x - b.x);
+      const RADII = [9, 20, 34, 50, 70, 95, 125, 160, 200];
+      const ANGLES = [-30, 30, -150, 150, 0, 180, -90, 90, -60, 60, -120, 120, -15, 15, -165, 165, -45, 45, -135, 135,
+        -75, 75, -105, 105].map((deg) => (deg * Math.PI) / 180);
+      const leaders = [];
+      for (const p of order) {
         const w = ctx.measureText(p.text).width;
-        const h = 12;
-        const spots = [[8, -9], [8, 9], [-w - 8, -9], [-w - 8, 9], [8, 0], [-w - 8, 0]];
-        for (const [dx, dy] of spots) {
-          const box = { x0: p.x + dx, x1: p.x + dx + w, y0: p.y + dy - h / 2, y1: p.y + dy + h / 2 };
-          if (box.x0 < chartArea.left || box.x1 > chartArea.right || box.y0 < chartArea.top || box.y1 > chartArea.bottom) continue;
-          if (overlaps(box)) continue;
-          ctx.fillText(p.text, box.x0, p.y + dy);
-          placed.push(box);
-          break;
+        const h = 11;
+        let spot = null;
+        for (const r of RADII) {
+          for (const angle of ANGLES) {
+            const ax = p.x + r * Math.cos(angle);
+            const ay = p.y + r * Math.sin(angle);
+            const cos = Math.cos(angle);
+            const x0 = Math.abs(cos) < 0.3 ? ax - w / 2 : cos > 0 ? ax : ax - w;
+            const box = { x0, x1: x0 + w, y0: ay - h / 2, y1: ay + h / 2 };
+            if (!free(box)) continue;
+            const leader = r > RADII[0] ? leaderLine(p, box) : null;
+            // A leader line must not cut through a label already placed, nor another point.
+            // (Markers that overlap this point's own marker cannot be avoided, and are not.)
+            if (leader && placed.some((o, i) => !(i < points.length && touching(points[i], p)) && segmentHitsBox(leader, o))) continue;
+            spot = { box, leader };
+            break;
+          }
+          if (spot) break;
         }
+        if (!spot) continue; // nowhere free: the tooltip and the table below still name it
+        placed.push(spot.box);
+        if (spot.leader) { leaders.push(spot.leader); segments.push(spot.leader); }
+        p.box = spot.box;
       }
+      ctx.strokeStyle = chartColors().text;
+      ctx.lineWidth = 1;
+      for (const [x0, y0, x1, y1] of leaders) {
+        ctx.beginPath();
+        ctx.moveTo(x0, y0);
+        ctx.lineTo(x1, y1);
+        ctx.stroke();
+      }
+      ctx.fillStyle = chartColors().fg;
+      for (const p of points) if (p.box) ctx.fillText(p.text, p.box.x0, (p.box.y0 + p.box.y1) / 2);
       ctx.restore();
     },
   };
   // Bits per weight run from 2.6 to 32: a log axis with readable ticks spreads the crowd at 4-8.
   const BPW_TICKS = [2, 3, 4, 5, 6, 8, 12, 16, 24, 32];
 
+  // On a phone the chart stands upright: bits per weight up the tall axis, where the
+  // crowd at 4–8 bits gets enough room for one label per point.
+  const uprightChart = window.matchMedia("(max-width: 600px)");
+
   function drawCompareChart(rows) {
     if (!window.Chart) return;
     const colors = chartColors();
+    const upright = uprightChart.matches;
     const datasets = FAMILIES.map(([key, label, color]) => ({
       label,
       data: rows.filter((r) => family(r.format) === key && typeof r.rmse === "number" && r.rmse > 0)
-        .map((r) => ({ x: r.bits_per_weight, y: r.rmse, label: allInfo[r.format].label }))
-        .sort((a, b) => a.x - b.x),
+        .sort((a, b) => a.bits_per_weight - b.bits_per_weight)
+        .map((r) => ({ x: upright ? r.rmse : r.bits_per_weight, y: upright ? r.bits_per_weight : r.rmse,
+          bpw: r.bits_per_weight, rmse: r.rmse, label: allInfo[r.format].label })),
       backgroundColor: cssVar(color), borderColor: cssVar(color), pointRadius: 5, showLine: key === "kquant",
     }));
+    const bpwAxis = { type: "logarithmic", min: 2, max: 40, title: { display: true, text: "bits per weight (log scale)", color: colors.text },
+      afterBuildTicks: (axis) => { axis.ticks = BPW_TICKS.map((value) => ({ value })); },
+      ticks: { color: colors.text, callback: (value) => String(value) }, grid: { color: colors.grid } };
+    // Headroom past the worst format, so the labels of the outermost points have room.
+    const rmseAxis = { type: "logarithmic", max: 10 ** (Math.ceil(Math.log10(1.5 * Math.max(...rows.map((r) => r.rmse ?? 0)))) + (upright ? 1 : 0)),
+      title: { display: true, text: "RMSE (log scale)", color: colors.text },
+      ticks: { color: colors.text, callback: (value) => {
+        const power = Math.round(Math.log10(value));
+        if (Math.abs(Math.log10(value) - power) > 1e-9) return "";
+        return power >= -3 ? String(10 ** power) : `1e${power}`;
+      } }, grid: { color: colors.grid } };
     const config = {
       type: "scatter",
       data: { datasets },
       options: {
         animation: false, maintainAspectRatio: false,
-        scales: {
-          x: { type: "logarithmic", min: 2, max: 40, title: { display: true, text: "bits per weight (log scale)", color: colors.text },
-            afterBuildTicks: (axis) => { axis.ticks = BPW_TICKS.map((value) => ({ value })); },
-            ticks: { color: colors.text, callback: (value) => String(value) }, grid: { color: colors.grid } },
-          y: { type: "logarithmic", title: { display: true, text: "RMSE (log scale)", color: colors.text },
-            ticks: { color: colors.text, callback: (value) => {
-              const power = Math.round(Math.log10(value));
-              if (Math.abs(Math.log10(value) - power) > 1e-9) return "";
-              return power >= -3 ? String(10 ** power) : `1e${power}`;
-            } }, grid: { color: colors.grid } },
-        },
-        plugins: { legend: { labels: { color: colors.text } },
-          tooltip: { callbacks: { label: (c) => `${c.raw.label}: ${full(c.raw.x)} bits/weight, RMSE ${short(c.raw.y)}` } } },
+        scales: upright ? { x: rmseAxis, y: bpwAxis } : { x: bpwAxis, y: rmseAxis },
+        plugins: { legend: { labels: { color: colors.text, boxWidth: 12 } },
+          tooltip: { callbacks: { label: (c) => `${c.raw.label}: ${full(c.raw.bpw)} bits/weight, RMSE ${short(c.raw.rmse)}` } } },
       },
       plugins: [pointLabels],
     };
     if (compare.chart) compare.chart.destroy();
     compare.chart = new window.Chart($("compare-chart"), config);
   }
+  uprightChart.addEventListener("change", () => { if (compare.lastData) drawCompareChart(compare.lastData.results); });
 
   function renderCompare(data) {
     const rows = [...data.results].sort((a, b) => b.bits_per_weight - a.bits_per_weight || (a.rmse ?? Infinity) - (b.rmse ?? Infinity));

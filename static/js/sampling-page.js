@@ -66,7 +66,7 @@ const showToken = (text) => (text === "" ? "∅" : text.replace(/ /g, "␣").rep
 function palette() {
   const css = getComputedStyle(document.documentElement);
   const v = (name) => css.getPropertyValue(name).trim();
-  return { fg: v("--fg"), muted: v("--muted"), line: v("--line"), accent: v("--accent"), warn: v("--warn"), bad: v("--bad") };
+  return { fg: v("--fg"), bg: v("--bg"), muted: v("--muted"), line: v("--line"), accent: v("--accent"), warn: v("--warn"), bad: v("--bad") };
 }
 
 // --- the source -------------------------------------------------------------------------
@@ -677,10 +677,13 @@ function renderHistogram() {
     data: {
       labels: shown.map((i) => showToken(state.tokens[i].text)),
       datasets: [
-        { type: "bar", label: "drawn", data: shown.map((i) => counts.get(i) || 0), backgroundColor: c.accent },
+        // Chart.js draws higher `order` first: bars (1) underneath, expected-count markers (0)
+        // on top, where a bar cannot hide them. The marker's outline keeps it visible on a bar.
+        { type: "bar", label: "drawn", order: 1, data: shown.map((i) => counts.get(i) || 0), backgroundColor: c.accent },
         {
-          type: "line", label: "expected (p × draws)", data: shown.map((i) => state.result.probs[i] * count),
-          borderColor: c.warn, backgroundColor: c.warn, pointRadius: 3, showLine: false,
+          type: "line", label: "expected (p × draws)", order: 0, data: shown.map((i) => state.result.probs[i] * count),
+          borderColor: c.bg, backgroundColor: c.warn, borderWidth: 1.5, pointStyle: "rectRot", pointRadius: 5,
+          pointHoverRadius: 6, showLine: false,
         },
       ],
     },

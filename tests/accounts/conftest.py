@@ -1,14 +1,10 @@
 import pytest
-from django.core.cache import cache
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache_and_fast_hasher(settings):
-    """The sign-in rate limit counts in the cache, which outlives a test (LocMemCache)."""
+def _fast_hasher(settings):
+    """Sign-in tests check many passwords: a fast hasher keeps them quick."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -150,3 +150,139 @@ def test_real_block_is_read_only_when_asked_with_a_loading_state(live_server, pa
     expect(page.locator("#block-tensor")).to_be_enabled()
     page.fill("#block-index", "1")
     expect(status).to_contain_text("Block 1 of")
+
+
+def test_a_hex_or_binary_value_is_read_as_a_bit_pattern(live_server, page):
+    # Issue 20.11: "0x7e" was refused as "not a number". In E4M3 it is 0.1111.110, the
+    # largest finite value (OCP 8-bit floating point specification, 2023: 448).
+    page.goto(live_server.url + PAGE + "?format=fp8_e4m3")
+    page.fill("#scalar-value", "0x7e")
+    expect(page.locator("#scalar-decoded")).to_have_text("448")
+    expect(page.locator("#scalar-value-error")).to_be_hidden()
+    assert bits_on_page(page) == "01111110"
+    expect(page.locator("#scalar-read-as")).to_contain_text("bit pattern")
+    page.fill("#scalar-value", "0b0011_1000")
+    expect(page.locator("#scalar-decoded")).to_have_text("1")
+    page.fill("#scalar-value", "0x1ff")
+    expect(page.locator("#scalar-value-error")).to_contain_text("needs 9 bits")
+
+
+def test_the_saturating_cast_sits_beside_the_ieee_one(live_server, page):
+    page.goto(live_server.url + PAGE + "?format=fp8_e4m3&value=1000")
+    expect(page.locator("#scalar-decoded")).to_have_text("NaN")
+    page.get_by_label(re.compile("Saturating")).check()
+    expect(page.locator("#scalar-decoded")).to_have_text("448")
+    expect(page.locator("#scalar-overflow")).to_contain_text("satfinite")
+    assert "cast=satfinite" in page.url
+    page.reload()
+    expect(page.get_by_label(re.compile("Saturating"))).to_be_checked()
+    expect(page.locator("#scalar-decoded")).to_have_text("448")
+    # Integer codes always clamp: the choice is hidden for them.
+    page.select_option("#scalar-format", "int8")
+    expect(page.locator("#cast-field")).to_be_hidden()
+
+
+# Records what is written on the comparison chart's canvas during its latest draw (Chart.js
+# clears the canvas before each draw), so the test sees the labels as drawn, whatever code
+# draws them.
+RECORD_CANVAS_TEXT = """
+(() => {
+  const fill = CanvasRenderingContext2D.prototype.fillText;
+  const clear = CanvasRenderingContext2D.prototype.clearRect;
+  CanvasRenderingContext2D.prototype.clearRect = function (...args) {
+    if (this.canvas.id === "compare-chart") this.canvas.__texts = [];
+    return clear.apply(this, args);
+  };
+  CanvasRenderingContext2D.prototype.fillText = function (text, x, y, ...rest) {
+    if (this.canvas.id === "compare-chart") {
+      const m = this.measureText(text);
+      (this.canvas.__texts ||= []).push({ text: String(text), x, y, width: m.width,
+        ascent: m.actualBoundingBoxAscent, descent: m.actualBoundingBoxDescent,
+        align: this.textAlign, baseline: this.textBaseline });
+    }
+    return fill.call(this, text, x, y, ...rest);
+  };
+})();
+"""
+
+DRAWN_LABELS = """
+() => {
+  const chart = Chart.getChart("compare-chart");
+  const names = new Set();
+  const points = [];
+  const segments = [];
+  chart.data.datasets.forEach((dataset, i) => {
+    const meta = chart.getDatasetMeta(i);
+    let previous = null;
+    meta.data.forEach((p, k) => {
+      names.add(dataset.data[k].label);
+      points.push({ x: p.x, y: p.y, r: dataset.pointRadius });
+      if (dataset.showLine && previous) segments.push([previous.x, previous.y, p.x, p.y]);
+      previous = p;
+    });
+  });
+  const labels = (chart.canvas.__texts || []).filter((t) => names.has(t.text)).map((t) => {
+    const x0 = t.align === "right" || t.align === "end" ? t.x - t.width : t.align === "center" ? t.x - t.width / 2 : t.x;
+    return { text: t.text, x0, x1: x0 + t.width, y0: t.y - t.ascent, y1: t.y + t.descent };
+  });
+  return { names: [...names], points, segments, labels };
+}
+"""
+
+
+def box_hits_segment(box, segment):
+    """Liang-Barsky: does the segment pass through the box?"""
+    x0, y0, x1, y1 = segment
+    t0, t1 = 0.0, 1.0
+    dx, dy = x1 - x0, y1 - y0
+    for p, q in ((-dx, x0 - box["x0"]), (dx, box["x1"] - x0), (-dy, y0 - box["y0"]), (dy, box["y1"] - y0)):
+        if p == 0:
+            if q < 0:
+                return False
+        else:
+            t = q / p
+            if p < 0:
+                t0 = max(t0, t)
+            else:
+                t1 = min(t1, t)
+            if t0 > t1:
+                return False
+    return True
+
+
+def overlap(a, b):
+    return a["x0"] < b["x1"] and b["x0"] < a["x1"] and a["y0"] < b["y1"] and b["y0"] < a["y1"]
+
+
+@pytest.mark.parametrize("width,height", [(1366, 900), (390, 844)])
+def test_every_point_of_the_comparison_is_named_and_no_label_covers_another_or_a_point(
+        live_server, page, width, height):
+    # Issue 20.7: labels crowded into each other and the K-quant line at 4-6 bits per weight,
+    # and some points went unnamed.
+    page.set_viewport_size({"width": width, "height": height})
+    page.add_init_script(RECORD_CANVAS_TEXT)
+    page.goto(live_server.url + PAGE)
+    expect(page.locator("#compare-rows tr")).to_have_count(20)
+    page.wait_for_function("() => (document.getElementById('compare-chart').__texts || []).length > 20")
+    drawn = page.evaluate(DRAWN_LABELS)
+    labels = drawn["labels"]
+    assert sorted(label["text"] for label in labels) == sorted(drawn["names"])  # each named once
+    for i, a in enumerate(labels):
+        for b in labels[i + 1:]:
+            assert not overlap(a, b), (a["text"], b["text"])
+        for p in drawn["points"]:
+            marker = {"x0": p["x"] - p["r"], "x1": p["x"] + p["r"], "y0": p["y"] - p["r"], "y1": p["y"] + p["r"]}
+            assert not overlap(a, marker), (a["text"], p)
+        for segment in drawn["segments"]:
+            assert not box_hits_segment(a, segment), (a["text"], "crosses the K-quant line")
+
+
+def test_the_comparison_table_fits_a_phone(live_server, page):
+    # Issue 20.4: the table made the page 551 px wide on a 390 px screen.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(live_server.url + PAGE)
+    expect(page.locator("#compare-rows tr")).to_have_count(20)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    # Every column is still there to read.
+    expect(page.locator("#compare-rows tr").first.locator("td")).to_have_count(4)
+    expect(page.locator("#compare-rows tr").first.locator("td").last).to_be_visible()

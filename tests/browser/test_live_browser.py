@@ -6,6 +6,8 @@ streamed greedy text, the token count, the perplexity. The model loads once for 
 """
 
 import json
+import re
+import time
 
 import pytest
 from django.conf import settings as django_settings
@@ -101,16 +103,22 @@ def test_stop_aborts_the_stream_and_the_server_stops_generating(live_server, pag
     page.locator("#gen-max_tokens").fill("900")
     page.locator("#gen-temperature").fill("0")
     page.get_by_role("button", name="Generate").click()
-    expect(page.locator("#gen-tokens span").nth(2)).to_be_attached(timeout=60_000)
+    expect(page.locator("#gen-tokens span").nth(9)).to_be_attached(timeout=60_000)
     page.get_by_role("button", name="Stop").click()
+    stopped = time.monotonic()
     expect(page.locator("#gen-output")).to_have_attribute("data-state", "stopped")
-    # The server notices the closed connection at its next write and closes the stream.
-    deadline = 15_000
-    while svc.status()["busy"] and deadline > 0:
-        page.wait_for_timeout(100)
-        deadline -= 100
+    # What was measured up to Stop stays on screen (issue 20.5: it went back to "–").
+    shown = page.locator("#gen-tokens span").count()
+    expect(page.locator("#gen-count")).to_have_text(str(shown))
+    assert float(page.locator("#gen-tps").inner_text()) > 0
+    expect(page.locator("#gen-ttft")).to_have_text(re.compile(r"^\d+ ms$"))
+    expect(page.locator("#gen-finish")).to_contain_text(f"stopped after {shown} tokens")
+    # The server sees the connection close and the model worker stops before its next
+    # token: the model is free at once, not after the 900 tokens (over 10 s here).
+    while svc.status()["busy"] and time.monotonic() - stopped < 15:
+        page.wait_for_timeout(50)
     assert not svc.status()["busy"]
-    assert svc.backend.llama.n_tokens < 900
+    assert time.monotonic() - stopped < 3
 
 
 def test_tokenizer_shows_the_count_the_api_gives(live_server, page, svc):
@@ -163,3 +171,132 @@ def test_demo_pages_fit_a_phone_screen(live_server, page, svc):
     for path in ("/live/next-token/", "/live/generate/"):
         open_demo(page, live_server, path, width=390)
         assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
+
+
+# --- issue 20: stale results, the context part, legends, labels, Stop, a busy model --------
+
+
+def test_an_error_clears_the_previous_perplexity_and_an_edit_marks_it_stale(live_server, page, svc):
+    open_demo(page, live_server, "/live/perplexity/")
+    page.get_by_role("button", name="Score the text").click()
+    value = page.locator("#ppl-value")
+    expect(value).to_have_attribute("data-value", re.compile(r"^\d+(\.\d+)?(e[+-]?\d+)?$"), timeout=60_000)
+    page.locator("#ppl-text").fill("The capital of France is Paris, and it is lovely.")
+    expect(page.locator("#ppl-stale")).to_be_visible()  # the figures are for the text before
+    page.locator("#ppl-text").fill("a")
+    page.get_by_role("button", name="Score the text").click()
+    expect(page.locator("#ppl-text-error")).to_contain_text("too short")
+    expect(value).to_have_text("–")  # not the previous text's perplexity
+    expect(page.locator("#ppl-scored")).to_have_text("–")
+    expect(page.locator("#ppl-tokens .heat")).to_have_count(0)
+    expect(page.locator("#ppl-stale")).to_be_hidden()
+
+
+def test_perplexity_shows_the_context_part_explained_and_labels_each_bar(live_server, page, svc):
+    open_demo(page, live_server, "/live/perplexity/")
+    text = page.locator("#ppl-text").input_value()
+    expected = api("perplexity/", {"text": text})
+    page.get_by_role("button", name="Score the text").click()
+    expect(page.locator("#ppl-value")).to_have_attribute("data-value", str(expected["perplexity"]), timeout=60_000)
+    # The whole text is on screen: the context part as text (not "[38 context tokens]"), then
+    # each scored token; and the page says why the context is not scored.
+    scored = "".join(t["text"] for t in expected["tokens"])
+    context = page.locator("#ppl-tokens .ppl-context")
+    expect(context).to_have_text(text[: len(text) - len(scored)])
+    assert page.locator("#ppl-tokens").evaluate("el => el.textContent") == text
+    about = page.locator("#ppl-context-about")
+    expect(about).to_be_visible()
+    expect(about).to_contain_text(f"{expected['first'] + 1} tokens")
+    expect(about).to_contain_text("llama-perplexity")
+    # The per-token chart labels its bars with the tokens.
+    ticks = page.evaluate("""() => { const c = Chart.getChart('ppl-chart');
+        return c.scales.x.ticks.map((t) => c.scales.x.getLabelForValue(t.value)); }""")
+    shown = [t["text"].replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥") for t in expected["tokens"]]
+    assert len(ticks) >= min(10, len(shown)) and set(ticks) <= set(shown), ticks
+
+
+LEGEND_RANGES = """(selector) => [...document.querySelectorAll(selector)].map((el) => [el.className, el.textContent])"""
+
+
+def ranges(legend):
+    """[(low, high)] from legend texts such as "<0.5", "0.5–1", "≥4.5" or "<10%", "10–20%"."""
+    out = []
+    for _, text in legend:
+        text = text.replace("%", "").replace(" nats", "")
+        if text.startswith("<"):
+            out.append((0.0, float(text[1:])))
+        elif text.startswith("≥"):
+            out.append((float(text[1:]), float("inf")))
+        else:
+            low, high = text.split("–")
+            out.append((float(low), float(high)))
+    return out
+
+
+@pytest.mark.parametrize("path,selector,prefix,step", [
+    ("/live/perplexity/", ".live-legend .heat", "heat", 0.5), ("/live/generate/", ".live-legend .tint", "tint", 10)])
+def test_colour_legends_leave_no_range_out(live_server, page, svc, path, selector, prefix, step):
+    open_demo(page, live_server, path)
+    legend = page.evaluate(LEGEND_RANGES, selector)
+    assert [cls.split()[-1] for cls, _ in legend] == [f"{prefix}-{n}" for n in range(10)]
+    bounds = ranges(legend)
+    assert bounds[0][0] == 0 and bounds[-1][1] == float("inf")
+    for (low, high), (next_low, _) in zip(bounds, bounds[1:]):
+        assert high == next_low and high - low == step  # contiguous, one bucket each
+
+
+def busy_then_through(page, pattern, times, retry_after):
+    """The first `times` calls to `pattern` answer as a full queue does (503, Retry-After);
+    the rest reach the real server. Returns the times the calls arrived."""
+    calls = []
+
+    def handle(route):
+        calls.append(page.evaluate("performance.now()"))
+        if len(calls) <= times:
+            route.fulfill(status=503, headers={"Retry-After": str(retry_after), "Content-Type": "application/json"},
+                          body=json.dumps({"detail": f"The model is busy: 4 request(s) are already waiting. "
+                                                     f"Retry in {retry_after} s."}))
+        else:
+            route.continue_()
+
+    page.route(pattern, handle)
+    return calls
+
+
+def test_a_busy_model_is_asked_again_by_itself_with_a_countdown(live_server, page, svc):
+    calls = busy_then_through(page, "**/api/v1/llm/tokenize/", times=2, retry_after=2)
+    open_demo(page, live_server, "/live/tokenizer/")
+    line = page.locator(".live-retry")
+    expect(line).to_contain_text("The model is busy")
+    expect(line).to_contain_text("Trying again in 2 s")
+    expect(line).to_contain_text("Trying again in 1 s")
+    text = page.locator("#tok-text").input_value()
+    expected = api("tokenize/", {"text": text})
+    expect(page.locator("#tok-count")).to_have_attribute("data-count", str(expected["count"]), timeout=15_000)
+    expect(line).to_be_hidden()
+    expect(page.locator("#tok-form [data-error-for~=detail]")).to_have_text("")
+    assert len(calls) == 3
+    # Retry-After honoured: two seconds between the tries.
+    assert calls[1] - calls[0] >= 1900 and calls[2] - calls[1] >= 1900
+
+
+def test_a_busy_model_is_retried_for_a_stream_and_cancel_shows_the_answer(live_server, page, svc):
+    calls = busy_then_through(page, "**/api/v1/llm/generate/", times=1, retry_after=1)
+    open_demo(page, live_server, "/live/generate/")
+    page.locator("#gen-max_tokens").fill("8")
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator(".live-retry")).to_contain_text("Trying again in 1 s")
+    expect(page.locator("#gen-output")).to_have_attribute("data-state", "done", timeout=60_000)
+    assert len(calls) == 2
+
+    # Cancel during the countdown: the busy answer stays on screen, nothing is retried.
+    page.unroute("**/api/v1/llm/generate/")
+    calls = busy_then_through(page, "**/api/v1/llm/generate/", times=5, retry_after=30)
+    page.get_by_role("button", name="Generate").click()
+    line = page.locator(".live-retry")
+    expect(line).to_contain_text("Trying again in 30 s")
+    line.get_by_role("button", name="Cancel").click()
+    expect(line).to_be_hidden()
+    expect(page.locator("#gen-form [data-error-for~=detail]")).to_contain_text("The model is busy")
+    expect(page.locator("#gen-output")).to_have_attribute("data-state", "error")
+    assert len(calls) == 1

@@ -122,3 +122,35 @@ def test_the_page_fits_a_phone(live_server, page):
     figures_box = page.locator(".lora-figures").bounding_box()
     assert figures_box["y"] > form_box["y"] + form_box["height"] - 1  # one column
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+# For every run of digits (with its commas and point) in the summary cards: on how many
+# lines it is laid out, and whether the value sticks out of its card.
+NUMBER_LINES = """() => [...document.querySelectorAll(".lora-figures .figure-value")].flatMap((value) => {
+  const out = [];
+  const walker = document.createTreeWalker(value, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (const match of node.data.matchAll(/[0-9][0-9.,]*/g)) {
+      const range = document.createRange();
+      range.setStart(node, match.index);
+      range.setEnd(node, match.index + match[0].length);
+      const tops = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
+      out.push({ text: match[0], lines: tops.size, overflows: value.scrollWidth > value.clientWidth + 1 });
+    }
+  }
+  return out;
+})"""
+
+
+@pytest.mark.parametrize("width", [1366, 1100, 900, 390])
+def test_summary_card_numbers_never_break_mid_digit(live_server, page, width):
+    # Issue 20.8: at 1366 px "8,030,261,248" was shown as "8,030,261," over "248".
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(live_server.url + "/calculators/lora/?model=llama-3.1-8b&rank=16&alpha=32&target_modules=q_proj"
+              "&target_modules=k_proj&target_modules=v_proj&target_modules=o_proj&target_modules=gate_proj"
+              "&target_modules=up_proj&target_modules=down_proj")
+    expect(page.locator("#trainable-count")).to_have_text("41,943,040")
+    numbers = page.evaluate(NUMBER_LINES)
+    assert any(n["text"] == "8,030,261,248" for n in numbers)
+    for number in numbers:
+        assert number["lines"] == 1 and not number["overflows"], number

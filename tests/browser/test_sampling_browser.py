@@ -289,3 +289,68 @@ def test_page_fits_a_phone_and_pasted_logits_are_read(live_server, page):
     expect(page.locator("#sp-source-summary")).to_have_text("6 pasted logits.")
     expected = kept(DEFAULT_CHAIN, logits=[4, 3.5, 3, 1, float("-inf"), 0.5])
     expect(page.locator("#sp-kept")).to_have_attribute("data-kept", str(expected))
+
+
+# The colour of the canvas pixel at each expected-count marker's centre, as [r, g, b], with
+# the marker colour and the bar colour (both from the page's CSS variables).
+MARKER_PIXELS = """
+() => {
+  const chart = Chart.getChart("sp-hist");
+  const ctx = chart.canvas.getContext("2d");
+  const ratio = chart.currentDevicePixelRatio;
+  const bars = chart.getDatasetMeta(0).data;
+  const hex = (name) => {
+    const v = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+    return [1, 3, 5].map((i) => parseInt(v.slice(i, i + 2), 16));
+  };
+  const inside = [];
+  chart.getDatasetMeta(1).data.forEach((p, k) => {
+    const bar = bars[k];
+    // Markers that fall inside their bar: the ones a bar drawn on top would hide.
+    if (p.y > bar.y + 4 && p.y < bar.base - 4) {
+      inside.push(Array.from(ctx.getImageData(Math.round(p.x * ratio), Math.round(p.y * ratio), 1, 1).data.slice(0, 3)));
+    }
+  });
+  return { inside, marker: hex("--warn"), bar: hex("--accent") };
+}
+"""
+
+
+def test_expected_count_markers_are_drawn_in_front_of_the_bars(live_server, page):
+    # Issue 20.7: the markers were drawn behind the bars and vanished inside them.
+    open_page(page, live_server)
+    page.locator("#sp-draws").fill("1000")
+    page.wait_for_function("() => !!Chart.getChart('sp-hist')")
+    page.wait_for_timeout(400)  # the bars' 200 ms animation
+    pixels = page.evaluate(MARKER_PIXELS)
+    assert pixels["inside"], "no marker inside a bar: the example should have some"
+
+    def near(a, b):
+        return sum(abs(x - y) for x, y in zip(a, b)) < 60
+
+    for colour in pixels["inside"]:
+        assert near(colour, pixels["marker"]) and not near(colour, pixels["bar"]), colour
+
+
+@pytest.mark.parametrize("card", ["top_k", "temperature"])
+def test_on_a_phone_the_chart_stays_in_sight_while_a_slider_moves(live_server, page, card):
+    # Issue 20.4: on a phone the chart sat below all nine sampler cards.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(live_server.url + "/calculators/sampling/")
+    page.wait_for_function("document.documentElement.dataset.samplingReady === '1'")
+    slider = page.locator(f".sp-card[data-name={card}] input[type=range]").first
+    slider.focus()
+    before = page.locator("#sp-entropy").inner_text()
+    for _ in range(15):
+        page.keyboard.press("ArrowLeft")
+    expect(page.locator("#sp-entropy")).not_to_have_text(before)  # the slider did something
+    chart = page.locator("#sp-chart").bounding_box()
+    assert chart["y"] >= 0 and chart["y"] + chart["height"] <= 844, chart  # wholly in sight
+    assert chart["height"] >= 150
+    # ... and it does not cover the slider being moved.
+    box = slider.bounding_box()
+    assert 0 <= box["y"] and box["y"] + box["height"] <= 844, box
+    on_top = page.evaluate("([x, y]) => document.elementFromPoint(x, y)?.closest('input[type=range]') !== null",
+                           [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2])
+    assert on_top
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390

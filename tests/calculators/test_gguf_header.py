@@ -172,3 +172,172 @@ def test_a_file_written_by_gguf_writer_parses_in_either_byte_order(tmp_path, end
     assert hp.n_head_kv == (2, 1)
     assert hp.n_vocab == 100
     assert hp.head_dim_k == 16  # n_embd / n_head when key_length is absent
+
+
+# --- hostile headers ------------------------------------------------------------------
+# Written byte by byte from the GGUF layout (ggml docs/gguf.md: magic, version, tensor
+# count, key count, key/value pairs, tensor table), because gguf-py's writer will not make
+# most of them. The first test checks the writer below against gguf-py's reader.
+
+VT = gguf.GGUFValueType
+
+
+def u32(n):
+    return int(n).to_bytes(4, "little")
+
+
+def u64(n):
+    return int(n).to_bytes(8, "little")
+
+
+def i64(n):
+    return int(n).to_bytes(8, "little", signed=True)
+
+
+def text(s):
+    raw = s.encode() if isinstance(s, str) else s
+    return u64(len(raw)) + raw
+
+
+def uint32_value(n):
+    return u32(VT.UINT32) + u32(n)
+
+
+def int32_value(n):
+    return u32(VT.INT32) + int(n).to_bytes(4, "little", signed=True)
+
+
+def string_value(s):
+    return u32(VT.STRING) + text(s)
+
+
+def nested_array_value(depth):
+    """An array of an array of … (depth levels) of nothing."""
+    return u32(VT.ARRAY) + (u32(VT.ARRAY) + u64(1)) * (depth - 1) + u32(VT.UINT8) + u64(0)
+
+
+def tensor_record(name, shape, ggml_type=gguf.GGMLQuantizationType.F32, offset=0):
+    return text(name) + u32(len(shape)) + b"".join(u64(d) for d in shape) + u32(ggml_type) + u64(offset)
+
+
+TINY_LLAMA = [("general.architecture", string_value("llama")), ("general.name", string_value("tiny")),
+              ("llama.block_count", uint32_value(2)), ("llama.embedding_length", uint32_value(64)),
+              ("llama.attention.head_count", uint32_value(4)), ("llama.context_length", uint32_value(128)),
+              ("llama.vocab_size", uint32_value(100))]
+TINY_TENSORS = [tensor_record("token_embd.weight", (64, 100), gguf.GGMLQuantizationType.F16, 0),
+                tensor_record("blk.0.attn_norm.weight", (64,), gguf.GGMLQuantizationType.F32, 12800)]
+
+
+def gguf_bytes(metadata=TINY_LLAMA, tensors=TINY_TENSORS, n_tensors=None, n_kv=None, data=b""):
+    """A GGUF file: the header padded to 32 bytes, then `data` as the tensor data."""
+    header = (b"GGUF" + u32(3) + i64(len(tensors) if n_tensors is None else n_tensors)
+              + i64(len(metadata) if n_kv is None else n_kv)
+              + b"".join(text(key) + value for key, value in metadata) + b"".join(tensors))
+    return header + b"\0" * (-len(header) % 32) + data
+
+
+def test_the_hand_written_headers_are_what_gguf_reader_reads(tmp_path):
+    path = tmp_path / "tiny.gguf"
+    path.write_bytes(gguf_bytes(data=bytes(12800 + 256)))
+    reader = gguf.GGUFReader(str(path))
+    assert reader.fields["llama.block_count"].contents() == 2
+    assert [(t.name, tuple(int(d) for d in t.shape)) for t in reader.tensors] == [
+        ("token_embd.weight", (64, 100)), ("blk.0.attn_norm.weight", (64,))]
+    header = read_header(path)
+    assert header.metadata == {key: reader.fields[key].contents() for key, _ in TINY_LLAMA}
+    assert header.file_size == os.path.getsize(path)
+
+
+@pytest.mark.parametrize("depth", [2, 2_000, 100_000])
+def test_nested_arrays_are_refused_at_any_depth_without_recursion(depth):
+    # llama.cpp (ggml/src/gguf.cpp) refuses arrays of arrays; the old parser recursed and
+    # raised RecursionError from about 1,000 levels.
+    data = gguf_bytes(TINY_LLAMA + [("junk.nested", nested_array_value(depth))])
+    with pytest.raises(GGUFError, match="'junk.nested' is an array of arrays"):
+        parse_header(data)
+
+
+def test_a_million_tensors_are_refused_before_the_table_is_read():
+    with pytest.raises(GGUFError, match="lists 1,000,000 tensors; 0 to 16,384"):
+        parse_header(gguf_bytes(n_tensors=1_000_000))  # the count is checked first
+    with pytest.raises(GGUFError, match="lists -1 tensors"):
+        parse_header(gguf_bytes(n_tensors=-1))
+    with pytest.raises(GGUFError, match="lists 1,000,000,000 metadata keys"):
+        parse_header(gguf_bytes(n_kv=10**9))
+
+
+def test_counts_and_lengths_beyond_the_upload_are_refused_before_reading():
+    absurd_array = u32(VT.ARRAY) + u32(VT.UINT64) + u64(2**62)
+    with pytest.raises(GGUFError, match="array of 4,611,686,018,427,387,904 items"):
+        parse_header(gguf_bytes(TINY_LLAMA + [("junk.array", absurd_array)]))
+    with pytest.raises(GGUFError, match="a string of 9,223,372,036,854,775,808 bytes"):
+        parse_header(gguf_bytes(TINY_LLAMA + [("junk.text", u32(VT.STRING) + u64(2**63))]))
+    # a count the remaining bytes could hold only in a longer slice: "send more"
+    with pytest.raises(GGUFError, match="stops after"):
+        parse_header(gguf_bytes(TINY_LLAMA + [("tokens", u32(VT.ARRAY) + u32(VT.STRING) + u64(10**6))]))
+
+
+@pytest.mark.parametrize("shape, message", [
+    ((2**63,), "negative dimension"),  # read as int64, as ggml reads it
+    ((2**32, 2**31), "2\\^63 elements or more"),
+    ((2**62, 4), "2\\^63 elements or more"),
+])
+def test_absurd_shapes_are_refused(shape, message):
+    tensors = [tensor_record("token_embd.weight", shape)]
+    with pytest.raises(GGUFError, match=message):
+        parse_header(gguf_bytes(tensors=tensors))
+
+
+@pytest.mark.parametrize("tensors, message", [
+    ([tensor_record("x" * 64, (32,))], "at most 63 bytes"),
+    ([tensor_record("a", (32,)), tensor_record("a", (32,), offset=128)], "'a' appears twice"),
+    ([tensor_record("a", (32,)), tensor_record("b", (32,), offset=64)], "'b' starts at offset 64; llama.cpp expects 128"),
+])
+def test_the_tensor_table_follows_llama_cpps_rules(tensors, message):
+    with pytest.raises(GGUFError, match=message):
+        parse_header(gguf_bytes(tensors=tensors))
+
+
+def test_a_repeated_or_empty_key_is_refused():
+    with pytest.raises(GGUFError, match="'general.name' appears twice"):
+        parse_header(gguf_bytes(TINY_LLAMA + [("general.name", string_value("again"))]))
+    with pytest.raises(GGUFError, match="metadata key 7 is empty"):
+        parse_header(gguf_bytes(TINY_LLAMA + [("", uint32_value(1))]))
+
+
+ABSURD_HYPERPARAMETERS = [
+    ("llama.vocab_size", int32_value(-100), "llama.vocab_size is -100"),
+    ("llama.block_count", uint32_value(0), "llama.block_count is 0"),
+    ("llama.block_count", uint32_value(513), "between 1 and 512"),  # LLAMA_MAX_LAYERS
+    ("llama.embedding_length", string_value("wide"), "llama.embedding_length must be a whole number"),
+    ("llama.context_length", int32_value(-1), "llama.context_length is -1"),
+    ("llama.expert_used_count", uint32_value(3), "llama.expert_used_count is 3"),  # more than experts
+    ("llama.attention.head_count", u32(VT.ARRAY) + u32(VT.INT32) + u64(2) + b"\xff" * 8,
+     "llama.attention.head_count is -1"),
+]
+
+
+@pytest.mark.parametrize("key, value, message", ABSURD_HYPERPARAMETERS,
+                         ids=[message for _, _, message in ABSURD_HYPERPARAMETERS])
+def test_absurd_hyperparameters_name_their_key(key, value, message):
+    metadata = [(k, v) for k, v in TINY_LLAMA if k != key] + [(key, value)]
+    header = parse_header(gguf_bytes(metadata))
+    with pytest.raises(GGUFError, match=message):
+        header.hyperparameters()
+
+
+def test_the_summary_keeps_what_the_estimates_read_and_drops_the_rest():
+    import pickle
+
+    junk = "x" * (40 * 1024 * 1024)
+    header = parse_header(gguf_bytes(TINY_LLAMA + [("general.description", string_value(junk)),
+                                                  ("tokenizer.chat_template", string_value(junk))]))
+    summary = header.summary()
+    assert summary.hyperparameters() == header.hyperparameters()
+    assert summary.tensors == header.tensors and summary.data_offset == header.data_offset
+    assert set(summary.metadata) == {key for key, _ in TINY_LLAMA}
+    assert len(pickle.dumps(summary)) < 4096
+
+    bundled = parse_header(bundled_bytes())
+    assert bundled.summary().hyperparameters() == bundled.hyperparameters()
+    assert len(bundled.summary().metadata["tokenizer.ggml.tokens"]) == 262144

@@ -19,6 +19,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from calculators.gpus import GPUS
+from tests.calculators.test_gguf_header import (
+    TINY_LLAMA, gguf_bytes, int32_value, nested_array_value, string_value, tensor_record, u32, u64,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -489,6 +492,96 @@ def test_a_gguf_header_with_junk_metadata_is_a_400(api_client):
         response = upload(api_client, data)
         assert response.status_code == 400, (metadata, response.content)
         assert "gguf" in response.json()
+
+
+# --- hostile uploads (every one through the endpoints and the page) ----------------------
+
+HOSTILE_HEADERS = {
+    "nested arrays, 2,000 levels": (gguf_bytes(TINY_LLAMA + [("junk", nested_array_value(2_000))]),
+                                    "array of arrays"),
+    "nested arrays, 100,000 levels": (gguf_bytes(TINY_LLAMA + [("junk", nested_array_value(100_000))]),
+                                      "array of arrays"),
+    "vocabulary of -100": (gguf_bytes([(k, v) for k, v in TINY_LLAMA if k != "llama.vocab_size"]
+                                      + [("llama.vocab_size", int32_value(-100))]), "llama.vocab_size is -100"),
+    "a 2^63 shape": (gguf_bytes(tensors=[tensor_record("token_embd.weight", (2**63,))]), "negative dimension"),
+    "a 2^62 × 4 shape": (gguf_bytes(tensors=[tensor_record("token_embd.weight", (2**62, 4))]), "2^63 elements"),
+    "an array of 2^62 items": (gguf_bytes(TINY_LLAMA + [("junk", u32(9) + u32(10) + u64(2**62))]),
+                               "array of 4,611,686,018,427,387,904 items"),
+}
+
+
+@pytest.mark.parametrize("url", [URL, MIXES_URL, CONTEXT_URL, "/api/v1/calculators/speed/"])
+@pytest.mark.parametrize("name", list(HOSTILE_HEADERS))
+def test_hostile_headers_are_a_400_naming_gguf(api_client, url, name):
+    data, message = HOSTILE_HEADERS[name]
+    response = upload(api_client, data, url=url, gpu="rtx-4090")
+    assert response.status_code == 400, response.content[:300]
+    assert list(response.json()) == ["gguf"]
+    assert message in response.json()["gguf"][0]
+
+
+@pytest.mark.parametrize("name", ["nested arrays, 2,000 levels", "vocabulary of -100", "a 2^63 shape"])
+def test_hostile_headers_on_the_page_are_an_inline_error(client, name):
+    data, message = HOSTILE_HEADERS[name]
+    response = client.post(PAGE, {"form": "1", "source": "gguf", "quant": "file", "context_length": "2048",
+                                  "mode": "inference", "gguf": SimpleUploadedFile("m.gguf", data)})
+    assert response.status_code == 400
+    assert message in response.json()["errors"]["gguf"]
+
+
+def test_a_million_tensor_header_is_refused_by_its_count(api_client):
+    # 33 MB as in the report that found this: a header that really lists a million tensors.
+    tensors = [tensor_record(f"t{i}", (32,), offset=128 * i) for i in range(1_000_000)]
+    data = gguf_bytes(tensors=tensors)
+    assert len(data) > 30 * MiB
+    response = upload(api_client, data)
+    assert response.status_code == 400
+    assert "lists 1,000,000 tensors" in response.json()["gguf"][0]
+
+
+def test_a_valid_hand_written_header_still_estimates(api_client):
+    # The hostile cases above differ from this one in one value each.
+    response = upload(api_client, gguf_bytes(data=bytes(13056)), context_length=128)
+    assert response.status_code == 200, response.content[:300]
+    assert response.json()["weights_bytes"] == 64 * 100 * 2 + 64 * 4  # F16 embeddings + one F32 norm
+
+
+def gguf_cache_entries():
+    from django.core.cache import caches
+
+    return caches["gguf-headers"]._cache  # LocMemCache: key → pickled value
+
+
+def test_the_upload_cache_keeps_summaries_not_uploads(client):
+    from django.core.cache import caches
+
+    caches["gguf-headers"].clear()
+    junk = "x" * (40 * MiB)
+    for i in range(3):  # three different 40 MB headers, as in the report that found this
+        data = gguf_bytes(TINY_LLAMA + [("general.description", string_value(junk + str(i)))], data=bytes(13056))
+        response = upload(client, data, url=PAGE, form="1", source="gguf", quant="file", context_length="128")
+        assert response.status_code == 200, response.content[:300]
+    stored = gguf_cache_entries()
+    assert len(stored) == 3
+    assert sum(len(value) for value in stored.values()) < 3 * 4096
+    again = client.post(PAGE, {"form": "1", "source": "gguf", "quant": "file", "context_length": "256",
+                               "gguf_key": response.content.decode().split('data-gguf-key="')[1].split('"')[0]})
+    assert again.status_code == 200 and "tiny" in again.content.decode()
+
+
+def test_the_upload_cache_is_bounded_in_entries_of_bounded_size(client, settings):
+    from django.core.cache import caches
+
+    from calculators.web.memory import GGUF_SUMMARY_MAX_BYTES
+
+    cache = caches["gguf-headers"]
+    cache.clear()
+    for i in range(cache._max_entries + 10):
+        data = gguf_bytes(TINY_LLAMA + [("general.description", string_value(str(i)))], data=bytes(13056))
+        assert upload(client, data, url=PAGE, form="1", source="gguf", quant="file").status_code == 200
+    stored = gguf_cache_entries()
+    assert 0 < len(stored) <= cache._max_entries == 64  # GGUF_CACHE_MB
+    assert all(len(value) <= GGUF_SUMMARY_MAX_BYTES for value in stored.values())
 
 
 # --- training modes -----------------------------------------------------------------

@@ -218,3 +218,13 @@ def test_an_unknown_mmproj_type_names_the_field():
     with pytest.raises(FieldError) as info:
         get_preset("gemma-3-4b").vision.mmproj_bytes("Q4_K_M")
     assert info.value.field == "mmproj"
+
+
+def test_every_moe_preset_carries_its_published_active_count_and_source():
+    for preset in all_presets():
+        if preset.architecture.is_moe:
+            assert preset.official_active_parameter_count > 0, preset.slug
+            assert preset.active_count_source.startswith("https://"), preset.slug
+            assert preset.official_active_parameter_count < preset.official_parameter_count
+        else:
+            assert preset.official_active_parameter_count == 0, preset.slug

@@ -14,6 +14,9 @@ NEW = {"term": "Speculative decoding", "aliases": ["spec decoding"], "category":
 def sampling_category(db):
     from glossary.models import Category
 
+    # Start from an empty glossary (inside the test's transaction), whichever test loaded the
+    # real content before this one.
+    Entry.objects.all().delete()
     return Category.objects.get_or_create(slug="sampling", defaults={"name": "Sampling"})[0]
 
 
@@ -26,7 +29,7 @@ def test_entry_detail_has_the_documented_shape(api_client, make_entry):
     assert body["links_to"] == [{"slug": "kv-cache", "term": "KV cache"}]
     assert set(body["category"]) >= {"slug", "name"}
     kv = api_client.get("/api/v1/entries/kv-cache/").json()
-    assert kv["linked_from"] == [{"slug": "gqa", "term": "GQA"}]
+    assert kv["linked_from"] == [{"slug": "gqa", "term": "GQA", "sentence": "Shrinks the KV cache."}]
 
 
 def test_entries_filter_by_category_and_search(api_client, make_entry):

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from glossary.models import Entry
@@ -65,8 +67,8 @@ def test_history_diffs_any_two_revisions_and_restore_brings_one_back(client, edi
     entry.apply_edit({"body": "beta"}, author=editor, message="b")
     entry.apply_edit({"body": "gamma"}, author=editor, message="c")
     html = client.get("/glossary/gqa/history/?from=1&to=3").content.decode()
-    assert '<span class="diff-removed">- alpha</span>' in html
-    assert '<span class="diff-added">+ gamma</span>' in html
+    assert '<div class="rdiff-cell old changed"><del>alpha</del></div>' in html
+    assert '<div class="rdiff-cell new changed"><ins>gamma</ins></div>' in html
     client.force_login(editor)
     response = client.post("/glossary/gqa/history/1/restore/")
     assert response.status_code == 302
@@ -93,3 +95,94 @@ def test_index_and_category_pages_list_entries(client, make_entry):
     make_entry("gqa", "GQA", category="architecture")
     assert 'href="/glossary/gqa/"' in client.get("/glossary/").content.decode()
     assert 'href="/glossary/gqa/"' in client.get("/glossary/category/architecture/").content.decode()
+
+
+def test_a_diff_marks_the_changed_words_side_by_side(client, editor, make_entry):
+    entry = make_entry("gqa", "GQA", body="Keys and values are shared by groups of heads.\nUnchanged line.")
+    entry.apply_edit({"body": "Keys and values are shared by small groups of query heads.\nUnchanged line."},
+                     author=editor)
+    html = client.get("/glossary/gqa/history/?from=1&to=2").content.decode()
+    assert ('<div class="rdiff-cell old changed">Keys and values are shared by groups of heads.</div>'
+            in html)
+    assert ('<div class="rdiff-cell new changed">Keys and values are shared by <ins>small</ins> '
+            'groups of <ins>query</ins> heads.</div>') in html
+    assert '<div class="rdiff-head">Revision 1</div><div class="rdiff-head">Revision 2</div>' in html
+
+
+def test_any_old_revision_can_be_viewed(client, editor, make_entry):
+    make_entry("kv-cache", "KV cache")
+    entry = make_entry("gqa", "GQA", body="Shares the [[KV cache]] in the first version.")
+    entry.apply_edit({"body": "Rewritten.", "summary": "Newer summary."}, author=editor, message="rewrite")
+    response = client.get("/glossary/gqa/history/1/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Revision 1 of 2" in html and "This is not the current version." in html
+    assert 'href="/glossary/kv-cache/"' in html and "in the first version" in html
+    assert "Rewritten." not in html and "Newer summary." not in html
+    assert 'href="/glossary/gqa/history/?from=1&amp;to=2"' in html
+    assert client.get("/glossary/gqa/history/9/").status_code == 404
+    assert 'href="/glossary/gqa/history/1/"' in client.get("/glossary/gqa/history/").content.decode()
+
+
+def test_a_missing_link_offers_editors_to_create_the_entry(client, editor, member, make_entry):
+    make_entry("gqa", "GQA", body="See [[Paged attention]].")
+    assert "Create this entry" not in client.get("/glossary/missing/?term=Paged%20attention").content.decode()
+    client.force_login(member)
+    assert "Create this entry" not in client.get("/glossary/missing/?term=Paged%20attention").content.decode()
+    client.force_login(editor)
+    html = client.get("/glossary/missing/?term=Paged%20attention").content.decode()
+    assert 'href="/glossary/new/?term=Paged%20attention">Create this entry</a>' in html
+    form = client.get("/glossary/new/?term=Paged%20attention").content.decode()
+    assert 'name="term" value="Paged attention"' in form
+    assert 'href="/glossary/gqa/">GQA</a> point at “Paged attention”' in form
+
+
+def test_each_backlink_shows_the_sentence_that_links(client, make_entry):
+    make_entry("kv-cache", "KV cache")
+    make_entry("gqa", "GQA", body="Intro sentence. GQA shrinks the [[KV cache]] by sharing heads. Later text.")
+    make_entry("mla", "MLA", body="MLA compresses the KV cache instead.")
+    html = client.get("/glossary/kv-cache/").content.decode()
+    assert ('<q class="link-sentence">GQA shrinks the <mark>KV cache</mark> by sharing heads.</q>'
+            in html)
+    assert '<q class="link-sentence">MLA compresses the <mark>KV cache</mark> instead.</q>' in html
+    assert "Linked from 2 entries" in html
+
+
+def test_index_sorts_as_a_reader_expects_with_one_heading_per_letter(client, make_entry):
+    for slug, term in [("awq", "AWQ"), ("active", "Active parameters"), ("vllm", "vLLM"),
+                       ("llama-cpp", "llama.cpp"), ("lora", "LoRA"), ("bnb", "bitsandbytes"),
+                       ("bf16", "BF16"), ("eleuther", "Éval harness"), ("ternary", "1.58-bit"),
+                       ("zeta", "Zeta"), ("gpt-oss", "gpt-oss")]:
+        make_entry(slug, term)
+    html = client.get("/glossary/").content.decode()
+    headings = re.findall(r'<section id="letter-(\w+)"', html)
+    assert headings == ["digits", "A", "B", "E", "G", "L", "V", "Z"]
+    terms = re.findall(r'<dt><a class="wikilink" data-slug="[^"]+" href="[^"]+">([^<]+)</a>', html)
+    assert terms == ["1.58-bit", "Active parameters", "AWQ", "BF16", "bitsandbytes", "Éval harness",
+                     "gpt-oss", "llama.cpp", "LoRA", "vLLM", "Zeta"]
+
+
+def test_backlinks_and_lists_sort_the_same_way(client, make_entry):
+    make_entry("hub", "Hub")
+    for slug, term in [("b1", "bitsandbytes"), ("b2", "BF16"), ("a1", "AWQ"), ("a2", "Active parameters")]:
+        make_entry(slug, term, body="Links to [[Hub]].")
+    html = client.get("/glossary/hub/").content.decode()
+    backlinks = html[html.index('class="linked-from"'):]
+    order = [backlinks.index(f">{term}</a>") for term in ["Active parameters", "AWQ", "BF16", "bitsandbytes"]]
+    assert order == sorted(order)
+    api = client.get("/api/v1/entries/?page_size=100").json()["results"]
+    assert [e["term"] for e in api] == ["Active parameters", "AWQ", "BF16", "bitsandbytes", "Hub"]
+
+
+def test_the_index_filter_works_without_script(client, make_entry):
+    make_entry("kv-cache", "KV cache", aliases=["key-value cache"])
+    make_entry("q4-k-m", "Q4_K_M")
+    make_entry("lora", "LoRA")
+    html = client.get("/glossary/?q=q4 k m").content.decode()
+    assert "1 of 3 entries" in html
+    assert re.search(r'<div class="az-entry" data-names="Q4_K_M">', html)
+    assert re.search(r'<div class="az-entry" data-names="LoRA" hidden>', html)
+    assert '<section id="letter-L" class="az-group" data-az-group="L" hidden>' in html
+    assert "1 of 3" in client.get("/glossary/?q=VALUE-cache").content.decode()
+    nothing = client.get("/glossary/?q=" + "zzz" * 100).content.decode()
+    assert "0 of 3 entries" in nothing and 'data-az-none>' in nothing

@@ -89,3 +89,91 @@ def test_labelled_wiki_links_work_inside_table_cells():
 def test_a_wiki_link_may_wrap_onto_the_next_line():
     result = html_of("See [[low-rank\nadaptation]] here.", autolink=False)
     assert result.links == ["lora"]
+
+
+# Names as the real glossary spells them, for the sense tests below.
+SENSES = TermIndex([
+    ("seed", "Seed", ["random seed", "reproducibility"]),
+    ("system-prompt", "System prompt", ["system message", "SYSTEM"]),
+    ("token", "Token", ["tokens"]),
+    ("ties-merging", "TIES merging", ["TIES"]),
+    ("benchmarks", "Benchmarks", ["ARC", "benchmark"]),
+    ("quantization", "Quantization", ["quants"]),
+    ("transformers-library", "Hugging Face Transformers", ["Transformers"]),
+    ("greedy-decoding", "Greedy decoding", ["temperature 0"]),
+    ("gguf", "GGUF", []),
+])
+
+
+def auto_links_in(text):
+    return render(text, SENSES.resolve, autolink=SENSES.autolink_pattern()).auto_links
+
+
+def test_everyday_words_do_not_link_on_sight():
+    assert auto_links_in("The seed notes describe the tiling; a seed fixes the draws.") == []
+    assert auto_links_in("Described in a system demonstration paper; it pins system RAM.") == []
+    assert auto_links_in("Each token costs time, and nothing ties the model down.") == []
+
+
+def test_everyday_words_still_link_where_an_editor_asks():
+    result = render("Fix the [[seed]] and the [[system]] message.", SENSES.resolve,
+                    autolink=SENSES.autolink_pattern())
+    assert result.links == ["seed", "system-prompt"]
+
+
+def test_acronyms_link_only_in_their_own_case():
+    assert auto_links_in("TIES resolves sign conflicts.") == ["ties-merging"]
+    assert auto_links_in("Nothing ties them; an arc of 60 degrees.") == []
+    assert auto_links_in("Scores on ARC and gguf in lower case.") == ["benchmarks"]
+
+
+def test_terms_of_art_and_names_of_several_words_link_in_any_case():
+    assert auto_links_in("Quantization first, then a random seed.") == ["quantization", "seed"]
+    assert auto_links_in("Set the System Prompt.") == ["system-prompt"]
+
+
+def test_a_proper_name_among_the_aliases_links_only_capitalised():
+    assert auto_links_in("Stacked transformers are deep.") == []
+    assert auto_links_in("Load it with Transformers.") == ["transformers-library"]
+
+
+def test_one_word_lowercase_aliases_do_not_link_on_sight():
+    assert auto_links_in("Check the quants, tokens and reproducibility of a benchmark.") == []
+
+
+def test_a_name_inside_a_longer_number_or_file_name_does_not_link():
+    assert auto_links_in("The card recommends temperature 0.6 and model.GGUF files.") == []
+    assert auto_links_in("At temperature 0, decoding is greedy.") == ["greedy-decoding"]
+
+
+def test_each_link_keeps_the_sentence_it_stands_in():
+    from glossary.markdown import link_sentences
+
+    result = html_of("First. The [[KV cache]] grows with $n$ tokens; see [[GGUF]]! Last one.\n\n"
+                     "- In a list, [[KV cache]] again.")
+    sentences = link_sentences(result.html)
+    assert sentences["kv-cache"] == ("The ", "KV cache", " grows with … tokens; see GGUF!")
+    assert sentences["gguf"] == ("The KV cache grows with … tokens; see ", "GGUF", "!")
+
+
+def test_a_long_sentence_is_cut_around_the_link():
+    from glossary.markdown import SENTENCE_SIDE_CHARS, link_sentences
+
+    words = " ".join(["word"] * 200)
+    before, anchor, after = link_sentences(html_of(f"{words} GGUF {words}.").html)["gguf"]
+    assert anchor == "GGUF"
+    assert before.startswith("…") and len(before) <= SENTENCE_SIDE_CHARS + 1
+    assert after.endswith("…") and len(after) <= SENTENCE_SIDE_CHARS + 1
+
+
+def test_a_capitalised_name_the_glossary_never_writes_in_lower_case_is_a_proper_name():
+    from glossary.links import words_in_lower_case
+
+    prose = words_in_lower_case(["Each tensor has a type; `gemma` in code and \"gemma\" in quotes.",
+                                 "Gemma 3 ships in four sizes."])
+    assert "tensor" in prose and "gemma" not in prose
+    index = TermIndex([("gemma", "Gemma", []), ("tensor", "Tensor", [])], lowercase_words=prose)
+    result = render("Gemma 3 runs on integer tensor cores. Tensor parallelism splits layers; gemma.",
+                    index.resolve, autolink=index.autolink_pattern())
+    assert result.auto_links == ["gemma"]  # an everyday word ("tensor") links only as [[tensor]]
+    assert result.html.count("/glossary/gemma/") == 1

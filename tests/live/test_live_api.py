@@ -31,8 +31,18 @@ from llama_cpp.llama_grammar import json_schema_to_gbnf
 import live.service
 from live import web
 from live.api import error_response
-from live.llm import BackendUnavailable, LLMError, Unsupported, bundled_model_path
-from live.service import QueueFull, QueueTimeout, reset_service
+from live.llm import (
+    BackendUnavailable,
+    LLMError,
+    OverTime,
+    QueueFull,
+    QueueTimeout,
+    Unsupported,
+    WorkerRestarting,
+    bundled_model_path,
+)
+from live.service import reset_service
+from tests.live.http import post, read_sse, wait_until_idle
 
 N_CTX = 512
 PROMPT = "The capital of France is"
@@ -57,24 +67,6 @@ def plain():
     llm = llama_cpp.Llama(model_path=bundled_model_path(), n_ctx=N_CTX, verbose=False)
     yield llm
     llm.close()
-
-
-def post(client, path, body):
-    text = body if isinstance(body, str) else json.dumps(body)
-    return client.post(f"/api/v1/llm/{path}", text, content_type="application/json")
-
-
-def read_sse(response):
-    """[(event, data)] from a text/event-stream body; comment lines are skipped."""
-    events = []
-    for block in b"".join(response.streaming_content).decode().split("\n\n"):
-        lines = [line for line in block.split("\n") if line and not line.startswith(":")]
-        if not lines:
-            continue
-        name = next(line[6:].strip() for line in lines if line.startswith("event:"))
-        data = json.loads("".join(line[5:].strip() for line in lines if line.startswith("data:")))
-        events.append((name, data))
-    return events
 
 
 def last_logits(plain, prompt):
@@ -189,11 +181,11 @@ def test_closing_the_streamed_response_stops_generation_and_frees_the_model(api_
     assert next(chunks).startswith(b"event: token")
     assert started == ["200 OK"]
     assert svc.status()["busy"]
+    closed_at = time.monotonic()
     result.close()
-    assert not svc.status()["busy"]
-    # Llama.generate evaluates a sampled token only when asked for the next one: the
-    # context holds the prompt and at most the tokens already sent, not 500.
-    assert svc.backend.llama.n_tokens <= svc.backend.tokenize(PROMPT).count + 2
+    # The model worker sees the connection close before its next token.
+    wait_until_idle(svc)
+    assert time.monotonic() - closed_at < 2  # 500 tokens take a good deal longer
     assert post(api_client, "next-token/", {"prompt": PROMPT, "top_n": 1}).status_code == 200
 
 
@@ -243,7 +235,7 @@ def test_a_grammar_constrains_the_streamed_answer_too(api_client, svc):
 
 
 @pytest.mark.parametrize("grammar, reason", [("root ::= ((", "expecting ')'"),
-                                             ("root ::= foo", "Undefined rule identifier 'foo'")])
+                                             ("root ::= foo", "undefined rule identifier 'foo'")])
 def test_an_invalid_grammar_is_a_400_and_the_model_keeps_answering(api_client, svc, grammar, reason):
     # LlamaGrammar.from_string would accept it and the next completion would crash the
     # process (DESIGN.md); the API must refuse it, streamed or not.
@@ -267,10 +259,21 @@ def test_an_unusable_json_schema_is_a_400_naming_json_schema(api_client, svc, sc
 
 
 def test_a_schema_that_expands_into_a_huge_grammar_is_refused_by_size(api_client, svc):
-    response = post(api_client, "generate/", {"prompt": PROMPT, "json_schema": {"type": "string",
-                                                                                "minLength": 100000}})
+    # 1,000 strings of up to 1,000 characters: small numbers, a long grammar.
+    schema = {"type": "array", "items": {"type": "string", "maxLength": 1000}, "maxItems": 1000}
+    response = post(api_client, "generate/", {"prompt": PROMPT, "json_schema": schema})
     assert response.status_code == 400
     assert "characters" in response.json()["json_schema"][0]
+
+
+def test_a_schema_asking_for_a_billion_repeats_is_refused_before_conversion(api_client, svc):
+    # llama.cpp's converter would write out 10**9 copies of a rule name.
+    started = time.monotonic()
+    response = post(api_client, "generate/", {"prompt": PROMPT, "json_schema": {"type": "array",
+                                                                                "minItems": 10**9}})
+    assert response.status_code == 400
+    assert "minItems" in response.json()["json_schema"][0]
+    assert time.monotonic() - started < 2
 
 
 # --- tokenize and perplexity ---------------------------------------------------------------
@@ -325,6 +328,10 @@ def test_models_lists_the_bundled_gguf_with_llama_cpp_s_metadata(api_client, svc
     assert model["file_size"] == os.path.getsize(bundled_model_path())
     assert model["bits_per_weight"] == pytest.approx(llama_cpp.llama_model_size(plain.model) * 8
                                                      / model["parameters"], abs=1e-3)
+    # The file's name, never the folder it is in on the server.
+    assert model["file_name"] == os.path.basename(bundled_model_path()) == "gemma-3-270m-q4_k_m.gguf"
+    assert "path" not in model
+    assert os.path.dirname(bundled_model_path()) not in response.content.decode()
     assert body["status"]["backend"] == "local" and body["status"]["queue_size"] == 4
 
 
@@ -375,6 +382,12 @@ BAD = [
     ("generate/", {"prompt": PROMPT, "json_schema": [PERSON]}, "json_schema"),
     ("generate/", {"prompt": PROMPT, "grammar": 'root ::= "a"', "json_schema": PERSON}, "json_schema"),
     ("generate/", {"prompt": PROMPT, "temp": 0.5}, "temp"),
+    # Lone surrogates: JSON can carry them, UTF-8 cannot (issue 15, item 7).
+    ("generate/", {"prompt": PROMPT, "\ud800": 1}, "\\ud800"),
+    ("generate/", {"prompt": "\ud800"}, "prompt"),
+    ("generate/", {"prompt": PROMPT, "grammar": 'root ::= "\udfff"'}, "grammar"),
+    ("grammar/", {"json_schema": {"type": "array", "minItems": 10**9}}, "json_schema"),
+    ("tokenize/", {"text": "a\ud800"}, "text"),
     ("tokenize/", {"text": None}, "text"),
     ("tokenize/", {"text": "hi", "add_bos": "sometimes"}, "add_bos"),
     ("perplexity/", {"text": "a"}, "text"),
@@ -411,12 +424,12 @@ def test_the_endpoints_need_no_account_and_no_csrf_token(svc):
 # --- a busy or missing model: 503, never 500 ----------------------------------------------------
 
 @pytest.fixture
-def model_held(svc, monkeypatch):
-    """The model taken by a stream that has produced one token; `queue_size` requests may wait."""
-    monkeypatch.setattr(svc, "queue_size", 0)
-    stream = svc.stream_generate(PROMPT, max_tokens=300, temperature=0)
+def model_held(service_with):
+    """The model taken by a stream that has produced one token; no request may wait."""
+    service = service_with(n_ctx=N_CTX, queue_size=0)
+    stream = service.stream_generate(PROMPT, max_tokens=300, temperature=0)
     assert next(stream)["type"] == "token"
-    yield svc
+    yield service
     stream.close()
 
 
@@ -431,17 +444,18 @@ def test_a_full_queue_is_a_503_with_retry_after(api_client, model_held):
         assert response.json()["detail"].startswith("The model is busy")
 
 
-def test_a_request_that_waits_too_long_is_a_503_saying_so(api_client, model_held, monkeypatch):
-    monkeypatch.setattr(model_held, "queue_size", 1)
-    monkeypatch.setattr(model_held, "queue_timeout", 0.3)
+def test_a_request_that_waits_too_long_is_a_503_saying_so(api_client, service_with):
+    service = service_with(n_ctx=N_CTX, queue_size=1, queue_timeout=0.3)
+    stream = service.stream_generate(PROMPT, max_tokens=300, temperature=0)
+    next(stream)
     response = post(api_client, "perplexity/", {"text": "one two three four five six"})
+    stream.close()
     assert response.status_code == 503
     assert "stayed busy" in response.json()["detail"]
     assert response["Retry-After"]
 
 
-def test_a_waiting_request_is_served_when_the_model_is_free(api_client, svc, monkeypatch):
-    monkeypatch.setattr(svc, "queue_size", 1)
+def test_a_waiting_request_is_served_when_the_model_is_free(api_client, svc):
     stream = svc.stream_generate(PROMPT, max_tokens=300, temperature=0)
     next(stream)
     answers = []
@@ -462,6 +476,8 @@ def test_a_waiting_request_is_served_when_the_model_is_free(api_client, svc, mon
     (Unsupported("perplexity: needs per-position logits"), 501, "Not supported by this model server: perplexity"),
     (QueueTimeout("waited 30 s for the model"), 503, "The model stayed busy"),
     (LLMError("llama_decode returned 1"), 503, "The model could not answer: llama_decode"),
+    (WorkerRestarting("the model worker stopped", 5), 503, "The model could not answer: the model worker"),
+    (OverTime("the request took longer than its limit", 5), 503, "The model could not answer: the request took"),
 ])
 def test_service_errors_map_to_statuses_with_a_detail(error, status, start):
     response = error_response(error)
@@ -472,6 +488,12 @@ def test_service_errors_map_to_statuses_with_a_detail(error, status, start):
 def test_queue_full_maps_to_503_with_its_retry_after():
     response = error_response(QueueFull(retry_after=7, waiting=3))
     assert (response.status_code, response["Retry-After"]) == (503, "7")
+
+
+@pytest.mark.parametrize("error", [WorkerRestarting("restarting", 4), OverTime("too long", 4)])
+def test_a_worker_failure_maps_to_503_with_retry_after(error):
+    response = error_response(error)
+    assert (response.status_code, response["Retry-After"]) == (503, "4")
 
 
 @pytest.fixture
@@ -485,17 +507,18 @@ def other_service(monkeypatch, settings):
     return configure
 
 
-def test_a_missing_model_file_is_a_503_naming_it(api_client, svc, other_service, tmp_path):
+def test_a_missing_model_file_is_a_503_naming_it_without_its_folder(api_client, svc, other_service, tmp_path):
     missing = tmp_path / "nowhere.gguf"
     other_service(model_path=str(missing))
     for path, body in [("next-token/", {"prompt": PROMPT}), ("generate/", {"prompt": PROMPT, "stream": True}),
                        ("tokenize/", {"text": "hi"}), ("perplexity/", {"text": "one two three"})]:
         response = post(api_client, path, body)
         assert response.status_code == 503, path
-        assert response.json()["detail"] == f"The model is unavailable: model file not found: {missing}"
+        assert response.json()["detail"] == "The model is unavailable: model file not found: nowhere.gguf"
     response = api_client.get("/api/v1/llm/models/")
     assert response.status_code == 503
-    assert response.json()["detail"].startswith(f"The model is unavailable: cannot read GGUF file {missing}")
+    assert response.json()["detail"] == "The model is unavailable: model file not found: nowhere.gguf"
+    assert str(tmp_path) not in response.content.decode()
 
 
 def test_a_corrupt_model_file_is_a_503(api_client, svc, other_service, tmp_path):
@@ -504,7 +527,8 @@ def test_a_corrupt_model_file_is_a_503(api_client, svc, other_service, tmp_path)
     other_service(model_path=str(corrupt))
     response = post(api_client, "next-token/", {"prompt": PROMPT})
     assert response.status_code == 503
-    assert response.json()["detail"].startswith("The model is unavailable: cannot load model")
+    # Read by the header reader before any worker is started for it.
+    assert response.json()["detail"].startswith("The model is unavailable: cannot read GGUF file corrupt.gguf")
     assert api_client.get("/api/v1/llm/models/").status_code == 503
 
 

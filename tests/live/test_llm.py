@@ -18,15 +18,9 @@ import pytest
 import scipy.special
 import scipy.stats
 
-from live.llm import (
-    InputError,
-    LocalBackend,
-    SamplingParams,
-    bundled_model_path,
-    json_schema_to_grammar,
-    softmax_stats,
-    top_indices,
-)
+from live.engine import LocalBackend, softmax_stats, top_indices
+from live.grammar import grammar_for_schema
+from live.llm import InputError, SamplingParams, bundled_model_path
 
 N_CTX = 512
 PROMPT = "The capital of France is"
@@ -258,7 +252,7 @@ def test_json_schema_grammar_output_parses_as_json(backend):
         },
         "required": ["city", "is_capital"],
     }
-    grammar = json_schema_to_grammar(schema)
+    grammar = grammar_for_schema(schema)
     backend.validate_grammar(grammar)
     result = backend.generate(
         "The capital of France as JSON:", SamplingParams(max_tokens=64, temperature=0, grammar=grammar)
@@ -341,9 +335,10 @@ def test_perplexity_scores_the_second_half_like_llama_perplexity(backend, refere
     tokens = reference.tokenize(PPL_TEXT.encode(), add_bos=True, special=False)
     n = len(tokens)
     first = n // 2
-    # The service's batches: up to the first scored position plus 16, then 16 at a time.
-    cuts = range(first + backend.PPL_OUTPUTS_PER_DECODE, n, backend.PPL_OUTPUTS_PER_DECODE)
-    logits = reference_logits(reference, tokens, cuts)
+    # The reference evaluates in the service's batches (at most 16 positions with logits each).
+    decodes = backend.perplexity_decodes(n, first)
+    assert len(decodes) > 3 and all(end - start <= 64 for start, end in decodes)
+    logits = reference_logits(reference, tokens, [start for start, _ in decodes[1:]])
     logprobs = scipy.special.log_softmax(logits, axis=-1)
     nll = [-logprobs[i, tokens[i + 1]] for i in range(first, n - 1)]
     assert result.n_tokens == n
@@ -460,5 +455,5 @@ def test_prompt_plus_max_tokens_beyond_the_context_blames_max_tokens(backend):
 
 def test_bad_json_schema_raises_input_error():
     with pytest.raises(InputError) as excinfo:
-        json_schema_to_grammar("{not json")
-    assert excinfo.value.field == "schema"
+        grammar_for_schema("{not json")
+    assert excinfo.value.field == "json_schema"

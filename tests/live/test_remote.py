@@ -10,15 +10,9 @@ import time
 import httpx
 import pytest
 
-from live.llm import (
-    BackendUnavailable,
-    InputError,
-    LocalBackend,
-    RemoteBackend,
-    SamplingParams,
-    Unsupported,
-    bundled_model_path,
-)
+from live.engine import LocalBackend
+from live.llm import BackendUnavailable, InputError, SamplingParams, Unsupported, bundled_model_path
+from live.remote import RemoteBackend
 from live.service import LLMService
 
 PROMPT = "The capital of France is"

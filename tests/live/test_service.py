@@ -7,7 +7,10 @@ import time
 
 import pytest
 
-from live.llm import InputError, LocalBackend, RemoteBackend
+from live.engine import LocalBackend
+from live.llm import InputError
+from live.client import WorkerBackend
+from live.remote import RemoteBackend
 from live.service import (
     LLMService,
     QueueFull,
@@ -214,22 +217,30 @@ def test_config_reads_the_llm_environment_variables():
             "LLM_QUEUE_SIZE": "8",
             "LLM_QUEUE_TIMEOUT": "2.5",
             "LLM_REUSE_PREFIX": "true",
+            "LLM_REQUEST_TIMEOUT": "12.5",
+            "LLM_WORKER_MEMORY_MB": "2048",
+            "LLM_WORKER_DIR": "/tmp/somewhere",
             "UNRELATED": "x",
         }
     )
     assert config == ServiceConfig(
         backend="remote", remote_url="http://127.0.0.1:9", n_ctx=1024, n_threads=2,
-        n_gpu_layers=-1, queue_size=8, queue_timeout=2.5, reuse_prefix=True,
+        n_gpu_layers=-1, queue_size=8, queue_timeout=2.5, reuse_prefix=True, request_timeout=12.5,
+        memory_mb=2048, worker_dir="/tmp/somewhere",
     )
     assert isinstance(build_backend(config), RemoteBackend)
 
 
-def test_config_from_a_settings_dict_builds_a_local_backend_lazily():
-    config = ServiceConfig.from_mapping({"backend": "local", "n_ctx": 256, "LLM_N_THREADS": 1})
+def test_config_from_a_settings_dict_builds_the_worker_client_lazily(tmp_path):
+    config = ServiceConfig.from_mapping({"backend": "local", "n_ctx": 256, "LLM_N_THREADS": 1,
+                                         "worker_dir": str(tmp_path), "memory_mb": ""})
+    assert config.memory_mb is None  # empty: the default, a cap sized from the model file
     backend = build_backend(config)
-    assert isinstance(backend, LocalBackend)
-    assert (backend.n_ctx, backend.n_threads) == (256, 1)
-    assert not backend.loaded
+    assert isinstance(backend, WorkerBackend)
+    assert (backend.n_ctx, backend.config.n_threads) == (256, 1)
+    assert backend.supervisor_status() is None  # nothing starts before the first request
+    assert backend.status()["loaded"] is False
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(
@@ -241,6 +252,9 @@ def test_config_from_a_settings_dict_builds_a_local_backend_lazily():
         ({"LLM_QUEUE_SIZE": "-1"}, "LLM_QUEUE_SIZE"),
         ({"LLM_QUEUE_TIMEOUT": "0"}, "LLM_QUEUE_TIMEOUT"),
         ({"LLM_REUSE_PREFIX": "maybe"}, "LLM_REUSE_PREFIX"),
+        ({"LLM_REQUEST_TIMEOUT": "0"}, "LLM_REQUEST_TIMEOUT"),
+        ({"LLM_REQUEST_TIMEOUT": "soon"}, "LLM_REQUEST_TIMEOUT"),
+        ({"LLM_WORKER_MEMORY_MB": "-5"}, "LLM_WORKER_MEMORY_MB"),
         ({"n_ctxx": 5}, "n_ctxx"),
     ],
 )
@@ -250,14 +264,14 @@ def test_bad_configuration_names_the_setting(values, name):
     assert str(excinfo.value).startswith(name)
 
 
-def test_get_service_builds_one_service_per_process():
+def test_get_service_builds_one_service_per_process(tmp_path):
     reset_service()
     try:
-        first = get_service({"n_ctx": 256, "queue_size": 2})
+        first = get_service({"n_ctx": 256, "queue_size": 2, "worker_dir": str(tmp_path)})
         assert get_service() is first
         assert get_service({"n_ctx": 999}) is first
         assert first.queue_size == 2
-        assert not first.backend.loaded  # nothing loads before the first request
+        assert first.backend.supervisor_status() is None  # nothing starts before the first request
     finally:
         reset_service()
 

@@ -238,3 +238,13 @@ def test_links_to_entries_created_later_resolve_by_themselves(member, make_entry
     note.refresh_from_db()
     assert 'href="/glossary/flash-attention/"' in note.body_html and "missing" not in note.body_html
     assert rerender_notes() == 0  # nothing changed the second time
+
+
+def test_note_cards_show_shell_commands_as_typed_escaped_once(client, member, make_note):
+    # Issue 20.1: the card excerpt came from body_html, whose entities were escaped again.
+    make_note(member, title="Flags", body="Run `-ngl 99 && -fa on` when ctx < 32k.",
+              visibility="public")
+    html = Client().get("/notes/").content.decode()
+    card = html[html.index('class="note-card"'):]
+    assert "-ngl 99 &amp;&amp; -fa on when ctx &lt; 32k." in card
+    assert "&amp;amp;" not in card and "&amp;lt;" not in card

@@ -5,7 +5,7 @@ from notes.models import Note, NoteRevision
 pytestmark = pytest.mark.django_db
 
 FIELDS = {"id", "title", "body", "body_html", "entry", "visibility", "author", "created_at",
-          "updated_at", "revision"}
+          "updated_at", "revision", "hidden"}
 
 
 def test_a_note_has_the_documented_shape(api_client, member, make_entry):

@@ -34,7 +34,7 @@ def test_static_files_are_served_by_whitenoise(client):
 def test_admin_is_there_for_staff(client, django_user_model):
     assert client.get("/admin/").status_code == 302
     django_user_model.objects.create_superuser("boss", password="s3cret-pass-word")
-    client.login(username="boss", password="s3cret-pass-word")
+    client.post("/admin/login/", {"username": "boss", "password": "s3cret-pass-word"})
     assert client.get("/admin/glossary/entry/").status_code == 200
 
 

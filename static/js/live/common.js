@@ -7,8 +7,15 @@ export const API = "/api/v1/llm/";
 export const $ = (selector, root = document) => root.querySelector(selector);
 
 // POST a JSON body. Resolves to {ok, status, body, retryAfter}; network failures become a
-// status-0 answer with a detail message. An abort (Stop button) is re-thrown.
-export async function postJSON(path, body, { signal } = {}) {
+// status-0 answer with a detail message. An abort (Stop button) is re-thrown. With `form`,
+// a busy model is asked again by itself (retryWhileBusy), and null means the wait was given
+// up for a newer request.
+export async function postJSON(path, body, { signal, form } = {}) {
+  const send = () => postOnce(path, body, signal);
+  return form ? retryWhileBusy(form, send, { signal }) : send();
+}
+
+async function postOnce(path, body, signal) {
   let response;
   try {
     response = await fetch(API + path, {
@@ -33,6 +40,94 @@ export async function readAnswer(response) {
     body = null;
   }
   return { ok: response.ok, status: response.status, body, retryAfter: response.headers.get("Retry-After") };
+}
+
+// A busy model (its queue is full) answers 503 with Retry-After. The pages wait that long,
+// counting down under the form, and ask again by themselves, up to BUSY_RETRIES times. The
+// countdown's Cancel button shows the busy answer instead; a newer request from the same
+// form, or `signal` (the Stop button), ends the wait with null.
+const BUSY_RETRIES = 10;
+const waiting = new WeakMap(); // form -> the AbortController of its current wait
+
+export function busySeconds(result) {
+  if (!result || result.status !== 503 || !result.retryAfter) return null;
+  const seconds = Number(result.retryAfter);
+  if (Number.isFinite(seconds)) return Math.max(1, Math.ceil(seconds));
+  const date = Date.parse(result.retryAfter); // Retry-After may also be an HTTP date
+  return Number.isNaN(date) ? null : Math.max(1, Math.ceil((date - Date.now()) / 1000));
+}
+
+export async function retryWhileBusy(form, send, { signal } = {}) {
+  waiting.get(form)?.abort();
+  const mine = new AbortController();
+  waiting.set(form, mine);
+  signal?.addEventListener("abort", () => mine.abort(), { once: true });
+  try {
+    for (let attempt = 0; ; attempt++) {
+      const result = await send();
+      if (mine.signal.aborted) return null;
+      const seconds = busySeconds(result);
+      if (seconds === null || attempt >= BUSY_RETRIES) return result;
+      const outcome = await countDown(form, result, seconds, mine.signal);
+      if (outcome === "aborted") return null;
+      if (outcome === "cancelled") return result;
+    }
+  } finally {
+    if (waiting.get(form) === mine) {
+      waiting.delete(form);
+      busyLine(form).hidden = true;
+    }
+  }
+}
+
+// The status line under a form that counts down to the next try.
+function busyLine(form) {
+  let line = form.querySelector(".live-retry");
+  if (!line) {
+    line = document.createElement("p");
+    line.className = "live-retry";
+    line.setAttribute("role", "status");
+    line.hidden = true;
+    const message = document.createElement("span");
+    message.className = "live-retry-message";
+    const cancel = document.createElement("button");
+    cancel.type = "button";
+    cancel.className = "secondary";
+    cancel.textContent = "Cancel";
+    line.append(message, " ", cancel);
+    form.querySelector('[data-error-for~="detail"]').before(line);
+  }
+  return line;
+}
+
+// Resolves "done" after `seconds`, "cancelled" on the Cancel button, "aborted" on `signal`.
+function countDown(form, result, seconds, signal) {
+  const line = busyLine(form);
+  const message = line.querySelector(".live-retry-message");
+  const reason = result.body && typeof result.body.detail === "string"
+    ? result.body.detail.replace(/\s*Retry in \d+ s\.?$/, "") : "The model is busy.";
+  clearErrors(form);
+  line.hidden = false;
+  return new Promise((resolve) => {
+    let left = seconds;
+    const show = () => { message.textContent = `${reason} Trying again in ${left} s…`; };
+    const finish = (outcome) => {
+      clearInterval(timer);
+      line.querySelector("button").removeEventListener("click", cancel);
+      signal.removeEventListener("abort", abort);
+      resolve(outcome);
+    };
+    const cancel = () => finish("cancelled");
+    const abort = () => finish("aborted");
+    const timer = setInterval(() => {
+      left -= 1;
+      if (left <= 0) finish("done");
+      else show();
+    }, 1000);
+    show();
+    line.querySelector("button").addEventListener("click", cancel);
+    signal.addEventListener("abort", abort);
+  });
 }
 
 // Clear every [data-error-for] message inside `form`.

@@ -61,9 +61,13 @@ async function run() {
   $("#jm-verdict").dataset.parses = "";
   let result;
   try {
-    result = await postJSON("generate/", body);
+    result = await postJSON("generate/", body, { form });
   } finally {
     $("#jm-run").disabled = false;
+  }
+  if (!result) { // a newer request from this form took over
+    $("#jm-verdict").textContent = "";
+    return;
   }
   if (!result.ok) {
     showErrors(form, result);
@@ -81,7 +85,8 @@ async function run() {
 }
 
 async function showGrammar() {
-  const result = await postJSON("grammar/", constraint());
+  const result = await postJSON("grammar/", constraint(), { form });
+  if (!result) return;
   if (!result.ok) {
     showErrors(form, result);
     return;

@@ -22,14 +22,14 @@ async function ask() {
   $("#nt-status").textContent = "Asking the model…";
   let result;
   try {
-    result = await postJSON("next-token/", body);
+    result = await postJSON("next-token/", body, { form });
   } finally {
     if (request === state.request) {
       $("#nt-ask").disabled = false;
       $("#nt-status").textContent = "";
     }
   }
-  if (request !== state.request) return; // a newer question was asked meanwhile
+  if (request !== state.request || !result) return; // a newer question was asked meanwhile
   if (!result.ok) {
     showErrors(form, result);
     return;

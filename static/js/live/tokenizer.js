@@ -22,8 +22,8 @@ function shown(token) {
 async function tokenize() {
   const mine = ++request;
   const body = { text: text.value, add_bos: $("#tok-bos").checked };
-  const result = await postJSON("tokenize/", body);
-  if (mine !== request) return;
+  const result = await postJSON("tokenize/", body, { form });
+  if (mine !== request || !result) return;
   if (!result.ok) {
     showErrors(form, result);
     return;
