@@ -95,22 +95,11 @@ def test_active_parameters_b(decode, entry):
         f"{entry['name']}: active_parameters_b {got}, published {expected}")
 
 
+@pytest.mark.parametrize("field", ["variant", "format", "quant"])
 @pytest.mark.parametrize("entry", NAMES, ids=_ids(NAMES))
-def test_variant(decode, entry):
-    got = decode(entry["name"])["variant"]
-    assert got in accepted(entry, "variant"), f"{entry['name']}: variant {got!r}"
-
-
-@pytest.mark.parametrize("entry", NAMES, ids=_ids(NAMES))
-def test_format(decode, entry):
-    got = decode(entry["name"])["format"]
-    assert got in accepted(entry, "format"), f"{entry['name']}: format {got!r}"
-
-
-@pytest.mark.parametrize("entry", NAMES, ids=_ids(NAMES))
-def test_quant(decode, entry):
-    got = decode(entry["name"])["quant"]
-    assert got in accepted(entry, "quant"), f"{entry['name']}: quant {got!r}"
+def test_variant_format_and_quant(decode, entry, field):
+    got = decode(entry["name"])[field]
+    assert got in accepted(entry, field), f"{entry['name']}: {field} {got!r}"
 
 
 @pytest.mark.parametrize("entry", NAMES, ids=_ids(NAMES))
