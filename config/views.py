@@ -48,14 +48,16 @@ def llm_status() -> dict:
         from live.llm import bundled_model_path  # finds the file; imports no llama.cpp code
 
         model = config["model_path"] or bundled_model_path()
+    # A public endpoint names the model file, never the folders of the server it lives in.
+    shown = os.path.basename(model) if config["backend"] == "local" else model
     try:
         status = service().status()
     except LLMError as error:
-        return {"backend": config["backend"], "model": model, "loaded": False, "error": str(error)}
-    result = {"backend": status["backend"], "model": os.path.basename(model) if status["backend"] == "local" else model,
+        return {"backend": config["backend"], "model": shown, "loaded": False, "error": str(error)}
+    result = {"backend": status["backend"], "model": shown,
               "loaded": bool(status["loaded"]), "busy": status["busy"], "waiting": status["waiting"]}
     if status["backend"] == "local" and not os.path.isfile(model):
-        result["error"] = f"no model file at {model}"
+        result["error"] = f"no model file {shown}"
     return result
 
 

@@ -52,10 +52,13 @@ def llm_model_missing(settings, tmp_path):
 
 
 @pytest.mark.django_db
-def test_health_says_the_llm_is_degraded_when_its_model_file_is_missing(api_client, llm_model_missing):
-    body = api_client.get("/api/v1/health/").json()
+def test_health_says_the_llm_is_degraded_when_its_model_file_is_missing(api_client, llm_model_missing, tmp_path):
+    response = api_client.get("/api/v1/health/")
+    body = response.json()
     assert body["status"] == "degraded" and "llm" in body["degraded"]
     assert "missing.gguf" in body["llm"]["error"]
+    # The file's name, never the server's folders.
+    assert str(tmp_path) not in response.content.decode()
     assert body["llm"]["loaded"] is False
 
 
