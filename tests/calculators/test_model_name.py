@@ -106,15 +106,17 @@ def test_what_names_do_not_say():
     assert shard.shard == {"index": 2, "count": 3} and shard.quant == "Q4_K_M"
     assert decode("Llama-3.2-3B-Instruct-bnb-4bit").quant == "bnb-4bit"
     assert decode("Qwen2.5-7B-Instruct-AWQ").format == "awq"
-    assert decode("Qwen2.5-7B-Instruct-GPTQ-Int8").quant == "GPTQ-Int8"
+    gptq = decode("Qwen2.5-7B-Instruct-GPTQ-Int8")  # the bit width as spelled; format says GPTQ
+    assert (gptq.format, gptq.quant, gptq.quant_type) == ("gptq", "Int8", "INT8")
+    assert decode("TheBloke/Llama-2-13B-chat-GPTQ").quant == "GPTQ"  # no bit width: the method
     exl2 = decode("turboderp/Llama-3.1-8B-Instruct-exl2:4.0bpw")
     assert exl2.format == "exl2"
     assert decode("Llama-3.1-8B-Instruct-4.0bpw-exl2").quant == "4.0bpw"
     assert decode("mlx-community/Qwen2.5-7B-Instruct-4bit").quant == "4bit"
-    ud = decode("gemma-4-26B-A4B-it-UD-Q4_K_XL.gguf")
+    ud = decode("gemma-4-26B-A4B-it-UD-Q4_K_XL.gguf")  # the name rounds both up: 25.2B, 3.8B
     assert (ud.family, ud.parameters_b, ud.active_parameters_b, ud.variant, ud.format, ud.quant) == \
-        ("Gemma", 26, 4, "instruct", "gguf", "UD-Q4_K_XL")
-    assert ud.parameters_source == "name"
+        ("Gemma", 25.2, 3.8, "instruct", "gguf", "UD-Q4_K_XL")
+    assert ud.parameters_source == "official" and ud.preset is None
     labels = {p.text: p.entry for p in ud.parts}
     assert labels["UD-Q4_K_XL"] == "unsloth-dynamic-quants" and labels["A4B"] == "active-parameters"
 

@@ -7,7 +7,9 @@ run shows how many names each field gets right:
 
 - parameters_b / active_parameters_b: within the rounding of an official figure (half a
   unit of the last digit printed: "8.2B" → ±0.05, "70B" → ±0.5, "135M" → ±0.0005);
-  active_parameters_b must be null for a dense model.
+  active_parameters_b must be null for a dense model. A figure printed as a plain integer
+  is an exact count (the hub's safetensors total, "70553706496"): the API answers in
+  billions to three decimals, so it agrees within half a million (±0.0005).
 - variant, format, quant: the expected answer or one listed in `*_also` (answers equally
   right because the name itself does not say, e.g. null for a repository with no format
   suffix). quant is compared as spelled.
@@ -27,12 +29,17 @@ URL = "/api/v1/model-name/"
 DATA = Path(__file__).with_name("model_names_independent.yaml")
 NAMES = yaml.safe_load(DATA.read_text())["names"]
 
+# parameters_b and active_parameters_b are billions rounded to three decimals
+ANSWER_HALF_STEP = Decimal("0.0005")
 UNITS = {"T": Decimal(1000), "trillion": Decimal(1000), "B": Decimal(1), "billion": Decimal(1),
          "M": Decimal("0.001"), "million": Decimal("0.001")}
 
 
 def rounding_interval(figure):
     """[low, high] in billions that rounds to the figure as it was printed."""
+    if figure["as"].isdigit():  # an exact count, to the parameter
+        exact = Decimal(figure["as"]) / 10**9
+        return exact - ANSWER_HALF_STEP, exact + ANSWER_HALF_STEP
     match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(T|B|M|trillion|billion|million)", figure["as"])
     number, unit = Decimal(match.group(1)), UNITS[match.group(2)]
     half_step = Decimal(10) ** number.as_tuple().exponent / 2 * unit
