@@ -133,3 +133,22 @@ def test_no_name_is_a_400_naming_name(client, query):
     response = client.get(URL, query)
     assert response.status_code == 400, (query, response.status_code, response.content[:300])
     assert "name" in response.json()
+
+
+if __name__ == "__main__":  # python -m tests.calculators.test_model_name_independent
+    # rates per field, through the decoder itself (the API serialises the same fields)
+    from calculators.model_name import NotAModelName, decode as decode_name
+
+    right = dict.fromkeys(("parameters_b", "active_parameters_b", "variant", "format", "quant",
+                           "shard"), 0)
+    for entry in NAMES:
+        try:
+            answer = decode_name(entry["name"])
+        except NotAModelName:
+            continue
+        right["parameters_b"] += within_published(answer.parameters_b, entry["parameters"])
+        right["active_parameters_b"] += within_published(answer.active_parameters_b, entry["active"])
+        for field in ("variant", "format", "quant"):
+            right[field] += getattr(answer, field) in accepted(entry, field)
+        right["shard"] += answer.shard == entry["shard"]
+    print("  ".join(f"{field} {count}/{len(NAMES)}" for field, count in right.items()))
