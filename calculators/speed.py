@@ -1,8 +1,9 @@
 """How fast will it run? llama.cpp's generation and prompt-processing speed, estimated.
 
-A physical model on top of `calculators.memory`'s tensor-by-tensor breakdown, with a few
-constants per backend fitted to published llama-bench results
-(tests/calculators/llama_bench_results.yaml, fitted by `calculators.speed_fit`).
+A physical model on top of `calculators.memory`'s tensor-by-tensor breakdown, with five
+constants per backend (six on CUDA, see BackendConstants) fitted to published llama.cpp speeds (tests/calculators/
+llama_bench_results.yaml and llama_bench_independent.yaml, fitted and scored by
+`calculators.speed_fit` under the protocol its docstring states).
 
 Generation (one token at a time) reads every weight the token uses once: for a
 mixture-of-experts model only the routed experts (n_expert_used of n_expert) plus the
@@ -10,20 +11,39 @@ attention, router and shared weights, not the file size; the token embedding is 
 lookup of one row. It also reads the KV cache of the `depth` tokens already in the
 context (sliding-window layers at most their window). Time per token, per device:
 
-    max(bytes ÷ (bandwidth × bandwidth_fraction), FLOPs ÷ (compute × vector_fraction))
+    max(bytes ÷ (bandwidth × bandwidth_fraction),
+        weight FLOPs ÷ (compute × vector_fraction) + attention FLOPs ÷ (compute × attention_fraction))
+    + graph operations × kernel_overhead
 
-plus a fixed cost per layer and token (kernel launches and synchronisation), which is
-what keeps small models on fast cards far below bandwidth ÷ size. With partial offload
-the GPU and CPU parts run one after the other, so their times add up; the CPU part
-reads the host's memory (`host_bandwidth_gbs`).
+(the attention term is what latent attention, 16 heads over one 576-wide cache row, is bound
+by deep in the context, where an ordinary model is still bound by reading its KV cache).
 
-Prompt processing evaluates the prompt in micro-batches (llama.cpp's -ub). Per
-micro-batch of t tokens it spends 2 FLOPs per weight and token on matrix multiplies (the
-output layer only for the last token: llama-bench, like a server, asks for one set of
-logits) plus the attention over the context so far, reads the weights once (for MoE the
-experts that the t tokens touch: 1 - (1 - k/E)^t of them), and pays the per-layer cost
-once. Layers kept on the CPU of a machine with a discrete GPU are computed on the GPU
-after copying their weights over PCIe, as llama.cpp does for large batches.
+The last term is what keeps small models on fast cards far below bandwidth ÷ size: every
+operation of llama.cpp's graph (a matrix multiply, a norm, a rope, an add…) is a kernel
+launch with a fixed cost, and a layer has 19 of them in Llama and about 40 in a
+DeepSeek or Qwen3 MoE layer (router, top-k, weighting, one add per routed expert, the
+latent-attention projections; `layer_operations` counts them as llama.cpp builds them).
+With partial offload the GPU and CPU parts run one after the other, so their times add up;
+the CPU part reads the host's memory (`host_bandwidth_gbs`).
+
+Prompt processing evaluates the prompt in micro-batches (llama.cpp's -ub). Per micro-batch
+of t tokens:
+  - the weight matrices: 2 FLOPs per weight and token (the output layer only for the last
+    token: llama-bench, like a server, asks for one set of logits) at compute_fraction of
+    the rate the backend multiplies those weights at: on CUDA, quantized weights go through
+    llama.cpp's MMQ kernels, which use INT8 tensor cores (Turing and newer) or dot products
+    (Pascal), so they run at the GPU's INT8 rate; float weights, and every weight on a GPU
+    without fast INT8 (the V100), go through cuBLAS at blas_fraction of the FP16 rate; the
+    other backends multiply every type in their own kernels at the FP16 rate;
+  - attention over the context so far: with flash attention one fused kernel per layer,
+    at attention_fraction of the FP16 rate (its own constant: these kernels reach a very
+    different share of the peak on each backend); without it two FP16 matrix multiplies at
+    the float weights' rate plus the score matrix (t × context × heads, f32) written,
+    soft-maxed and read back through memory;
+  - the weights read once (for MoE the experts that the t tokens touch: 1 - (1 - k/E)^t of
+    them), and every graph operation's launch once.
+Layers kept on the CPU of a machine with a discrete GPU are computed on the GPU after
+copying their weights over PCIe, as llama.cpp does for large batches.
 """
 
 from __future__ import annotations
@@ -68,23 +88,41 @@ class BackendConstants:
     """What each llama.cpp backend achieves of the hardware's published figures."""
 
     bandwidth_fraction: float  # of the peak memory bandwidth, while generating
-    layer_overhead_us: float  # fixed cost per layer per evaluated batch, microseconds
-    compute_fraction: float  # of the peak FP16 matrix throughput, while processing prompts
-    # of the same peak, in the one-token matrix-vector products of generation (each weight is
+    kernel_overhead_us: float  # fixed cost of one graph operation per evaluated batch, µs
+    # of the matrix rate in prompt processing's weight multiplies, in the backend's own
+    # kernels (on CUDA: MMQ, at the INT8 rate)
+    compute_fraction: float
+    attention_fraction: float  # of the FP16 rate, in flash attention's fused kernel
+    # of the FP16 rate, in the one-token matrix-vector products of generation (each weight is
     # dequantized for one multiply-add: far below a batched multiply; it limits a CPU core)
     vector_fraction: float
+    # CUDA only: of the FP16 rate, in cuBLAS, which multiplies float weights, and quantized
+    # ones converted to FP16 on a GPU without INT8 tensor cores (see MMQ_BACKEND). The other
+    # backends multiply every type in their own kernels (ROCm has rocBLAS too, but the
+    # evidence cannot tell its rate from MMQ's, so one constant serves both).
+    blas_fraction: float | None = None
 
 
-# Fitted by `python -m calculators.speed_fit` on the rows of
-# tests/calculators/llama_bench_results.yaml whose hardware is not held out; the test
-# suite re-runs the fit and checks these values, and checks the error on the held-out rows.
+# Fitted by `python -m calculators.speed_fit` on the evidence its protocol leaves for fitting
+# (neither held out nor outside the build window); the test suite re-runs the fit, checks
+# these values, and checks the error on the held-out rows.
 CONSTANTS: dict[str, BackendConstants] = {
-    "cuda": BackendConstants(0.813, 75.6, 0.279, 0.3),
-    "rocm": BackendConstants(0.701, 160.3, 0.331, 0.3),
-    "vulkan": BackendConstants(0.781, 38.0, 0.257, 0.3),
-    "metal": BackendConstants(0.825, 124.5, 0.63, 0.3),
-    "cpu": BackendConstants(0.701, 10.0, 0.604, 0.299),
+    "cuda": BackendConstants(0.837, 2.01, 0.13, 0.285, 0.3, 0.387),
+    "rocm": BackendConstants(0.835, 4.94, 0.296, 0.056, 0.3),
+    "vulkan": BackendConstants(0.514, 0.98, 0.198, 0.013, 0.3),
+    "metal": BackendConstants(0.836, 5.75, 0.685, 0.325, 0.3),
+    "cpu": BackendConstants(0.702, 3.0, 0.606, 0.3, 0.302),
 }
+# The backend whose quantized matrix multiply (llama.cpp's MMQ) runs on INT8 tensor cores
+# (Turing and newer) or INT8 dot products (Pascal), at the GPU's INT8 rate; a GPU with
+# neither fast path (the V100: FP16 tensor cores only) converts the weights of a large batch
+# to FP16 and calls cuBLAS instead (ggml-cuda's ggml_cuda_should_use_mmq). HIP shares the
+# code, but its INT8 advantage is not in the evidence (calculators.gpus).
+MMQ_BACKEND = "cuda"
+# Without flash attention the scores of a micro-batch (t × context × heads, f32) cross
+# memory four times: written by the K·Q product, read and written by the softmax, read by
+# the product with V.
+SCORE_BYTES = 4 * 4
 
 
 @dataclass(frozen=True)
@@ -97,9 +135,11 @@ class Hardware:
     unified: bool = False  # the GPU reads the host's memory (Apple silicon, DGX Spark)
     host_bandwidth_gbs: float | None = None  # for layers kept on the CPU
     name: str = "custom"
+    # dense INT8 rate in TOPS where it is above the FP16 figure (calculators.gpus.Accelerator)
+    int8_tops: float | None = None
 
     def __post_init__(self):
-        for name in ("memory_bandwidth_gbs", "compute_tflops"):
+        for name in ("memory_bandwidth_gbs", "compute_tflops") + (("int8_tops",) if self.int8_tops is not None else ()):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
                     or value <= 0:
@@ -121,6 +161,7 @@ class Hardware:
         return self.memory_bandwidth_gbs if self.unified else DEFAULT_HOST_BANDWIDTH_GBS
 
 
+
 # --- the model, as far as speed is concerned ----------------------------------------------
 
 @dataclass
@@ -128,16 +169,24 @@ class _Part:
     """The work of the layers on one device (gpu or cpu)."""
 
     layers: int = 0
+    operations: int = 0  # graph operations (kernel launches) of one evaluation
     dense_bytes: int = 0  # weights every token reads (attention, norms, router, shared experts, output)
     expert_bytes: int = 0  # all routed-expert weights
     dense_params: int = 0  # matrix-multiply weights every token uses (output layer apart)
     expert_params: int = 0  # all routed-expert weights
     output_bytes: int = 0
     output_params: int = 0
+    # the part of the three parameter counts above stored as floats (F32, F16, BF16): these
+    # are multiplied at the FP16 rate, never through INT8
+    dense_float_params: int = 0
+    expert_float_params: int = 0
+    output_float_params: int = 0
     kv_full_per_cell: float = 0.0  # KV bytes per context token, full-attention layers
     kv_swa_per_cell: float = 0.0  # the same for sliding-window layers
     attn_full_per_cell: int = 0  # attention FLOPs per token per context token
     attn_swa_per_cell: int = 0
+    heads_full: int = 0  # query heads summed over the layers (the score matrix's rows per token)
+    heads_swa: int = 0
 
 
 @dataclass(frozen=True)
@@ -151,6 +200,7 @@ class Profile:
     window: int | None
     weights_bytes: int
     notes: tuple[str, ...]
+    flash_attention: bool = False
 
     @property
     def is_moe(self) -> bool:
@@ -162,6 +212,11 @@ class Profile:
         return round(sum(p.dense_params + p.output_params + self._active(p.expert_params)
                          for p in self.parts.values()))
 
+    @property
+    def operations_per_layer(self) -> float:
+        """llama.cpp graph operations per layer, on average (the output layer's not counted)."""
+        return sum(p.operations for p in self.parts.values()) / max(self.n_layer, 1)
+
     def _active(self, value):
         return value * self.n_expert_used / self.n_expert if self.n_expert else value
 
@@ -170,6 +225,47 @@ class Profile:
         if not self.n_expert:
             return value
         return value * (1 - (1 - self.n_expert_used / self.n_expert) ** tokens)
+
+
+FLOAT_TYPES = ("F32", "F16", "BF16")
+# The graph outside the layers: the embedding lookup, the final norm (a norm and its
+# scale), the output projection.
+OUTPUT_OPERATIONS = 4
+
+
+def layer_operations(tensors, *, n_expert_used: int, latent_attention: bool, flash_attention: bool) -> int:
+    """The operations llama.cpp's graph has for one layer, from the layer's tensors
+    (objects with .name and .shape), as src/models/*.cpp build them:
+
+    - one per weight matrix (a matrix multiply) or bias (an add); two per norm weight (the
+      norm and its scale); none for gpt-oss's attention sinks, which the attention reads;
+    - attention: rope of Q and K, K (and V) written to the cache, then one fused
+      flash-attention kernel or four operations without it (K·Q, softmax, ·V, the copy of
+      the result); latent attention (MLA) stores K only, but assembles Q and K from their
+      rotary and latent parts (two concatenations) and copies the result out;
+    - two residual adds, one activation per feed-forward block (routed and shared experts
+      each have one);
+    - a routed mixture of experts: the gating function, the top-k selection (argsort and a
+      view), gathering and renormalising the weights (sum, clamp, divide), weighting the
+      experts' outputs, one add per routed expert after the first, and one to add the
+      shared experts.
+
+    Checked against llama.cpp's own graphs in tests/calculators/test_speed.py.
+    """
+    ops = 0
+    routed = shared = False
+    for t in tensors:
+        role = tensor_role(t.name)
+        if t.name.endswith(".attn_sinks.weight"):
+            continue
+        ops += 2 if role == "norm" and t.name.endswith(".weight") else 1
+        routed |= role == "expert"
+        shared |= role == "shared_expert"
+    ops += 2 + (1 if latent_attention else 2) + (1 if flash_attention else 4) + (3 if latent_attention else 0)
+    ops += 2 + 1 + (1 if shared else 0)
+    if routed:
+        ops += 7 + (n_expert_used - 1) + (1 if shared else 0)
+    return ops
 
 
 def _is_matrix(shape: tuple[int, ...]) -> bool:
@@ -209,8 +305,17 @@ def profile(model: Architecture | GGUFHeader, *, quant: str | None = None, n_gpu
     output_device = "gpu" if ngl > 0 else "cpu"
 
     parts = {"gpu": _Part(), "cpu": _Part()}
+    by_layer: dict[int, list] = {}
+    for t in est.tensors:
+        if t.name.startswith("blk."):
+            by_layer.setdefault(int(t.name.split(".")[1]), []).append(t)
+    latent = any(t.name.endswith("attn_kv_a_mqa.weight") for t in est.tensors)
     for il in run:
-        parts[layer_device.get(il, "cpu")].layers += 1
+        part = parts[layer_device.get(il, "cpu")]
+        part.layers += 1
+        part.operations += layer_operations(by_layer.get(il, ()), n_expert_used=hp.n_expert_used,
+                                            latent_attention=latent, flash_attention=flash_attention)
+    parts[output_device].operations += OUTPUT_OPERATIONS
     moved = 0
     has_output = False
     embd = None
@@ -224,10 +329,12 @@ def profile(model: Architecture | GGUFHeader, *, quant: str | None = None, n_gpu
         if role in ("embedding", "mtp") or (t.name.startswith("blk.") and int(t.name.split(".")[1]) not in run):
             continue  # lookups, and the multi-token-prediction block
         part = parts[device]
+        floats = params if t.type in FLOAT_TYPES else 0
         if role == "output" and _is_matrix(t.shape):
             has_output = True
             part.output_bytes += t.bytes
             part.output_params += params
+            part.output_float_params += floats
         elif role == "expert":
             layer = int(t.name.split(".")[1])
             if layer < n_cpu_moe and device == "gpu":
@@ -235,15 +342,18 @@ def profile(model: Architecture | GGUFHeader, *, quant: str | None = None, n_gpu
                 moved += t.bytes
             part.expert_bytes += t.bytes
             part.expert_params += params
+            part.expert_float_params += floats
         else:
             part.dense_bytes += t.bytes
             if _is_matrix(t.shape):
                 part.dense_params += params
+                part.dense_float_params += floats
     if not has_output and embd is not None:
         # tied embeddings: the output layer multiplies by token_embd (a GPU copy when offloaded)
         part = parts[output_device]
         part.output_bytes += embd.bytes
         part.output_params += math.prod(embd.shape)
+        part.output_float_params += math.prod(embd.shape) if embd.type in FLOAT_TYPES else 0
     if moved:
         notes.append(f"--n-cpu-moe {n_cpu_moe}: {moved / 2**30:,.2f} GiB of expert weights stay in host memory.")
 
@@ -260,13 +370,15 @@ def profile(model: Architecture | GGUFHeader, *, quant: str | None = None, n_gpu
             if swa:
                 part.kv_swa_per_cell += per_cell
                 part.attn_swa_per_cell += flops
+                part.heads_swa += hp.n_head[il]
             else:
                 part.kv_full_per_cell += per_cell
                 part.attn_full_per_cell += flops
+                part.heads_full += hp.n_head[il]
     notes.extend(n for n in est.notes if n.startswith(("Weights:", "The model's", "The output layer")))
     return Profile(parts={k: v for k, v in parts.items()}, n_layer=len(run), n_expert=hp.n_expert,
                    n_expert_used=hp.n_expert_used, window=hp.sliding_window if hp.swa_layers else None,
-                   weights_bytes=est.weights_bytes, notes=tuple(notes))
+                   weights_bytes=est.weights_bytes, notes=tuple(notes), flash_attention=flash_attention)
 
 
 # --- the speed of a profile on some hardware ------------------------------------------------
@@ -287,11 +399,12 @@ class Generation:
 @dataclass(frozen=True)
 class PromptProcessing:
     tokens_per_second: float
-    bound: str
-    compute_ms: float  # for the whole prompt
+    bound: str  # "compute", "attention", "memory" or "overhead": what takes most of the time
+    compute_ms: float  # for the whole prompt: the weight matrices
     memory_ms: float
     overhead_ms: float
     flops_per_token: float
+    attention_ms: float = 0.0  # the attention over the context (and, without flash attention, its scores' traffic)
 
 
 def _cells(depth: int, window: int | None) -> tuple[int, int]:
@@ -313,30 +426,30 @@ def generation(prof: Profile, hw: Hardware, depth: int = 0,
     full, swa = _cells(depth, prof.window)
     device_c = constants[hw.backend]
     host_c = constants["cpu"]
-    memory_s = compute_s = 0.0
+    memory_s = compute_s = overhead_s = 0.0
     weights = kv_total = 0.0
     per_device = {}
     for device, part in prof.parts.items():
+        on_host = device == "cpu" or hw.backend == "cpu"
+        c = host_c if on_host else device_c
+        overhead_s += part.operations * c.kernel_overhead_us * 1e-6
         if not part.layers and not (part.dense_bytes + part.expert_bytes + part.output_bytes):
             continue
         kv, attn = _attended(part, full, swa)
         w = part.dense_bytes + part.output_bytes + prof._active(part.expert_bytes)
-        flops = 2 * (part.dense_params + part.output_params + prof._active(part.expert_params)) + attn
-        on_host = device == "cpu" or hw.backend == "cpu"
-        c = host_c if on_host else device_c
+        flops = 2 * (part.dense_params + part.output_params + prof._active(part.expert_params))
         bandwidth = hw.host_bandwidth if on_host else hw.memory_bandwidth_gbs
         t_mem = (w + kv) / (bandwidth * GB * c.bandwidth_fraction)
-        # the host's compute is only known when the CPU is the hardware (backend cpu)
-        t_compute = flops / (hw.compute_tflops * 1e12 * c.vector_fraction) \
+        # the weights' products at the one-token rate, the attention at its kernel's (it is
+        # what makes latent attention, 16 heads over one 576-wide cache row, compute-bound
+        # at depth); the host's compute is only known when the CPU is the hardware
+        t_compute = (flops / c.vector_fraction + attn / c.attention_fraction) / (hw.compute_tflops * 1e12) \
             if (not on_host or hw.backend == "cpu") else 0.0
         per_device[device] = w + kv
         weights += w
         kv_total += kv
         memory_s += t_mem if t_mem >= t_compute else 0.0
         compute_s += t_compute if t_compute > t_mem else 0.0
-    overhead_s = (prof.parts["gpu"].layers * (device_c.layer_overhead_us if hw.backend != "cpu"
-                                              else host_c.layer_overhead_us)
-                  + prof.parts["cpu"].layers * host_c.layer_overhead_us) * 1e-6
     total = memory_s + compute_s + overhead_s
     bound = max((("memory", memory_s), ("compute", compute_s), ("overhead", overhead_s)), key=lambda x: x[1])[0]
     return Generation(tokens_per_second=1 / total, bound=bound, weights_bytes=weights, kv_cache_bytes=kv_total,
@@ -355,30 +468,47 @@ def prompt_processing(prof: Profile, hw: Hardware, depth: int = 0, n_prompt: int
     host_c = constants["cpu"]
     on_cpu = hw.backend == "cpu"
     c = host_c if on_cpu else device_c
-    compute_rate = hw.compute_tflops * 1e12 * c.compute_fraction
+    # effective FLOPs per second of each kind of matrix multiply (see BackendConstants)
+    fp16_rate = hw.compute_tflops * 1e12
+    if hw.backend == MMQ_BACKEND:
+        float_rate = fp16_rate * c.blas_fraction
+        quant_rate = hw.int8_tops * 1e12 * c.compute_fraction if hw.int8_tops else float_rate
+    else:
+        float_rate = quant_rate = fp16_rate * c.compute_fraction
     gpu, cpu = prof.parts["gpu"], prof.parts["cpu"]
-    compute_s = memory_s = overhead_s = 0.0
+    compute_s = memory_s = overhead_s = attention_s = 0.0
     flops_total = 0.0
     done = 0
+
+    def matmul_seconds(params: float, float_params: float) -> float:
+        """2 FLOPs per weight and token, at the rate of its kind of multiply."""
+        return 2 * (params - float_params) / quant_rate + 2 * float_params / float_rate
+
     while done < n_prompt:
         t = min(ubatch, n_prompt - done)
         ctx = depth + done + (t + 1) / 2  # causal: each token attends to what precedes it
         full, swa = ctx, min(ctx, prof.window) if prof.window else ctx
         last = done + t >= n_prompt
-        flops = seconds = 0.0
         # a matrix multiply over n tokens runs at n / (n + GEMM_HALF_TOKENS) of the rate: a
         # routed expert sees only t·k/E of the batch's tokens
         dense_eff = _gemm_efficiency(t)
         expert_eff = _gemm_efficiency(t * prof.n_expert_used / prof.n_expert) if prof.n_expert else 1.0
-        for part in (gpu, cpu):
+        for device, part in (("gpu", gpu), ("cpu", cpu)):
             _, attn = _attended(part, full, swa)
-            dense = t * (2 * part.dense_params + attn)
-            experts = t * 2 * prof._active(part.expert_params)
-            output = 2 * part.output_params if last else 0  # logits of the last token only
-            flops += dense + experts + output
-            seconds += (dense / dense_eff + experts / expert_eff + output) / compute_rate
-        flops_total += flops
-        compute_s += seconds
+            flops_total += t * (2 * (part.dense_params + prof._active(part.expert_params)) + attn) \
+                + (2 * part.output_params if last else 0)
+            compute_s += (t * matmul_seconds(part.dense_params, part.dense_float_params) / dense_eff
+                          + t * matmul_seconds(prof._active(part.expert_params),
+                                               prof._active(part.expert_float_params)) / expert_eff
+                          + (matmul_seconds(part.output_params, part.output_float_params) if last else 0))
+            if prof.flash_attention:
+                attention_s += t * attn / (fp16_rate * c.attention_fraction)
+            else:  # two matrix multiplies, and the scores through memory
+                scores = t * (part.heads_full * full + part.heads_swa * swa)
+                bandwidth = hw.host_bandwidth if device == "cpu" and not on_cpu else hw.memory_bandwidth_gbs
+                bw_fraction = host_c.bandwidth_fraction if device == "cpu" or on_cpu else device_c.bandwidth_fraction
+                attention_s += t * attn / (float_rate * dense_eff) \
+                    + scores * SCORE_BYTES / (bandwidth * GB * bw_fraction)
         # weights read once per micro-batch
         if on_cpu:
             memory_s += (gpu.dense_bytes + cpu.dense_bytes + prof.touched(gpu.expert_bytes + cpu.expert_bytes, t)
@@ -395,13 +525,14 @@ def prompt_processing(prof: Profile, hw: Hardware, depth: int = 0, n_prompt: int
                     memory_s += cpu_bytes / (rate * GB)
                 else:  # small batches run on the CPU, memory-bound
                     memory_s += cpu_bytes / (hw.host_bandwidth * GB * host_c.bandwidth_fraction)
-        overhead_s += (gpu.layers * c.layer_overhead_us + cpu.layers * host_c.layer_overhead_us) * 1e-6
+        overhead_s += (gpu.operations * c.kernel_overhead_us + cpu.operations * host_c.kernel_overhead_us) * 1e-6
         done += t
-    total = compute_s + memory_s + overhead_s
-    bound = max((("compute", compute_s), ("memory", memory_s), ("overhead", overhead_s)), key=lambda x: x[1])[0]
+    total = compute_s + attention_s + memory_s + overhead_s
+    bound = max((("compute", compute_s), ("attention", attention_s), ("memory", memory_s),
+                 ("overhead", overhead_s)), key=lambda x: x[1])[0]
     return PromptProcessing(tokens_per_second=n_prompt / total, bound=bound, compute_ms=compute_s * 1e3,
                             memory_ms=memory_s * 1e3, overhead_ms=overhead_s * 1e3,
-                            flops_per_token=flops_total / n_prompt)
+                            flops_per_token=flops_total / n_prompt, attention_ms=attention_s * 1e3)
 
 
 # --- one call -------------------------------------------------------------------------

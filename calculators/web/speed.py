@@ -79,6 +79,11 @@ class SpeedInputSerializer(MemoryInputSerializer):
     compute_tflops = serializers.FloatField(required=False, allow_null=True, max_value=MAX_THROUGHPUT,
                                             help_text="instead of (or overriding) the preset's: dense FP16 "
                                                       "matrix TFLOPS")
+    int8_tops = serializers.FloatField(required=False, allow_null=True, max_value=MAX_THROUGHPUT,
+                                       help_text="instead of (or overriding) the preset's: dense INT8 TOPS, "
+                                                 "which CUDA multiplies quantized weights at in prompt "
+                                                 "processing (tensor cores, Turing and newer); default with "
+                                                 "custom figures: none (the FP16 rate)")
     cpu_memory_bandwidth_gbs = serializers.FloatField(
         required=False, allow_null=True, max_value=MAX_THROUGHPUT,
         help_text=f"host memory bandwidth for layers kept on the CPU (default "
@@ -87,6 +92,7 @@ class SpeedInputSerializer(MemoryInputSerializer):
                                               help_text="also estimate every common quant mix")
 
     validate_memory_bandwidth_gbs = validate_compute_tflops = validate_cpu_memory_bandwidth_gbs = _positive
+    validate_int8_tops = _positive
 
     def validate_gpu(self, value):
         if value is None or value == NO_GPU:
@@ -140,10 +146,13 @@ def hardware(params: dict) -> tuple[speed.Hardware, Accelerator | None]:
     accel = get_accelerator(params["gpu"]) if params.get("gpu") else None
     bandwidth = params.get("memory_bandwidth_gbs") or accel.memory_bandwidth_gbs
     compute = params.get("compute_tflops") or accel.compute_tflops
-    custom = accel is None or params.get("memory_bandwidth_gbs") or params.get("compute_tflops")
+    # a preset's INT8 figure belongs with its FP16 one: custom compute drops it unless given
+    int8 = params.get("int8_tops") or (accel.int8_tops if accel and not params.get("compute_tflops") else None)
+    custom = (accel is None or params.get("memory_bandwidth_gbs") or params.get("compute_tflops")
+              or params.get("int8_tops"))
     name = (accel.name if accel else "Custom hardware") + (" (custom figures)" if custom and accel else "")
     hw = speed.Hardware(bandwidth, compute, params["backend"], unified=bool(accel and accel.unified),
-                        host_bandwidth_gbs=params.get("cpu_memory_bandwidth_gbs"), name=name)
+                        host_bandwidth_gbs=params.get("cpu_memory_bandwidth_gbs"), name=name, int8_tops=int8)
     return hw, accel
 
 
@@ -238,6 +247,7 @@ def calculate(source: Source, params: dict) -> dict:
             "name": hw.name,
             "memory_bandwidth_gbs": hw.memory_bandwidth_gbs,
             "compute_tflops": hw.compute_tflops,
+            "int8_tops": hw.int8_tops,
             "backend": hw.backend,
             "unified": hw.unified,
             "cpu_memory_bandwidth_gbs": hw.host_bandwidth,
@@ -261,14 +271,18 @@ def calculate(source: Source, params: dict) -> dict:
         "generation": {"ms_per_token": 1000 / gen.tokens_per_second, "memory_ms": gen.memory_ms,
                        "compute_ms": gen.compute_ms, "overhead_ms": gen.overhead_ms},
         "prompt": {"ms": 1000 * est.n_prompt / pp.tokens_per_second, "compute_ms": pp.compute_ms,
-                   "memory_ms": pp.memory_ms, "overhead_ms": pp.overhead_ms,
+                   "attention_ms": pp.attention_ms, "memory_ms": pp.memory_ms, "overhead_ms": pp.overhead_ms,
                    "flops_per_token": pp.flops_per_token},
         "active_parameters": prof.active_parameters,
         "weights_bytes": prof.weights_bytes,
         "is_moe": prof.is_moe,
         "constants": {"bandwidth_fraction": constants.bandwidth_fraction,
-                      "layer_overhead_us": constants.layer_overhead_us,
+                      "kernel_overhead_us": constants.kernel_overhead_us,
+                      "operations_per_layer": prof.operations_per_layer,
+                      "layer_overhead_us": constants.kernel_overhead_us * prof.operations_per_layer,
                       "compute_fraction": constants.compute_fraction,
+                      "blas_fraction": constants.blas_fraction,
+                      "attention_fraction": constants.attention_fraction,
                       "vector_fraction": constants.vector_fraction},
         "depth_series": depth_series(source, est, hw, params),
         "quants": quant_rows(source, params, hw, est, quant) if params.get("compare_quants") else None,
@@ -289,6 +303,7 @@ class SpeedHardwareSerializer(serializers.Serializer):
     name = serializers.CharField()
     memory_bandwidth_gbs = serializers.FloatField()
     compute_tflops = serializers.FloatField(help_text="dense FP16 matrix throughput")
+    int8_tops = serializers.FloatField(allow_null=True, help_text="dense INT8 throughput where it beats FP16")
     backend = serializers.ChoiceField(choices=speed.BACKENDS)
     unified = serializers.BooleanField(help_text="GPU and CPU share one memory")
     cpu_memory_bandwidth_gbs = serializers.FloatField(help_text="what layers on the CPU read at")
@@ -320,21 +335,28 @@ class SpeedGenerationSerializer(serializers.Serializer):
     ms_per_token = serializers.FloatField()
     memory_ms = serializers.FloatField()
     compute_ms = serializers.FloatField()
-    overhead_ms = serializers.FloatField(help_text="fixed cost per layer: kernel launches, synchronisation")
+    overhead_ms = serializers.FloatField(help_text="fixed cost of each graph operation: kernel launches")
 
 
 class SpeedPromptSerializer(serializers.Serializer):
     ms = serializers.FloatField(help_text="for the whole prompt")
-    compute_ms = serializers.FloatField()
+    compute_ms = serializers.FloatField(help_text="the weight matrices")
+    attention_ms = serializers.FloatField(help_text="attention over the context (and, without flash "
+                                                    "attention, its scores through memory)")
     memory_ms = serializers.FloatField()
     overhead_ms = serializers.FloatField()
     flops_per_token = serializers.FloatField()
 
 
 class SpeedConstantsSerializer(serializers.Serializer):
-    bandwidth_fraction = serializers.FloatField()
-    layer_overhead_us = serializers.FloatField()
-    compute_fraction = serializers.FloatField(help_text="of the peak compute, processing prompts")
+    bandwidth_fraction = serializers.FloatField(help_text="of the peak bandwidth, generating")
+    kernel_overhead_us = serializers.FloatField(help_text="fixed cost of one graph operation (a kernel launch)")
+    operations_per_layer = serializers.FloatField(help_text="llama.cpp graph operations per layer of this model")
+    layer_overhead_us = serializers.FloatField(help_text="kernel_overhead_us × operations_per_layer")
+    compute_fraction = serializers.FloatField(help_text="of the matrix rate (CUDA: INT8), processing prompts")
+    blas_fraction = serializers.FloatField(allow_null=True, help_text="CUDA: of the FP16 rate in cuBLAS "
+                                                                      "(float weights; GPUs without INT8 tensor cores)")
+    attention_fraction = serializers.FloatField(help_text="of the FP16 rate, in flash attention")
     vector_fraction = serializers.FloatField(help_text="of the peak compute, in generation's one-token products")
 
 
@@ -362,7 +384,7 @@ class SpeedResponseSerializer(serializers.Serializer):
     generation_tokens_per_second = serializers.FloatField()
     prompt_tokens_per_second = serializers.FloatField()
     generation_bound = serializers.ChoiceField(choices=("memory", "compute", "overhead"))
-    prompt_bound = serializers.ChoiceField(choices=("memory", "compute", "overhead"))
+    prompt_bound = serializers.ChoiceField(choices=("memory", "compute", "attention", "overhead"))
     bytes_per_token = SpeedBytesSerializer()
     generation = SpeedGenerationSerializer()
     prompt = SpeedPromptSerializer()

@@ -37,8 +37,8 @@ def post(client, **payload):
 def direct(slug, gpu, quant="Q4_K_M", backend=None, **kw):
     accel = get_accelerator(gpu)
     hw = speed.Hardware(accel.memory_bandwidth_gbs, accel.compute_tflops, backend or accel.backends[0],
-                        accel.unified)
-    return speed.estimate(get_preset(slug).architecture, hw, quant=quant, **kw)
+                        accel.unified, int8_tops=accel.int8_tops)
+    return speed.estimate(get_preset(slug).architecture, hw, quant=quant, **{"flash_attention": "auto", **kw})
 
 
 def test_a_preset_on_a_gpu_gives_both_speeds_and_what_bounds_them(client):
@@ -53,7 +53,7 @@ def test_a_preset_on_a_gpu_gives_both_speeds_and_what_bounds_them(client):
     assert data["bytes_per_token"]["total"] == data["bytes_per_token"]["weights"] + data["bytes_per_token"]["kv_cache"]
     assert data["hardware"] == {
         "slug": "rtx-4090", "name": "NVIDIA GeForce RTX 4090 (24 GB)", "memory_bandwidth_gbs": 1008,
-        "compute_tflops": 330.3, "backend": "cuda", "unified": False, "cpu_memory_bandwidth_gbs": 76.8,
+        "compute_tflops": 330.3, "int8_tops": 660.6, "backend": "cuda", "unified": False, "cpu_memory_bandwidth_gbs": 76.8,
         "source": get_accelerator("rtx-4090").source}
     assert data["settings"]["n_gpu_layers"] == 33 and data["settings"]["depth"] == 4096
     depths = [p["depth"] for p in data["depth_series"]]
@@ -130,6 +130,8 @@ def test_a_gguf_header_upload(client):
     ({"model": "llama-3.1-8b", "memory_bandwidth_gbs": "NaN", "compute_tflops": 10, "backend": "cpu"}, "memory_bandwidth_gbs"),
     ({"model": "llama-3.1-8b", "memory_bandwidth_gbs": 1e300, "compute_tflops": 10, "backend": "cpu"}, "memory_bandwidth_gbs"),
     ({"model": "llama-3.1-8b", "gpu": "rtx-4090", "cpu_memory_bandwidth_gbs": -5}, "cpu_memory_bandwidth_gbs"),
+    ({"model": "llama-3.1-8b", "gpu": "rtx-4090", "int8_tops": 0}, "int8_tops"),
+    ({"model": "llama-3.1-8b", "gpu": "rtx-4090", "int8_tops": "lots"}, "int8_tops"),
     ({"model": "llama-3.1-8b", "gpu": "rtx-4090", "depth": -1}, "depth"),
     ({"model": "llama-3.1-8b", "gpu": "rtx-4090", "depth": 10**12}, "depth"),
     ({"model": "llama-3.1-8b", "gpu": "rtx-4090", "depth": "deep"}, "depth"),
@@ -269,3 +271,39 @@ def test_another_gpu_needs_its_speed_figures(client):
     cpu_only = client.post(SECTION, {**form, "gpu": "none"}).content.decode()
     api = post(client, model="llama-3.1-8b", quant="Q4_K_M", gpu="none").json()
     assert f'data-value="{api["generation_tokens_per_second"]}"' in cpu_only
+
+
+def test_cuda_multiplies_quantized_weights_at_the_int8_rate(client):
+    # NVIDIA's Ada whitepaper: the RTX 4090 does 660.6 dense INT8 TOPS against 330.3 FP16 TFLOPS;
+    # llama.cpp's CUDA MMQ kernels multiply quantized weights with INT8 tensor-core products
+    base = dict(model="llama-3.1-8b", quant="Q4_K_M", gpu="rtx-4090", prompt_tokens=512)
+    preset = post(client, **base).json()
+    assert preset["hardware"]["int8_tops"] == 660.6
+    half = post(client, **base, int8_tops=330.3).json()
+    assert half["hardware"]["int8_tops"] == 330.3 and "custom figures" in half["hardware"]["name"]
+    assert half["prompt"]["compute_ms"] == pytest.approx(2 * preset["prompt"]["compute_ms"], rel=0.02)
+    # custom FP16 compute without an INT8 figure: quantized weights at the FP16 rate (cuBLAS)
+    custom = post(client, **base, compute_tflops=330.3).json()
+    assert custom["hardware"]["int8_tops"] is None
+    # float weights never go through INT8
+    f16 = post(client, **{**base, "quant": "F16"}).json()
+    assert f16["prompt"]["compute_ms"] == pytest.approx(
+        post(client, **{**base, "quant": "F16"}, int8_tops=330.3).json()["prompt"]["compute_ms"])
+    # the other backends multiply in FP16 whatever the card has
+    vulkan = post(client, **base, backend="vulkan").json()
+    assert vulkan["prompt"]["compute_ms"] == pytest.approx(
+        post(client, **base, backend="vulkan", int8_tops=330.3).json()["prompt"]["compute_ms"])
+
+
+def test_attention_time_grows_with_depth_and_the_constants_are_shown(client):
+    shallow = post(client, model="llama-3.1-8b", quant="Q4_K_M", gpu="rtx-4090").json()
+    deep = post(client, model="llama-3.1-8b", quant="Q4_K_M", gpu="rtx-4090", depth=32768).json()
+    assert deep["prompt"]["attention_ms"] > 20 * shallow["prompt"]["attention_ms"]
+    assert deep["prompt"]["compute_ms"] == pytest.approx(shallow["prompt"]["compute_ms"])
+    constants = shallow["constants"]
+    assert constants == {**constants, **{name: getattr(speed.CONSTANTS["cuda"], name) for name in (
+        "bandwidth_fraction", "kernel_overhead_us", "compute_fraction", "blas_fraction", "attention_fraction",
+        "vector_fraction")}}
+    # Llama: 19 graph operations per layer with flash attention (calculators.speed.layer_operations)
+    assert constants["operations_per_layer"] == pytest.approx(19 + 4 / 32)
+    assert constants["layer_overhead_us"] == pytest.approx(constants["kernel_overhead_us"] * (19 + 4 / 32))
