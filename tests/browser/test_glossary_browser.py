@@ -210,7 +210,7 @@ def test_the_history_and_its_diff_fit_a_phone(live_server, load_content, page, d
     page.get_by_label("Password").fill("correct horse battery")
     page.get_by_role("button", name="Sign in").click()
     page.goto(live_server.url + "/glossary/gguf/history/?from=1&to=2")
-    expect(page.locator(".rdiff-cell.new ins").first).to_be_visible()
+    expect(page.locator(".rdiff-cell.new ins", has_text="A line added later").first).to_be_visible()
     expect(page.get_by_role("button", name="Restore")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.get_by_label("compare from revision 2").check()
