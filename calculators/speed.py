@@ -1,7 +1,7 @@
 """How fast will it run? llama.cpp's generation and prompt-processing speed, estimated.
 
 A physical model on top of `calculators.memory`'s tensor-by-tensor breakdown, with five
-constants per backend (six on CUDA, see BackendConstants) fitted to published llama.cpp speeds (tests/calculators/
+constants per backend (six on CUDA, ROCm and Vulkan, see BackendConstants) fitted to published llama.cpp speeds (tests/calculators/
 llama_bench_results.yaml and llama_bench_independent.yaml, fitted and scored by
 `calculators.speed_fit` under the protocol its docstring states).
 
@@ -37,7 +37,8 @@ of t tokens:
     other backends multiply every type in their own kernels at the FP16 rate;
   - attention over the context so far: with flash attention one fused kernel per layer,
     at attention_fraction of the FP16 rate (its own constant: these kernels reach a very
-    different share of the peak on each backend); without it two FP16 matrix multiplies at
+    different share of the peak on each backend), or at scalar_attention_fraction where
+    llama.cpp runs it on the GPU's vector units (`attention_kernel`); without it two FP16 matrix multiplies at
     the float weights' rate plus the score matrix (t × context × heads, f32) written,
     soft-maxed and read back through memory;
   - the weights read once (for MoE the experts that the t tokens touch: 1 - (1 - k/E)^t of
