@@ -153,7 +153,8 @@ def hardware(params: dict) -> tuple[speed.Hardware, Accelerator | None]:
               or params.get("int8_tops"))
     name = (accel.name if accel else "Custom hardware") + (" (custom figures)" if custom and accel else "")
     hw = speed.Hardware(bandwidth, compute, params["backend"], unified=bool(accel and accel.unified),
-                        host_bandwidth_gbs=params.get("cpu_memory_bandwidth_gbs"), name=name, int8_tops=int8)
+                        host_bandwidth_gbs=params.get("cpu_memory_bandwidth_gbs"), name=name, int8_tops=int8,
+                        architecture=accel.architecture if accel else "")
     return hw, accel
 
 
