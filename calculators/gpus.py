@@ -67,6 +67,9 @@ class Accelerator:
     compute_tflops: float | None = None
     source: str = ""  # where the bandwidth and compute figures come from
     int8_tops: float | None = None  # see the module docstring; None where FP16 is as fast
+    # the GPU's architecture (NVIDIA's, AMD's and Intel's names): which of llama.cpp's kernels it
+    # runs depends on it (calculators.speed.attention_kernel)
+    architecture: str = ""
 
     @property
     def gpu_usable_bytes(self) -> int:
@@ -94,20 +97,20 @@ class Accelerator:
 
 def _gpu(slug: str, name: str, gib: int, unified: bool = False, vendor: str = "apple",
          bandwidth: float | None = None, tflops: float | None = None, source: str = "",
-         int8: float | None = None) -> Accelerator:
-    return Accelerator(slug, name, gib * GiB, unified, vendor, bandwidth, tflops, source, int8)
+         int8: float | None = None, arch: str = "") -> Accelerator:
+    return Accelerator(slug, name, gib * GiB, unified, vendor, bandwidth, tflops, source, int8, arch)
 
 
-def _nvidia(slug, name, gib, bandwidth, tflops, source, unified=False, int8=None):
-    return _gpu(slug, name, gib, unified, "nvidia", bandwidth, tflops, source, int8)
+def _nvidia(slug, name, gib, bandwidth, tflops, source, unified=False, int8=None, arch=""):
+    return _gpu(slug, name, gib, unified, "nvidia", bandwidth, tflops, source, int8, arch)
 
 
-def _amd(slug, name, gib, bandwidth, tflops, source, unified=False, int8=None):
-    return _gpu(slug, name, gib, unified, "amd", bandwidth, tflops, source, int8)
+def _amd(slug, name, gib, bandwidth, tflops, source, unified=False, int8=None, arch=""):
+    return _gpu(slug, name, gib, unified, "amd", bandwidth, tflops, source, int8, arch)
 
 
 def _apple(slug, name, gib, bandwidth, tflops, source):
-    return _gpu(slug, name, gib, True, "apple", bandwidth, tflops, source)
+    return _gpu(slug, name, gib, True, "apple", bandwidth, tflops, source, arch="apple")
 
 
 # Sources shared by several presets
@@ -129,101 +132,101 @@ _M4 = "https://www.apple.com/newsroom/2024/10/apple-introduces-m4-pro-and-m4-max
 GPUS: tuple[Accelerator, ...] = (
     # NVIDIA GeForce
     _nvidia("rtx-2080-ti", "NVIDIA GeForce RTX 2080 Ti (11 GB)", 11, 616, 107.6,
-            f"{_TURING} (Appendix A: 616 GB/s; FP16 tensor, FP16 accumulate: 107.6 TFLOPS; INT8 tensor: 215.2 TOPS)", int8=215.2),
+            f"{_TURING} (Appendix A: 616 GB/s; FP16 tensor, FP16 accumulate: 107.6 TFLOPS; INT8 tensor: 215.2 TOPS)", int8=215.2, arch="turing"),
     _nvidia("rtx-3060-12gb", "NVIDIA GeForce RTX 3060 (12 GB)", 12, 360, 50.5,
             "https://www.nvidia.com/en-us/geforce/graphics-cards/30-series/rtx-3060-3060ti/ "
-            "(360 GB/s; 101 tensor TFLOPS with sparsity, half of it dense; INT8 dense is twice FP16, as for every Ampere GeForce in the GA102 whitepaper's Table 9)", int8=101),
+            "(360 GB/s; 101 tensor TFLOPS with sparsity, half of it dense; INT8 dense is twice FP16, as for every Ampere GeForce in the GA102 whitepaper's Table 9)", int8=101, arch="ampere"),
     _nvidia("rtx-3080-10gb", "NVIDIA GeForce RTX 3080 (10 GB)", 10, 760, 119,
-            f"{_AMPERE} (Table 9: 760 GB/s; FP16 tensor, FP16 accumulate: 119 TFLOPS; INT8 tensor: 238 TOPS)", int8=238),
+            f"{_AMPERE} (Table 9: 760 GB/s; FP16 tensor, FP16 accumulate: 119 TFLOPS; INT8 tensor: 238 TOPS)", int8=238, arch="ampere"),
     _nvidia("rtx-3090", "NVIDIA GeForce RTX 3090 (24 GB)", 24, 936, 142,
-            f"{_AMPERE} (Table 9: 936 GB/s; FP16 tensor, FP16 accumulate: 142 TFLOPS; INT8 tensor: 284 TOPS)", int8=284),
+            f"{_AMPERE} (Table 9: 936 GB/s; FP16 tensor, FP16 accumulate: 142 TFLOPS; INT8 tensor: 284 TOPS)", int8=284, arch="ampere"),
     _nvidia("rtx-4060-ti-16gb", "NVIDIA GeForce RTX 4060 Ti (16 GB)", 16, 288, 88.3,
             "https://www.nvidia.com/en-us/geforce/graphics-cards/40-series/rtx-4060-4060ti/ "
-            "(288 GB/s; 353 AI TOPS = FP8 with sparsity, a quarter of it FP16 dense, a half INT8 dense)", int8=176.6),
+            "(288 GB/s; 353 AI TOPS = FP8 with sparsity, a quarter of it FP16 dense, a half INT8 dense)", int8=176.6, arch="ada"),
     _nvidia("rtx-4070", "NVIDIA GeForce RTX 4070 (12 GB)", 12, 504, 116.6,
             "https://www.nvidia.com/en-us/geforce/graphics-cards/40-series/rtx-4070-family/ "
-            "(504 GB/s; 466 AI TOPS = FP8 with sparsity, a quarter of it FP16 dense, a half INT8 dense)", int8=233),
+            "(504 GB/s; 466 AI TOPS = FP8 with sparsity, a quarter of it FP16 dense, a half INT8 dense)", int8=233, arch="ada"),
     _nvidia("rtx-4080", "NVIDIA GeForce RTX 4080 (16 GB)", 16, 716.8, 194.9,
-            f"{_ADA} (Appendix A: 716.8 GB/s; FP16 tensor, FP16 accumulate: 194.9 TFLOPS; INT8 tensor: 389.9 TOPS)", int8=389.9),
+            f"{_ADA} (Appendix A: 716.8 GB/s; FP16 tensor, FP16 accumulate: 194.9 TFLOPS; INT8 tensor: 389.9 TOPS)", int8=389.9, arch="ada"),
     _nvidia("rtx-4090", "NVIDIA GeForce RTX 4090 (24 GB)", 24, 1008, 330.3,
-            f"{_ADA} (Appendix A: 1008 GB/s; FP16 tensor, FP16 accumulate: 330.3 TFLOPS; INT8 tensor: 660.6 TOPS)", int8=660.6),
+            f"{_ADA} (Appendix A: 1008 GB/s; FP16 tensor, FP16 accumulate: 330.3 TFLOPS; INT8 tensor: 660.6 TOPS)", int8=660.6, arch="ada"),
     _nvidia("rtx-5060-ti-16gb", "NVIDIA GeForce RTX 5060 Ti (16 GB)", 16, 448, 94.9,
             "https://www.nvidia.com/en-us/geforce/graphics-cards/50-series/rtx-5060-family/ "
-            "(448 GB/s; 759 AI TOPS = FP4 with sparsity, an eighth of it FP16 dense, a quarter INT8 dense)", int8=189.8),
+            "(448 GB/s; 759 AI TOPS = FP4 with sparsity, an eighth of it FP16 dense, a quarter INT8 dense)", int8=189.8, arch="blackwell"),
     _nvidia("rtx-5070", "NVIDIA GeForce RTX 5070 (12 GB)", 12, 672, 123.5,
             "https://www.nvidia.com/en-us/geforce/graphics-cards/50-series/rtx-5070-family/ "
-            "(672 GB/s; 988 AI TOPS = FP4 with sparsity, an eighth of it FP16 dense, a quarter INT8 dense)", int8=247),
+            "(672 GB/s; 988 AI TOPS = FP4 with sparsity, an eighth of it FP16 dense, a quarter INT8 dense)", int8=247, arch="blackwell"),
     _nvidia("rtx-5080", "NVIDIA GeForce RTX 5080 (16 GB)", 16, 960, 225.1,
-            f"{_BLACKWELL} (960 GB/s; FP16 tensor, FP16 accumulate: 225.1 TFLOPS dense; INT8 tensor: 450.2 TOPS dense)", int8=450.2),
+            f"{_BLACKWELL} (960 GB/s; FP16 tensor, FP16 accumulate: 225.1 TFLOPS dense; INT8 tensor: 450.2 TOPS dense)", int8=450.2, arch="blackwell"),
     _nvidia("rtx-5090", "NVIDIA GeForce RTX 5090 (32 GB)", 32, 1792, 419,
-            f"{_BLACKWELL} (1792 GB/s; FP16 tensor, FP16 accumulate: 838 TFLOPS with sparsity, 419 dense; INT8 tensor: 838 TOPS dense)", int8=838),
+            f"{_BLACKWELL} (1792 GB/s; FP16 tensor, FP16 accumulate: 838 TFLOPS with sparsity, 419 dense; INT8 tensor: 838 TOPS dense)", int8=838, arch="blackwell"),
     # NVIDIA data centre and workstation
     _nvidia("tesla-p40", "NVIDIA Tesla P40 (24 GB)", 24, 346, 12,
             "https://images.nvidia.com/content/pdf/tesla/184427-Tesla-P40-Datasheet-NV-Final-Letter-Web.pdf "
             "(346 GB/s; FP32 12 TFLOPS, FP16 far slower, so llama.cpp multiplies floats in FP32; "
-            "INT8 47 TOPS)", int8=47),
+            "INT8 47 TOPS)", int8=47, arch="pascal"),
     _nvidia("tesla-v100-32gb", "NVIDIA Tesla V100 PCIe (32 GB)", 32, 900, 112,
             "https://images.nvidia.com/content/technologies/volta/pdf/volta-v100-datasheet-update-us-1165301-r5.pdf "
-            "(PCIe: 900 GB/s; tensor performance 112 TFLOPS)"),
+            "(PCIe: 900 GB/s; tensor performance 112 TFLOPS)", arch="volta"),
     _nvidia("t4", "NVIDIA T4 (16 GB)", 16, 320, 65,
             "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/tesla-t4/t4-tensor-core-datasheet-951643.pdf "
-            "(320 GB/s; mixed precision FP16/FP32 65 TFLOPS; INT8 130 TOPS)", int8=130),
+            "(320 GB/s; mixed precision FP16/FP32 65 TFLOPS; INT8 130 TOPS)", int8=130, arch="turing"),
     _nvidia("l4", "NVIDIA L4 (24 GB)", 24, 300, 121,
-            "https://www.nvidia.com/en-us/data-center/l4/ (300 GB/s; FP16 tensor 242 TFLOPS with sparsity; INT8 tensor 485 TOPS with sparsity)", int8=242.5),
+            "https://www.nvidia.com/en-us/data-center/l4/ (300 GB/s; FP16 tensor 242 TFLOPS with sparsity; INT8 tensor 485 TOPS with sparsity)", int8=242.5, arch="ada"),
     _nvidia("a10", "NVIDIA A10 (24 GB)", 24, 600, 125,
-            "https://www.nvidia.com/en-us/data-center/products/a10-gpu/ (600 GB/s; FP16 tensor 125 TFLOPS; INT8 tensor 250 TOPS)", int8=250),
+            "https://www.nvidia.com/en-us/data-center/products/a10-gpu/ (600 GB/s; FP16 tensor 125 TFLOPS; INT8 tensor 250 TOPS)", int8=250, arch="ampere"),
     _nvidia("l40s", "NVIDIA L40S (48 GB)", 48, 864, 362,
-            "https://www.nvidia.com/en-us/data-center/l40s/ (864 GB/s; FP16 tensor 733 TFLOPS with sparsity; INT8 tensor 1,466 TOPS with sparsity)", int8=733),
+            "https://www.nvidia.com/en-us/data-center/l40s/ (864 GB/s; FP16 tensor 733 TFLOPS with sparsity; INT8 tensor 1,466 TOPS with sparsity)", int8=733, arch="ada"),
     _nvidia("a100-40gb", "NVIDIA A100 (40 GB)", 40, 1555, 312,
-            f"{_A100} (40 GB: 1,555 GB/s; FP16 tensor 312 TFLOPS; INT8 tensor 624 TOPS)", int8=624),
+            f"{_A100} (40 GB: 1,555 GB/s; FP16 tensor 312 TFLOPS; INT8 tensor 624 TOPS)", int8=624, arch="ampere"),
     _nvidia("a100-80gb", "NVIDIA A100 (80 GB)", 80, 2039, 312,
-            f"{_A100} (80 GB SXM: 2,039 GB/s; FP16 tensor 312 TFLOPS; INT8 tensor 624 TOPS)", int8=624),
+            f"{_A100} (80 GB SXM: 2,039 GB/s; FP16 tensor 312 TFLOPS; INT8 tensor 624 TOPS)", int8=624, arch="ampere"),
     _nvidia("h100-80gb", "NVIDIA H100 (80 GB)", 80, 3350, 989.5,
-            "https://www.nvidia.com/en-us/data-center/h100/ (SXM: 3.35 TB/s; FP16 tensor 1,979 TFLOPS with sparsity; INT8 tensor 3,958 TOPS with sparsity)", int8=1979),
+            "https://www.nvidia.com/en-us/data-center/h100/ (SXM: 3.35 TB/s; FP16 tensor 1,979 TFLOPS with sparsity; INT8 tensor 3,958 TOPS with sparsity)", int8=1979, arch="hopper"),
     _nvidia("h200", "NVIDIA H200 (141 GB)", 141, 4800, 989.5,
-            "https://www.nvidia.com/en-us/data-center/h200/ (4.8 TB/s; FP16 tensor 1,979 TFLOPS with sparsity; INT8 tensor 3,958 TOPS with sparsity)", int8=1979),
+            "https://www.nvidia.com/en-us/data-center/h200/ (4.8 TB/s; FP16 tensor 1,979 TFLOPS with sparsity; INT8 tensor 3,958 TOPS with sparsity)", int8=1979, arch="hopper"),
     _nvidia("dgx-spark", "NVIDIA DGX Spark (GB10, 128 GB unified)", 128, 273, 125,
             "https://www.nvidia.com/en-us/products/workstations/dgx-spark/ (273 GB/s LPDDR5x; "
-            "1 PFLOP FP4 with sparsity, an eighth of it FP16 dense, a quarter INT8 dense)", unified=True, int8=250),
+            "1 PFLOP FP4 with sparsity, an eighth of it FP16 dense, a quarter INT8 dense)", unified=True, int8=250, arch="blackwell"),
     # AMD
     _amd("rx-6800-xt", "AMD Radeon RX 6800 XT (16 GB)", 16, 512, 41.5,
-         "https://www.amd.com/en/products/graphics/amd-radeon-rx-6800-xt (512 GB/s; peak FP16 41.47 TFLOPS)"),
+         "https://www.amd.com/en/products/graphics/amd-radeon-rx-6800-xt (512 GB/s; peak FP16 41.47 TFLOPS)", arch="rdna2"),
     _amd("rx-7900-xt", "AMD Radeon RX 7900 XT (20 GB)", 20, 800, 103,
          "https://www.amd.com/en/products/graphics/desktops/radeon/7000-series/amd-radeon-rx-7900xt.html "
-         "(800 GB/s; peak FP16 103 TFLOPS)"),
+         "(800 GB/s; peak FP16 103 TFLOPS)", arch="rdna3"),
     _amd("rx-7900-xtx", "AMD Radeon RX 7900 XTX (24 GB)", 24, 960, 122.8,
          "https://www.amd.com/en/products/graphics/desktops/radeon/7000-series/amd-radeon-rx-7900xtx.html "
-         "(960 GB/s; peak FP16 122.8 TFLOPS)"),
+         "(960 GB/s; peak FP16 122.8 TFLOPS)", arch="rdna3"),
     _amd("rx-9070-xt", "AMD Radeon RX 9070 XT (16 GB)", 16, 640, 194.7,
          "https://www.amd.com/en/products/graphics/desktops/radeon/9000-series/amd-radeon-rx-9070xt.html "
-         "(20 Gbps × 256 bit = 640 GB/s; FP16 matrix 389 TFLOPS with sparsity; INT8 matrix 779 TOPS with sparsity)", int8=389.4),
+         "(20 Gbps × 256 bit = 640 GB/s; FP16 matrix 389 TFLOPS with sparsity; INT8 matrix 779 TOPS with sparsity)", int8=389.4, arch="rdna4"),
     _amd("rx-9060-xt-16gb", "AMD Radeon RX 9060 XT (16 GB)", 16, 320, 102.6,
          "https://www.amd.com/en/products/graphics/desktops/radeon/9000-series/amd-radeon-rx-9060xt.html "
          "(20 Gbps × 128 bit = 320 GB/s; 32 CUs at up to 3.13 GHz; INT8 matrix 410 TOPS with sparsity; FP16 matrix "
          "derived as 32 CUs × 1,024 FLOPs per clock × 3.13 GHz, the RX 9070 XT's dense rate per CU and clock)",
-         int8=205.1),
+         int8=205.1, arch="rdna4"),
     _amd("radeon-ai-pro-r9700", "AMD Radeon AI PRO R9700 (32 GB)", 32, 640, 191.3,
          "https://www.amd.com/en/products/graphics/workstations/radeon-ai-pro/ai-9000-series/amd-radeon-ai-pro-r9700.html "
-         "(640 GB/s; FP16 matrix 383 TFLOPS with sparsity; INT8 matrix 765 TOPS with sparsity)", int8=382.6),
+         "(640 GB/s; FP16 matrix 383 TFLOPS with sparsity; INT8 matrix 765 TOPS with sparsity)", int8=382.6, arch="rdna4"),
     _amd("mi50", "AMD Instinct MI50 (32 GB)", 32, 1024, 26.5,
          "https://www.amd.com/system/files/documents/radeon-instinct-mi50-datasheet.pdf "
-         "(1 TB/s HBM2; peak FP16 26.5 TFLOPS, INT8 53 TOPS)", int8=53),
+         "(1 TB/s HBM2; peak FP16 26.5 TFLOPS, INT8 53 TOPS)", int8=53, arch="gcn5"),
     _amd("mi300x", "AMD Instinct MI300X (192 GB)", 192, 5300, 1307.4,
-         "https://www.amd.com/en/products/accelerators/instinct/mi300/mi300x.html (5.3 TB/s; FP16 1307.4 TFLOPS dense; INT8 2614.9 TOPS dense)", int8=2614.9),
+         "https://www.amd.com/en/products/accelerators/instinct/mi300/mi300x.html (5.3 TB/s; FP16 1307.4 TFLOPS dense; INT8 2614.9 TOPS dense)", int8=2614.9, arch="cdna3"),
     _amd("ryzen-ai-max-395", "AMD Ryzen AI Max+ 395 (Radeon 8060S, 128 GB unified)", 128, 256, 59.4,
          "https://www.amd.com/en/products/processors/laptop/ryzen/ai-300-series/amd-ryzen-ai-max-plus-395.html "
          "(LPDDR5X-8000 on 256 bits = 256 GB/s; TFLOPS derived: 40 CUs × 512 FP16 FLOPs/clock × 2.9 GHz)",
-         unified=True),
+         unified=True, arch="rdna3.5"),
     # Intel
     _gpu("arc-a770-16gb", "Intel Arc A770 (16 GB)", 16, False, "intel", 560, 137.6,
          "https://www.intel.com/content/www/us/en/products/sku/229151/intel-arc-a770-graphics-16gb/specifications.html "
-         "(560 GB/s; TFLOPS derived: 32 Xe cores × 2,048 FP16 FLOPs per clock on XMX × 2.1 GHz)"),
+         "(560 GB/s; TFLOPS derived: 32 Xe cores × 2,048 FP16 FLOPs per clock on XMX × 2.1 GHz)", arch="xe-hpg"),
     _gpu("arc-pro-b70", "Intel Arc Pro B70 (32 GB)", 32, False, "intel", 608, 183.5,
          "https://zolotukhin.ai/zinc/docs/intel-gpu-reference/ (Intel's published figures: 608 GB/s on 256 bits; "
-         "367 INT8 TOPS on 256 XMX engines, half of it FP16)"),
+         "367 INT8 TOPS on 256 XMX engines, half of it FP16)", arch="xe2"),
     _gpu("arc-b580", "Intel Arc B580 (12 GB)", 12, False, "intel", 456, 116.5,
          "https://www.intel.com/content/www/us/en/products/sku/241598/intel-arc-b580-graphics/specifications.html "
-         "(456 GB/s; 233 INT8 TOPS on XMX, half of it FP16)"),
+         "(456 GB/s; 233 INT8 TOPS on XMX, half of it FP16)", arch="xe2"),
     # Apple silicon (unified memory): the chips, by GPU core count
     _apple("apple-m1", "Apple M1 (8-core GPU, 16 GB)", 16, 68.25, 2.6,
            "https://www.apple.com/newsroom/2020/11/apple-unleashes-m1/ (2.6 TFLOPS; LPDDR4X-4266 on 128 bits = 68.25 GB/s)"),

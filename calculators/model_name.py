@@ -60,12 +60,30 @@ class DecodedName:
     parameters_url: str | None = None
     variant: str | None = None  # base, instruct, chat, reasoning
     format: str | None = None  # gguf, safetensors, mlx, exl2, exl3, gptq, awq, bitsandbytes, …
-    quant: str | None = None  # as the name spells it (GGUF types in llama.cpp's capitals)
+    # the quantization as the name spells it (q4_k_m stays q4_k_m): a bit width where the name
+    # gives one (GPTQ-Int4 → Int4: `format` says GPTQ), else the method (AWQ, GPTQ); see quant_type
+    quant: str | None = None
     shard: dict | None = None  # {"index": 1, "count": 3}
     preset: str | None = None  # the calculator preset this is (or is a quantization of)
     preset_name: str | None = None
     notes: list[str] = field(default_factory=list)
     parts: list[Part] = field(default_factory=list)
+
+    @property
+    def quant_type(self) -> str | None:
+        """`quant` in one spelling, for comparing and for the calculator: llama.cpp's type names
+        in capitals (q4_k_m → Q4_K_M, UD_Q4_K_XL → UD-Q4_K_XL), bitsandbytes as bnb-4bit,
+        bit widths in lower case (4bit, 4.0bpw), the rest in capitals (Int4 → INT4, fp8 → FP8)."""
+        if self.quant is None:
+            return None
+        if m := _GGUF_QUANT.fullmatch(self.quant):
+            return ("UD-" if m.group("ud") else "") + m.group("q").upper()
+        low = self.quant.lower()
+        if m := re.search(r"bnb-[48]bit$", low):
+            return m.group(0)
+        if re.fullmatch(r"\d+(?:\.\d+)?(?:bpw|bit)", low):
+            return low
+        return self.quant.upper()
 
     def calculator_query(self) -> dict | None:
         """Query parameters that open the memory calculator on this model, or None.
@@ -77,7 +95,7 @@ class DecodedName:
         if self.preset is None:
             return None
         query = {"model": self.preset}
-        if self.format == "gguf" and self.quant and (mix := calculator_mix(self.quant)):
+        if self.format == "gguf" and self.quant and (mix := calculator_mix(self.quant_type)):
             query["quant"] = mix
         return query
 
@@ -124,7 +142,8 @@ class Family:
     variant: str | None = None  # what every release of the family is, whatever the suffix
 
 
-# Longest first where one name contains another (TinyLlama before Llama).
+# Longest first where one name contains another (TinyLlama before Llama). A pattern with "-"
+# spans pieces of the name (gpt-oss, command-r-plus), whatever separates them there.
 FAMILIES = [
     Family(r"tinyllama", "TinyLlama", "the TinyLlama project", "llama-model-family"),
     Family(r"codellama", "Code Llama", "Meta", "llama-model-family"),
@@ -143,13 +162,20 @@ FAMILIES = [
     Family(r"glm", "GLM", "Z.ai", None),
     Family(r"granite", "Granite", "IBM", None),
     Family(r"smollm", "SmolLM", "Hugging Face", None),
+    Family(r"olmoe", "OLMoE", "Ai2", "mixture-of-experts"),
     Family(r"olmo", "OLMo", "Ai2", None),
+    Family(r"nemotron", "Nemotron", "NVIDIA", None),
+    # Cohere publishes Command R and R+ only instruction-tuned (no base model)
+    Family(r"command-r-plus|command-r\+", "Command R+", "Cohere", None, "instruct"),
+    Family(r"command-r", "Command R", "Cohere", None, "instruct"),
     Family(r"falcon", "Falcon", "TII", None),
     Family(r"yi", "Yi", "01.AI", None),
     Family(r"mamba", "Mamba", None, "mamba"),
     Family(r"rwkv", "RWKV", None, "rwkv"),
 ]
 _FAMILY = re.compile(r"(?:" + "|".join(f.pattern for f in FAMILIES) + r")", re.I)
+# the families whose names span several pieces, matched with the pieces joined by "-"
+_SPANNING_FAMILY = re.compile("|".join(f.pattern for f in FAMILIES if "-" in f.pattern), re.I)
 
 # Size words that stand for a published size: (family, version, word) → (billions, source).
 SIZE_WORDS = {
@@ -159,6 +185,49 @@ SIZE_WORDS = {
     ("Phi", "3.5", "mini"): (3.8, "https://huggingface.co/microsoft/Phi-3.5-mini-instruct"),
     ("Phi", "4", "mini"): (3.8, "https://huggingface.co/microsoft/Phi-4-mini-instruct"),
 }
+
+
+@dataclass(frozen=True)
+class PublishedCount:
+    """The makers' parameter count of a model the memory calculator cannot model (an
+    architecture it does not describe: hybrid Mamba-2, Gemma 4, Phi-3.5-MoE, Cohere's).
+    The presets (calculators/presets.py) carry the counts of the models it can."""
+
+    hf_repo: str  # the makers' repository; its name is matched like a preset's
+    name: str
+    official_parameter_count: int
+    source_url: str  # the page that publishes the figures, then where on it
+    official_active_parameter_count: int = 0  # mixture of experts: used per token
+    effective_parameter_count: int = 0  # Gemma's E-sizes: used per token, without per-layer embeddings
+
+
+_M = 1_000_000
+PUBLISHED_COUNTS = [
+    PublishedCount("google/gemma-4-E2B-it", "Gemma 4 E2B", 5_100 * _M,
+                   "https://huggingface.co/google/gemma-4-E2B-it (model card: 2.3B effective, "
+                   "5.1B with embeddings)", effective_parameter_count=2_300 * _M),
+    PublishedCount("google/gemma-4-E4B-it", "Gemma 4 E4B", 8_000 * _M,
+                   "https://huggingface.co/google/gemma-4-E4B-it (model card: 4.5B effective, "
+                   "8B with embeddings)", effective_parameter_count=4_500 * _M),
+    PublishedCount("google/gemma-4-26B-A4B-it", "Gemma 4 26B A4B", 25_200 * _M,
+                   "https://huggingface.co/google/gemma-4-26B-A4B-it (model card: 25.2B total, "
+                   "3.8B active)", official_active_parameter_count=3_800 * _M),
+    PublishedCount("google/gemma-4-31B-it", "Gemma 4 31B", 30_700 * _M,
+                   "https://huggingface.co/google/gemma-4-31B-it (model card: 30.7B parameters)"),
+    PublishedCount("microsoft/Phi-3.5-MoE-instruct", "Phi-3.5 MoE", 41_900 * _M,
+                   "https://arxiv.org/abs/2506.18349 (SlimMoE, Microsoft: Phi-3.5-MoE has 41.9B "
+                   "total and 6.6B activated parameters)", official_active_parameter_count=6_600 * _M),
+    PublishedCount("ibm-granite/granite-4.0-h-small", "Granite 4.0 H Small", 32_000 * _M,
+                   "https://huggingface.co/ibm-granite/granite-4.0-h-small (model card: 32B total, "
+                   "9B active)", official_active_parameter_count=9_000 * _M),
+    PublishedCount("nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16", "Nemotron 3 Nano 30B-A3B", 31_600 * _M,
+                   "https://huggingface.co/nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16 (model card: "
+                   "31.6B total, 3.2B active, 3.6B with the embeddings)",
+                   official_active_parameter_count=3_200 * _M),
+    PublishedCount("CohereForAI/c4ai-command-r-plus-08-2024", "Command R+", 104_000 * _M,
+                   "https://huggingface.co/CohereForAI/c4ai-command-r-plus-08-2024 (model card: "
+                   "104B parameters, as the first release of April 2024)"),
+]
 
 VARIANTS = {
     "it": ("instruct", "instruction-tuned: trained further to follow instructions and chat "
@@ -174,6 +243,8 @@ VARIANTS = {
                  "reasoning-model"),
     "reasoning": ("reasoning", "a reasoning model: it writes out its thinking before the answer",
                   "reasoning-model"),
+    "think": ("reasoning", "a reasoning model: it writes out its thinking before the answer",
+              "reasoning-model"),
     "r1": ("reasoning", "R1: DeepSeek's reasoning model, trained with reinforcement learning to "
                         "think before it answers", "reasoning-model"),
 }
@@ -213,6 +284,9 @@ LABELS = {
     "large": ("the family's “large” size", "parameter-count"),
     "nano": ("the family's smallest size", "parameter-count"),
     "nemo": ("Mistral NeMo, the 12B model Mistral AI made with NVIDIA", "mistral"),
+    "h": ("hybrid: mostly Mamba-2 layers with a few attention layers (IBM Granite 4.0's H models)",
+          "mamba"),
+    "c4ai": ("Cohere For AI, Cohere's research lab, which released the weights", None),
     "scout": ("Llama 4's smaller mixture of experts", "llama-model-family"),
     "maverick": ("Llama 4's larger mixture of experts", "llama-model-family"),
 }
@@ -326,6 +400,7 @@ class _Reading:
     quant: str | None = None
     shard: dict | None = None
     distilled: bool = False
+    stem: str = ""  # the name without extension, with shard and GGUF quant blanked out
 
     def add(self, position: int, part: Part) -> None:
         self.parts.append((position, part))
@@ -374,12 +449,13 @@ def read(name: str) -> _Reading:
         stem = stem[: shard.start()] + " " * len(shard.group(0)) + stem[shard.end():]
     if quant := _GGUF_QUANT.search(stem):
         q, dynamic = quant.group("q"), bool(quant.group("ud"))
-        reading.quant = ("UD-" if dynamic else "") + q.upper()
+        reading.quant = quant.group(0)
         if q.upper() not in ("BF16", "F16", "F32"):
             reading.set_format("gguf")
         entry = "unsloth-dynamic-quants" if dynamic else _gguf_entry(q)
         reading.add(quant.start(), Part(quant.group(0), "quant", _gguf_meaning(q, dynamic), entry))
         stem = stem[: quant.start()] + " " * len(quant.group(0)) + stem[quant.end():]
+    reading.stem = stem
     pieces = _pieces(stem)
     i = 0
     while i < len(pieces):
@@ -393,6 +469,21 @@ def read(name: str) -> _Reading:
         i += used
     reading.parts.sort(key=lambda pair: pair[0])
     return reading
+
+
+def _spanning_family(reading: _Reading, pieces: list[tuple[int, str]], i: int) -> tuple[str, int] | None:
+    """A family name written over several pieces from pieces[i] (gpt-oss, Command-R-Plus):
+    (its text as the name writes it, the pieces it takes), or None."""
+    for count in (3, 2):
+        if i + count <= len(pieces) and _SPANNING_FAMILY.fullmatch(
+                "-".join(text for _, text in pieces[i:i + count])):
+            end = pieces[i + count - 1][0] + len(pieces[i + count - 1][1])
+            return reading.stem[pieces[i][0]:end], count
+    return None
+
+
+def _replace_part(reading: _Reading, position: int, part: Part) -> None:
+    reading.parts = [(at, part if at == position else old) for at, old in reading.parts]
 
 
 def _classify(reading: _Reading, pieces: list[tuple[int, str]], i: int) -> tuple[int, Part | None]:
@@ -440,6 +531,13 @@ def _classify(reading: _Reading, pieces: list[tuple[int, str]], i: int) -> tuple
             reading.active_b = billions  # Qwen3-30B-3B-style second size
             return 1, Part(text, "active", f"about {billions:g}B parameters active per token",
                            "active-parameters")
+        if reading.active_b is None and i and re.fullmatch(r"[\d.]+[BMT]", pieces[i - 1][1], re.I):
+            # OLMoE-1B-7B: a smaller size right before a larger one is the active count
+            reading.active_b, reading.parameters_b = reading.parameters_b, billions
+            _replace_part(reading, pieces[i - 1][0], Part(
+                pieces[i - 1][1], "active", f"about {reading.active_b:g}B parameters active per "
+                "token: this maker writes the active size first", "active-parameters"))
+            return 1, Part(text, "size", f"about {billions:g}B parameters in total", "parameter-count")
         return 1, Part(text, "size", f"a size of {billions:g}B", "parameter-count")
     if m := re.fullmatch(r"(\d+)k", text, re.I):
         return 1, Part(text, "context", f"a context length of {m.group(1)}K tokens", "context-length")
@@ -456,14 +554,17 @@ def _classify(reading: _Reading, pieces: list[tuple[int, str]], i: int) -> tuple
         return 1, Part(text, "quant", f"the output layer (the head) at {m.group(1)} bits", "exl2")
     if low == "bnb" and re.fullmatch(r"[48]bit", after):
         bits = after[0]
-        reading.quant = f"bnb-{bits}bit"
+        reading.quant = reading.stem[pieces[i][0]:pieces[i + 1][0] + 4]
         reading.set_format("bitsandbytes", strong=True)
-        return 2, Part(f"{text}-{pieces[i + 1][1]}", "quant", f"bitsandbytes {bits}-bit "
+        return 2, Part(reading.quant, "quant", f"bitsandbytes {bits}-bit "
                        f"({'NF4' if bits == '4' else 'LLM.int8()'}), quantized as Transformers loads "
                        "the model; the usual start for QLoRA", "nf4" if bits == "4" else "llm-int8")
-    if low == "unsloth" and after == "bnb":
-        return 1, Part(text, "label", "Unsloth's dynamic 4-bit: the layers that suffer most from "
-                       "4 bits stay in 16 bits", "unsloth-dynamic-quants")
+    if low == "unsloth" and after == "bnb" and i + 2 < len(pieces) and pieces[i + 2][1].lower() == "4bit":
+        reading.quant = reading.stem[pieces[i][0]:pieces[i + 2][0] + 4]
+        reading.set_format("bitsandbytes", strong=True)
+        return 3, Part(reading.quant, "quant", "Unsloth's dynamic 4-bit: bitsandbytes NF4, except "
+                       "the layers that suffer most from 4 bits, which stay in 16 bits",
+                       "unsloth-dynamic-quants")
     if m := re.fullmatch(r"(\d)bit", low):
         reading.quant = reading.quant or text
         return 1, Part(text, "quant", f"{m.group(1)}-bit weights (in MLX: groups of 64 weights "
@@ -477,9 +578,9 @@ def _classify(reading: _Reading, pieces: list[tuple[int, str]], i: int) -> tuple
                        "tuned to match the full-precision one", "mlx")
     if low in OTHER_QUANTS:
         meaning, entry = OTHER_QUANTS[low]
-        if low.startswith("int") and reading.quant in ("AWQ", "GPTQ"):
-            reading.quant = f"{reading.quant}-{text}"
-        elif reading.quant is None or low in ("fp8", "nvfp4", "mxfp4"):
+        # a bit width (GPTQ-Int4, AWQ-INT4) says more than the method, which `format` names
+        if reading.quant is None or reading.quant.lower() in ("awq", "gptq") \
+                or low in ("fp8", "nvfp4", "mxfp4"):
             reading.quant = text
         return 1, Part(text, "quant", meaning, entry)
     if low == "i1":
@@ -488,7 +589,7 @@ def _classify(reading: _Reading, pieces: list[tuple[int, str]], i: int) -> tuple
     if low in FORMATS:
         fmt, meaning, entry = FORMATS[low]
         if fmt in ("awq", "gptq") and reading.quant is None:
-            reading.quant = text.upper()
+            reading.quant = text
         reading.set_format(fmt, strong=fmt in ("exl2", "exl3", "mlx", "awq", "gptq"))
         return 1, Part(text, "format", meaning, entry)
 
@@ -512,6 +613,9 @@ def _classify(reading: _Reading, pieces: list[tuple[int, str]], i: int) -> tuple
     # Versions and release dates.
     if m := re.fullmatch(r"v(\d+(?:\.\d+)*)", low):
         return 1, Part(text, "version", f"version {m.group(1)}")
+    if reading.family and re.fullmatch(r"0[1-9]|1[0-2]", text) and re.fullmatch(r"20[2-9]\d", after):
+        return 2, Part(reading.stem[pieces[i][0]:pieces[i + 1][0] + 4], "date",
+                       f"the release of {_MONTHS[int(text) - 1]} {after}")
     if reading.family and (m := _DATE.fullmatch(text)):
         if m.group(1):
             return 1, Part(text, "date", f"the release of {_MONTHS[int(text[2:]) - 1]} 20{text[:2]}")
@@ -522,15 +626,13 @@ def _classify(reading: _Reading, pieces: list[tuple[int, str]], i: int) -> tuple
         return 1, Part(text, "version", f"version {text} of {reading.family.name}")
 
     # Families, perhaps with a version glued on (Qwen2.5, Qwen3, gemma3).
-    family_text, used = text, 1
-    if low == "gpt" and after == "oss":
-        family_text, used = f"{text}-{pieces[i + 1][1]}", 2
+    family_text, used = _spanning_family(reading, pieces, i) or (text, 1)
     if low == "meta" and after.startswith("llama"):
         return 1, Part(text, "label", "Meta, the maker of Llama", "llama-model-family")
     if i == 0 and PUBLISHERS.get(low, ("", None))[1] == "maker":
         return 1, Part(text, "label", f"{PUBLISHERS[low][0]}, the maker, whose account name the "
                        "uploader kept in the name", None)
-    if m := _FAMILY.match(family_text):
+    if m := _FAMILY.match(re.sub(r"[_ ]", "-", family_text)):
         family = next(f for f in FAMILIES if re.fullmatch(f.pattern, m.group(0), re.I))
         rest = family_text[m.end():]
         if rest and not re.fullmatch(r"\.?\d+(?:\.\d+)*", rest):
@@ -538,6 +640,11 @@ def _classify(reading: _Reading, pieces: list[tuple[int, str]], i: int) -> tuple
         if reading.distilled or before == "distill":
             return used, Part(family_text, "label", f"the student is a {family.name} model (of the "
                               "size that follows)", family.entry)
+        if reading.family is not None and reading.family is not family:
+            # Llama-3.1-Nemotron-70B: NVIDIA's training of Llama 3.1 70B, the same architecture
+            return used, Part(family_text, "label", f"{family.name}: "
+                              + (f"{family.maker}'s " if family.maker else "a ")
+                              + f"model built on {reading.family.name}", family.entry)
         if reading.family is None:
             reading.family = family
             reading.version = rest.lstrip(".")
@@ -610,12 +717,27 @@ def decode(text: str) -> DecodedName:
         setattr(decoded, attribute, getattr(reading, attribute))
     decoded.family = reading.family.name if reading.family else None
     decoded.parameters_b, decoded.active_parameters_b = reading.parameters_b, reading.active_b
-    if not any(p.kind in ("family", "size", "active", "experts", "quant", "format", "variant",
-                          "extension") for p in decoded.parts):
+    understood = any(p.kind in ("family", "size", "active", "experts", "quant", "format", "variant",
+                                "extension") for p in decoded.parts)
+    if not understood and not is_repository_id(owner, repo):
         raise NotAModelName(f"Nothing in “{text}” reads as a model name: no family, size, "
                             "variant, format or quantization.")
+    if not understood:
+        # owner/name is a repository whatever it holds: say what can be said
+        decoded.notes.append("No family, size or format in this name that this decoder knows: "
+                             "the repository's model card says what the model is.")
     _add_what_names_leave_out(decoded, reading, owner)
     return decoded
+
+
+_REPOSITORY_PART = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?")
+
+
+def is_repository_id(owner: str | None, repo: str | None) -> bool:
+    """Whether owner/repo is a Hugging Face repository id: letters, digits and - _ . inside,
+    neither starting nor ending with - or ., no "--" or "..", at most 96 characters each."""
+    return all(part and _REPOSITORY_PART.fullmatch(part) and "--" not in part and ".." not in part
+               for part in (owner, repo))
 
 
 def _fill_from_repository(reading: _Reading, repository: _Reading) -> None:
@@ -654,7 +776,7 @@ def _owner_part(decoded: DecodedName, owner: str) -> Part:
 def _read_tag(reading: _Reading, decoded: DecodedName, tag: str) -> None:
     if m := _GGUF_QUANT.fullmatch(tag):
         q, dynamic = m.group("q"), bool(m.group("ud"))
-        reading.quant = ("UD-" if dynamic else "") + q.upper()
+        reading.quant = tag
         reading.set_format("gguf", strong=True)
         decoded.parts.append(Part(tag, "quant", _gguf_meaning(q, dynamic) + "; the :tag picks this "
                                   "file from the repository",
@@ -691,21 +813,24 @@ def _without_versions(key: frozenset[str]) -> frozenset[str]:
 
 
 @functools.cache
-def _presets_by_key() -> tuple[dict, dict]:
-    """Presets by their model key, and by the key without "v0.1"-style versions (where only
-    one preset has that key: Mixtral 8x7B has one release, Mistral 7B several)."""
+def _known_by_key() -> tuple[dict, dict]:
+    """The presets and PUBLISHED_COUNTS by their model key, and by the key without "v0.1"-style
+    versions (where only one model has that key: Mixtral 8x7B has one release, Mistral 7B
+    several)."""
     exact, unversioned = {}, {}
-    for preset in all_presets():
-        key = model_key(read(preset.hf_repo.split("/")[1]).model_tokens)
-        exact.setdefault(key, preset)
-        unversioned.setdefault(_without_versions(key), []).append(preset)
-    return exact, {key: presets[0] for key, presets in unversioned.items() if len(presets) == 1}
+    for model in [*all_presets(), *PUBLISHED_COUNTS]:
+        key = model_key(read(model.hf_repo.split("/")[1]).model_tokens)
+        exact.setdefault(key, model)
+        unversioned.setdefault(_without_versions(key), []).append(model)
+    return exact, {key: models[0] for key, models in unversioned.items() if len(models) == 1}
 
 
-def match_preset(tokens: list[str]) -> Preset | None:
+def match_known_model(tokens: list[str]) -> Preset | PublishedCount | None:
+    """The preset or published count whose repository name has these model tokens, however
+    the name is decorated (Instruct or not, a date, an uploader's prefix, a quant suffix)."""
     if not tokens:
         return None
-    exact, unversioned = _presets_by_key()
+    exact, unversioned = _known_by_key()
     key = model_key(tokens)
     if key in exact:
         return exact[key]
@@ -713,18 +838,25 @@ def match_preset(tokens: list[str]) -> Preset | None:
 
 
 def _add_what_names_leave_out(decoded: DecodedName, reading: _Reading, owner: str | None) -> None:
-    preset = None if reading.distilled and not reading.family else match_preset(reading.model_tokens)
-    if preset is not None:
-        decoded.preset, decoded.preset_name = preset.slug, preset.name
-        decoded.parameters_b = round(preset.official_parameter_count / 1e9, 3)
-        url, _, where = preset.source_url.partition(" ")
+    known = None if reading.distilled and not reading.family else match_known_model(reading.model_tokens)
+    if known is not None:
+        if isinstance(known, Preset):
+            decoded.preset, decoded.preset_name = known.slug, known.name
+        decoded.parameters_b = round(known.official_parameter_count / 1e9, 3)
+        url, _, where = known.source_url.partition(" ")
         decoded.parameters_source, decoded.parameters_url = "official", url
-        if preset.official_active_parameter_count:
-            decoded.active_parameters_b = round(preset.official_active_parameter_count / 1e9, 3)
-        decoded.notes.append(f"{preset.name} has {decoded.parameters_b:g}B parameters as published"
+        if known.official_active_parameter_count:
+            decoded.active_parameters_b = round(known.official_active_parameter_count / 1e9, 3)
+        decoded.notes.append(f"{known.name} has {decoded.parameters_b:g}B parameters as published"
                              + (f", {decoded.active_parameters_b:g}B of them active for each token"
                                 if decoded.active_parameters_b else "")
                              + (f" {where}" if where else "") + ".")
+        if getattr(known, "effective_parameter_count", 0):
+            decoded.notes.append(f"{known.effective_parameter_count / 1e9:g}B of them are “effective”: "
+                                 "used for each token; the rest are per-layer embeddings, which can "
+                                 "stay in system RAM.")
+        if not isinstance(known, Preset):
+            decoded.notes.append("The memory calculator cannot model this architecture yet.")
         if reading.experts and reading.experts[1]:
             experts, size = reading.experts
             decoded.notes.append(f"Not {experts} × {size:g}B = {experts * size:g}B: the experts "

@@ -184,12 +184,12 @@ def _qwen3(hidden, ffn, layers, heads, tie):
                     tie_word_embeddings=tie, rope_theta=1000000.0))
 
 
-def _qwen3_moe(hidden, moe_ffn, layers, heads, kv_heads):
+def _qwen3_moe(hidden, moe_ffn, layers, heads, kv_heads, context=40960, rope_theta=1000000.0):
     return _hf(dict(model_type="qwen3_moe", hidden_size=hidden, intermediate_size=hidden * 3,
                     moe_intermediate_size=moe_ffn, num_hidden_layers=layers,
                     num_attention_heads=heads, num_key_value_heads=kv_heads, head_dim=128,
-                    vocab_size=151936, max_position_embeddings=40960, tie_word_embeddings=False,
-                    num_experts=128, num_experts_per_tok=8, rope_theta=1000000.0))
+                    vocab_size=151936, max_position_embeddings=context, tie_word_embeddings=False,
+                    num_experts=128, num_experts_per_tok=8, rope_theta=rope_theta))
 
 
 def _gpt_oss(layers, experts):
@@ -284,6 +284,9 @@ _PRESETS += [
            _qwen3_moe(2048, 768, 48, 32, 4)),
     Preset("qwen3-235b-a22b", "Qwen3 235B-A22B (MoE)", "Qwen/Qwen3-235B-A22B", 235_093_634_560,
            _qwen3_moe(4096, 1536, 94, 64, 4)),
+    # Qwen3-Coder-30B-A3B-Instruct: Qwen3-30B-A3B's shapes, 262,144 positions, rope_theta 1e7
+    Preset("qwen3-coder-30b-a3b", "Qwen3 Coder 30B-A3B (MoE)", "Qwen/Qwen3-Coder-30B-A3B-Instruct",
+           30_532_122_624, _qwen3_moe(2048, 768, 48, 32, 4, context=262144, rope_theta=10000000.0)),
     # --- Qwen2.5 and models built on it ----------------------------------------------------------
     Preset("qwen2.5-72b", "Qwen2.5 72B", "Qwen/Qwen2.5-72B", 72_706_203_648,
            _qwen2(8192, 29568, 80, 64, 8, 152064, 131072, tie=False)),
@@ -392,6 +395,12 @@ _PRESETS += [
                         "(model card: 24 billion parameters)"),
     Preset("codestral-22b", "Codestral 22B", "mistralai/Codestral-22B-v0.1", 22_247_282_688,
            _mistral(6144, 16384, 56, 48, 32768, 32768)),
+    # mistralai/Mistral-Large-Instruct-2407: the card's "123B parameters", dense, 88 layers
+    Preset("mistral-large-2407", "Mistral Large 2 (2407)", "mistralai/Mistral-Large-Instruct-2407",
+           122_610_069_504, _mistral(12288, 28672, 88, 96, 32768, 131072)),
+    # mistralai/Magistral-Small-2506: Mistral Small 3.1's text model trained to reason (no vision)
+    Preset("magistral-small-2506", "Magistral Small (2506)", "mistralai/Magistral-Small-2506",
+           23_572_403_200, _mistral(5120, 32768, 40, 32, 131072, 131072, rope_theta=1000000000.0)),
     Preset("mixtral-8x22b", "Mixtral 8x22B", "mistralai/Mixtral-8x22B-v0.1", 140_630_071_296,
            _llama(6144, 16384, 56, 48, 8, 32768, 65536, family="mixtral", rope_theta=1000000.0,
                   experts=8, experts_per_token=2)),
@@ -404,6 +413,8 @@ _PUBLISHED_ACTIVE = {
     "mixtral-8x22b": (39 * B, "https://mistral.ai/news/mixtral-8x22b (39B active of 141B)"),
     "qwen3-30b-a3b": (3_300 * M, _QWEN3_CARD.format("Qwen3-30B-A3B") + ": 3.3B activated"),
     "qwen3-235b-a22b": (22 * B, _QWEN3_CARD.format("Qwen3-235B-A22B") + ": 22B activated"),
+    "qwen3-coder-30b-a3b": (3_300 * M, _QWEN3_CARD.format("Qwen3-Coder-30B-A3B-Instruct")
+                            + ": 3.3B activated"),
     "gpt-oss-20b": (3_610 * M, _GPT_OSS_CARD + ": 3.61B active"),
     "gpt-oss-120b": (5_130 * M, _GPT_OSS_CARD + ": 5.13B active"),
     "deepseek-v2-lite": (2_400 * M, "https://huggingface.co/deepseek-ai/DeepSeek-V2-Lite "

@@ -1,7 +1,7 @@
 """How fast will it run? llama.cpp's generation and prompt-processing speed, estimated.
 
 A physical model on top of `calculators.memory`'s tensor-by-tensor breakdown, with five
-constants per backend (six on CUDA, see BackendConstants) fitted to published llama.cpp speeds (tests/calculators/
+constants per backend (six on CUDA, ROCm and Vulkan, see BackendConstants) fitted to published llama.cpp speeds (tests/calculators/
 llama_bench_results.yaml and llama_bench_independent.yaml, fitted and scored by
 `calculators.speed_fit` under the protocol its docstring states).
 
@@ -37,7 +37,8 @@ of t tokens:
     other backends multiply every type in their own kernels at the FP16 rate;
   - attention over the context so far: with flash attention one fused kernel per layer,
     at attention_fraction of the FP16 rate (its own constant: these kernels reach a very
-    different share of the peak on each backend); without it two FP16 matrix multiplies at
+    different share of the peak on each backend), or at scalar_attention_fraction where
+    llama.cpp runs it on the GPU's vector units (`attention_kernel`); without it two FP16 matrix multiplies at
     the float weights' rate plus the score matrix (t × context × heads, f32) written,
     soft-maxed and read back through memory;
   - the weights read once (for MoE the experts that the t tokens touch: 1 - (1 - k/E)^t of
@@ -48,6 +49,7 @@ copying their weights over PCIe, as llama.cpp does for large batches.
 
 from __future__ import annotations
 
+import datetime
 import math
 from dataclasses import dataclass, field
 
@@ -101,16 +103,20 @@ class BackendConstants:
     # backends multiply every type in their own kernels (ROCm has rocBLAS too, but the
     # evidence cannot tell its rate from MMQ's, so one constant serves both).
     blas_fraction: float | None = None
+    # ROCm and Vulkan only: of the FP16 rate, in the flash-attention kernel that runs on the
+    # GPU's vector units where llama.cpp has none for its matrix units (SCALAR_ATTENTION);
+    # attention_fraction is then the matrix kernel's
+    scalar_attention_fraction: float | None = None
 
 
 # Fitted by `python -m calculators.speed_fit` on the evidence its protocol leaves for fitting
 # (neither held out nor outside the build window); the test suite re-runs the fit, checks
 # these values, and checks the error on the held-out rows.
 CONSTANTS: dict[str, BackendConstants] = {
-    "cuda": BackendConstants(0.837, 2.01, 0.13, 0.285, 0.3, 0.387),
-    "rocm": BackendConstants(0.835, 4.94, 0.296, 0.056, 0.3),
-    "vulkan": BackendConstants(0.514, 0.98, 0.198, 0.013, 0.3),
-    "metal": BackendConstants(0.836, 5.75, 0.685, 0.325, 0.3),
+    "cuda": BackendConstants(0.836, 2.01, 0.13, 0.285, 0.3, blas_fraction=0.387),
+    "rocm": BackendConstants(0.832, 4.92, 0.292, 0.237, 0.3, scalar_attention_fraction=0.052),
+    "vulkan": BackendConstants(0.514, 0.97, 0.198, 0.3, 0.3, scalar_attention_fraction=0.013),
+    "metal": BackendConstants(0.833, 5.73, 0.685, 0.324, 0.3),
     "cpu": BackendConstants(0.702, 3.0, 0.606, 0.3, 0.302),
 }
 # The backend whose quantized matrix multiply (llama.cpp's MMQ) runs on INT8 tensor cores
@@ -119,6 +125,56 @@ CONSTANTS: dict[str, BackendConstants] = {
 # to FP16 and calls cuBLAS instead (ggml-cuda's ggml_cuda_should_use_mmq). HIP shares the
 # code, but its INT8 advantage is not in the evidence (calculators.gpus).
 MMQ_BACKEND = "cuda"
+
+# Which flash-attention kernel a prompt's micro-batch runs: one on the GPU's matrix units
+# (tensor cores, WMMA/MFMA, cooperative matrices) or one on its vector units, several times
+# slower on the same GPU (the Vulkan evidence: an Intel Arc Pro B70 reaches about 1 % of its
+# FP16 matrix rate in attention, a Radeon 8060S on coopmat1 about 8 %; on ROCm, the same
+# Radeon 8060S and build runs gpt-oss-20b's attention (tensor-core kernel) about five times
+# more efficiently than Llama 2 7B's (tile kernel)). `attention_kernel` decides as llama.cpp's
+# code does; where llama.cpp gained a matrix kernel for a GPU, the date it was merged (a
+# build before it ran the vector kernel).
+MATRIX_ATTENTION, SCALAR_ATTENTION = "matrix", "scalar"
+# HIP (ggml-cuda/fattn.cu, ggml_cuda_get_best_fattn_kernel): the tensor-core ("mma") kernel on
+# RDNA 4 since llama.cpp PR #18481 (merged 2026-01-13), on RDNA 3 since PR #22880
+# (2026-05-14), on CDNA 3 since PR #19806 (2026-02-28); RDNA 2 and GCN (the MI50) have no
+# matrix units and run the tile kernel. On RDNA the mma kernel is chosen only for head sizes up
+# to 128 and grouped-query attention (gqa_opt_applies: at least two query heads per KV head;
+# "for RDNA3/4 I was not able to get better performance than the tile kernel for head sizes >
+# 128", PR #22880), on CDNA for head sizes up to 256.
+ROCM_MATRIX_ATTENTION_SINCE = {
+    "rdna4": datetime.date(2026, 1, 13), "rdna3": datetime.date(2026, 5, 14),
+    "rdna3.5": datetime.date(2026, 5, 14), "cdna3": datetime.date(2026, 2, 28),
+}
+# Vulkan (ggml-vulkan.cpp, get_fa_tuning_params): NV_cooperative_matrix2 on NVIDIA's drivers
+# (Turing and newer), KHR_cooperative_matrix ("coopmat1", PR #13506, 2025-05-14) on AMD RDNA 3
+# and newer, the scalar shader everywhere else: AMD RDNA 2 and GCN, Pascal, and Intel, whose
+# Mesa driver offers no 16×16×16 cooperative matrix the coopmat1 shader needs
+# (coopmat_support_16x16x16_*acc) and whose own flash-attention shaders came with PR #24406
+# (September 2026), which none of the evidence ran and which is not modelled here.
+VULKAN_MATRIX_ATTENTION = {"turing", "ampere", "ada", "hopper", "blackwell", "rdna3", "rdna3.5", "rdna4"}
+VULKAN_COOPMAT1_FLASH_ATTENTION = datetime.date(2025, 5, 14)
+
+
+def attention_kernel(hw: "Hardware", head_dim: int, gqa_ratio: int) -> str:
+    """MATRIX_ATTENTION or SCALAR_ATTENTION: which flash-attention kernel llama.cpp runs for a
+    prompt on `hw` (see ROCM_MATRIX_ATTENTION_SINCE and VULKAN_MATRIX_ATTENTION), for a model
+    whose largest K head has head_dim values and whose layers have at least gqa_ratio query
+    heads per KV head. A GPU of unknown architecture (custom figures) is taken to have matrix
+    units llama.cpp uses."""
+    arch, built = hw.architecture, hw.build_date or datetime.date.max
+    if not arch or hw.backend not in ("rocm", "vulkan"):
+        return MATRIX_ATTENTION
+    if hw.backend == "rocm":
+        since = ROCM_MATRIX_ATTENTION_SINCE.get(arch)
+        shape_ok = head_dim <= 256 if arch.startswith("cdna") else (head_dim <= 128 and gqa_ratio >= 2)
+        return MATRIX_ATTENTION if since and built >= since and shape_ok else SCALAR_ATTENTION
+    if arch in VULKAN_MATRIX_ATTENTION and (arch not in ("rdna3", "rdna3.5", "rdna4")
+                                           or built >= VULKAN_COOPMAT1_FLASH_ATTENTION):
+        return MATRIX_ATTENTION
+    return SCALAR_ATTENTION
+
+
 # Without flash attention the scores of a micro-batch (t × context × heads, f32) cross
 # memory four times: written by the K·Q product, read and written by the softmax, read by
 # the product with V.
@@ -137,6 +193,9 @@ class Hardware:
     name: str = "custom"
     # dense INT8 rate in TOPS where it is above the FP16 figure (calculators.gpus.Accelerator)
     int8_tops: float | None = None
+    architecture: str = ""  # calculators.gpus.Accelerator.architecture; "" for custom figures
+    # the llama.cpp build whose kernels to assume (attention_kernel), None for the newest
+    build_date: datetime.date | None = None
 
     def __post_init__(self):
         for name in ("memory_bandwidth_gbs", "compute_tflops") + (("int8_tops",) if self.int8_tops is not None else ()):
@@ -201,6 +260,8 @@ class Profile:
     weights_bytes: int
     notes: tuple[str, ...]
     flash_attention: bool = False
+    head_dim: int = 0  # the largest K head (what decides llama.cpp's attention kernel)
+    gqa_ratio: int = 1  # query heads per KV head, the fewest of any layer
 
     @property
     def is_moe(self) -> bool:
@@ -378,7 +439,9 @@ def profile(model: Architecture | GGUFHeader, *, quant: str | None = None, n_gpu
     notes.extend(n for n in est.notes if n.startswith(("Weights:", "The model's", "The output layer")))
     return Profile(parts={k: v for k, v in parts.items()}, n_layer=len(run), n_expert=hp.n_expert,
                    n_expert_used=hp.n_expert_used, window=hp.sliding_window if hp.swa_layers else None,
-                   weights_bytes=est.weights_bytes, notes=tuple(notes), flash_attention=flash_attention)
+                   weights_bytes=est.weights_bytes, notes=tuple(notes), flash_attention=flash_attention,
+                   head_dim=max(hp.head_dim_k, hp.head_dim_k_swa),
+                   gqa_ratio=min(h // max(kv, 1) for h, kv in zip(hp.n_head, hp.n_head_kv)))
 
 
 # --- the speed of a profile on some hardware ------------------------------------------------
@@ -475,6 +538,11 @@ def prompt_processing(prof: Profile, hw: Hardware, depth: int = 0, n_prompt: int
         quant_rate = hw.int8_tops * 1e12 * c.compute_fraction if hw.int8_tops else float_rate
     else:
         float_rate = quant_rate = fp16_rate * c.compute_fraction
+    if c.scalar_attention_fraction is not None \
+            and attention_kernel(hw, prof.head_dim, prof.gqa_ratio) == SCALAR_ATTENTION:
+        attention_rate = fp16_rate * c.scalar_attention_fraction
+    else:
+        attention_rate = fp16_rate * c.attention_fraction
     gpu, cpu = prof.parts["gpu"], prof.parts["cpu"]
     compute_s = memory_s = overhead_s = attention_s = 0.0
     flops_total = 0.0
@@ -502,7 +570,7 @@ def prompt_processing(prof: Profile, hw: Hardware, depth: int = 0, n_prompt: int
                                                prof._active(part.expert_float_params)) / expert_eff
                           + (matmul_seconds(part.output_params, part.output_float_params) if last else 0))
             if prof.flash_attention:
-                attention_s += t * attn / (fp16_rate * c.attention_fraction)
+                attention_s += t * attn / attention_rate
             else:  # two matrix multiplies, and the scores through memory
                 scores = t * (part.heads_full * full + part.heads_swa * swa)
                 bandwidth = hw.host_bandwidth if device == "cpu" and not on_cpu else hw.memory_bandwidth_gbs

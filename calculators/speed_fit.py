@@ -61,9 +61,11 @@ INDEPENDENT = EVIDENCE / "llama_bench_independent.yaml"
 DATA_FILES = (DATA, INDEPENDENT)
 WINDOW_DAYS = 365  # rows dated this long before the newest row are neither fitted nor scored
 # A physical prior: 70 % of the peak bandwidth, 3 µs per kernel launch, 30 % of the peak
-# compute in matrix multiplies and in attention.
+# compute in matrix multiplies and in attention; a third of that in attention on the vector
+# units (the FP16 peaks quoted are the matrix units', two to eight times the vector rate).
 PRIOR = BackendConstants(bandwidth_fraction=0.7, kernel_overhead_us=3.0, compute_fraction=0.3,
-                         attention_fraction=0.3, vector_fraction=0.3, blas_fraction=0.3)
+                         attention_fraction=0.3, vector_fraction=0.3, blas_fraction=0.3,
+                         scalar_attention_fraction=0.1)
 FIELDS = tuple(f.name for f in dataclasses.fields(BackendConstants))
 PRIOR_WEIGHT = 0.3  # against residuals in natural log units
 # How strongly a GPU backend's constants are pulled towards the values fitted on all GPU
@@ -78,9 +80,14 @@ BOUNDS = {"bandwidth_fraction": (0.05, 1.5), "kernel_overhead_us": (0.0, 100.0)}
 ROUNDING = {"kernel_overhead_us": 2}  # the rest: 3 digits
 
 
+# constants only some backends have: cuBLAS's on CUDA, a vector-unit attention kernel's where
+# llama.cpp runs one on some GPUs (speed.attention_kernel)
+ONLY_ON = {"blas_fraction": (speed.MMQ_BACKEND,), "scalar_attention_fraction": ("rocm", "vulkan")}
+
+
 def _fitted_fields(backend: str | None) -> tuple[str, ...]:
-    """The constants fitted for `backend` (None: all GPU rows pooled); cuBLAS's only on CUDA."""
-    return FIELDS if backend in (None, speed.MMQ_BACKEND) else tuple(f for f in FIELDS if f != "blas_fraction")
+    """The constants fitted for `backend` (None: all GPU rows pooled)."""
+    return tuple(f for f in FIELDS if backend is None or backend in ONLY_ON.get(f, (backend,)))
 
 
 def is_held_out(hardware: str) -> bool:
@@ -165,15 +172,16 @@ def load(paths=DATA_FILES) -> tuple[list[Measurement], list[tuple[str, str]]]:
                 skipped.append((row["id"], f"{row['model']}: {exc.message}"))
                 continue
             accel = get_accelerator(row["hardware"])
+            date = row_date(row["date"])
             hw = speed.Hardware(accel.memory_bandwidth_gbs, accel.compute_tflops, row["backend"], accel.unified,
-                                name=accel.name, int8_tops=accel.int8_tops)
+                                name=accel.name, int8_tops=accel.int8_tops, architecture=accel.architecture,
+                                build_date=date)
             n_ubatch = row.get("n_ubatch", 512)
             key = (row["model"], row["quant"], row["backend"] == "cpu", n_ubatch, bool(row.get("flash_attention")))
             if key not in profiles:
                 profiles[key] = speed.profile(arch, quant=row["quant"], n_gpu_layers=0 if key[2] else 10**6,
                                               flash_attention=key[4], n_ubatch=n_ubatch, n_batch=max(2048, n_ubatch))
             prof = profiles[key]
-            date = row_date(row["date"])
             tests = [parse_test(t["test"], n_ubatch) + (float(t["tps"]),) for t in row["tests"]]
             counts = {kind: sum(1 for t in tests if t[0] == kind) for kind in ("tg", "pp")}
             for kind, tokens, depth, tps in tests:
@@ -336,7 +344,8 @@ def main() -> None:
     constants = fit(measurements)
     print("CONSTANTS: dict[str, BackendConstants] = {")
     for backend, c in constants.items():
-        values = ", ".join(str(v) for v in dataclasses.astuple(c) if v is not None)
+        values = ", ".join([str(getattr(c, f)) for f in FIELDS if f not in ONLY_ON]
+                           + [f"{f}={getattr(c, f)}" for f in ONLY_ON if getattr(c, f) is not None])
         print(f'    "{backend}": BackendConstants({values}),')
     print("}")
     held = sorted({m.hardware for m in measurements if m.held_out})

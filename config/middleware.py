@@ -35,16 +35,25 @@ class RejectNullCharactersMiddleware:
     PostgreSQL cannot store or compare text with NUL in it, so such a value used in a
     filter would fail inside the database. Forms and serializers already refuse it in
     their fields; this covers the query parameters views read directly (?search=, ?entry=).
+    The API answers as its serializers do, with the offending parameters as fields:
+    {"name": ["…"]}; a NUL in a parameter's name goes under "non_field_errors".
     """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if any("\x00" in key or any("\x00" in value for value in values)
-               for key, values in request.GET.lists()):
-            message = "Query parameters may not contain NUL characters."
-            if request.path.startswith("/api/"):
-                return JsonResponse({"detail": message}, status=400)
-            return HttpResponseBadRequest(message, content_type="text/plain")
-        return self.get_response(request)
+        errors = {}
+        for key, values in request.GET.lists():
+            if "\x00" in key:
+                errors.setdefault("non_field_errors", []).append(
+                    "Query parameter names may not contain NUL characters.")
+            elif any("\x00" in value for value in values):
+                errors[key] = ["This field may not contain NUL characters."]
+        if not errors:
+            return self.get_response(request)
+        if request.path.startswith("/api/"):
+            return JsonResponse(errors, status=400)
+        names = ", ".join(sorted(key for key in errors if key != "non_field_errors"))
+        return HttpResponseBadRequest("Query parameters may not contain NUL characters"
+                                      + (f": {names}." if names else "."), content_type="text/plain")

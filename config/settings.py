@@ -238,7 +238,7 @@ SPECTACULAR_SETTINGS = {
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     # Uploaded GGUF headers, so the memory page sends a file once: only each header's
-    # summary, of at most 1 MiB (calculators/web/memory.py), so GGUF_CACHE_MB bounds the
+    # summary, of at most 1 MiB (calculators/web/memory_input.py), so GGUF_CACHE_MB bounds the
     # whole cache in MiB.
     "gguf-headers": {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",

@@ -48,14 +48,21 @@ ModelNameResult = inline_serializer("ModelName", {
     "active_parameters_b": serializers.FloatField(allow_null=True, help_text="mixture of experts: "
                                                   "parameters used per token, billions; else null"),
     "parameters_source": serializers.ChoiceField(["official", "name"], allow_null=True, help_text=(
-        "official: published by the makers (see parameters_url); name: the rounded size the name "
-        "gives")),
+        "official: published by the makers (see parameters_url), for the memory calculator's "
+        "presets and a few models it cannot model; name: the rounded size the name gives")),
     "parameters_url": serializers.CharField(allow_null=True),
     "variant": serializers.ChoiceField(["base", "instruct", "chat", "reasoning"], allow_null=True),
     "format": serializers.CharField(allow_null=True, help_text="gguf, safetensors, mlx, exl2, exl3, "
                                     "gptq, awq, bitsandbytes, pytorch, onnx, ggml"),
-    "quant": serializers.CharField(allow_null=True, help_text="as the name spells it: Q4_K_M, "
-                                   "UD-Q4_K_XL, IQ4_XS, 4bit, 3.5bpw, bnb-4bit, AWQ, FP8 …"),
+    "quant": serializers.CharField(allow_null=True, help_text=(
+        "the quantization exactly as the name spells it (q4_k_m stays lower case): Q4_K_M, "
+        "UD-Q4_K_XL, IQ4_XS, 4bit, 3.5bpw, bnb-4bit, unsloth-bnb-4bit, FP8 … For GPTQ and AWQ "
+        "the bit width where the name gives one (Qwen2.5-7B-Instruct-GPTQ-Int4 → Int4; the "
+        "method is in format), else the method as spelled (Llama-2-13B-chat-GPTQ → GPTQ)")),
+    "quant_type": serializers.CharField(allow_null=True, help_text=(
+        "quant in one spelling, for comparing: llama.cpp types in capitals (q4_k_m → Q4_K_M, "
+        "UD_Q4_K_XL → UD-Q4_K_XL), bitsandbytes as bnb-4bit, bit widths in lower case (4bit, "
+        "4.0bpw), the rest in capitals (Int4 → INT4, fp8 → FP8)")),
     "shard": inline_serializer("ModelNameShard", {"index": serializers.IntegerField(),
                                                   "count": serializers.IntegerField()},
                                allow_null=True),
@@ -89,6 +96,7 @@ def as_json(decoded: DecodedName) -> dict:
         "parameters_b": decoded.parameters_b, "active_parameters_b": decoded.active_parameters_b,
         "parameters_source": decoded.parameters_source, "parameters_url": decoded.parameters_url,
         "variant": decoded.variant, "format": decoded.format, "quant": decoded.quant,
+        "quant_type": decoded.quant_type,
         "shard": decoded.shard, "preset": decoded.preset, "notes": decoded.notes,
         "parts": [{"text": part.text, "kind": part.kind, "meaning": part.meaning,
                    "entry": entries.get(part.entry)} for part in decoded.parts],

@@ -26,9 +26,10 @@ from calculators import memory, placement, speed
 from calculators.gpus import ACCELERATORS, Accelerator, get_accelerator
 from calculators.quant_mix import MIXES
 from calculators.web import memory as memory_web
-from calculators.web.memory import NO_GPU, InvalidInput, MemoryInputSerializer, Source, resolve_source
+from calculators.web import memory_input, memory_results
+from calculators.web.memory_input import NO_GPU, InvalidInput, MemoryInputSerializer, Source, resolve_source
 
-MAX_GPU_LAYERS = memory_web.MAX_GPU_LAYERS
+MAX_GPU_LAYERS = memory_input.MAX_GPU_LAYERS
 MAX_THROUGHPUT = 100_000  # GB/s or TFLOPS: far above any machine, far below nonsense
 # The mixes compared side by side, largest first (a subset of the memory page's table).
 COMPARED_MIXES = ("F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0", "IQ4_XS", "Q3_K_M", "Q2_K")
@@ -152,7 +153,8 @@ def hardware(params: dict) -> tuple[speed.Hardware, Accelerator | None]:
               or params.get("int8_tops"))
     name = (accel.name if accel else "Custom hardware") + (" (custom figures)" if custom and accel else "")
     hw = speed.Hardware(bandwidth, compute, params["backend"], unified=bool(accel and accel.unified),
-                        host_bandwidth_gbs=params.get("cpu_memory_bandwidth_gbs"), name=name, int8_tops=int8)
+                        host_bandwidth_gbs=params.get("cpu_memory_bandwidth_gbs"), name=name, int8_tops=int8,
+                        architecture=accel.architecture if accel else "")
     return hw, accel
 
 
@@ -166,7 +168,7 @@ def _invalid(exc: Exception, source: Source) -> InvalidInput:
 
 def _default_quant(params: dict, source: Source) -> str | None:
     quant = params.get("quant")
-    return quant if quant is not None or source.kind == "gguf" else memory_web.DEFAULT_QUANT
+    return quant if quant is not None or source.kind == "gguf" else memory_input.DEFAULT_QUANT
 
 
 def n_cpu_moe(params: dict, source: Source) -> int:
@@ -377,7 +379,7 @@ class SpeedQuantSerializer(serializers.Serializer):
 
 
 class SpeedResponseSerializer(serializers.Serializer):
-    model = memory_web.MemoryModelInfoSerializer()
+    model = memory_results.MemoryModelInfoSerializer()
     quant = serializers.CharField(allow_null=True, help_text="null: the GGUF file's own types")
     hardware = SpeedHardwareSerializer()
     settings = SpeedSettingsSerializer()
@@ -414,10 +416,10 @@ class SpeedResponseSerializer(serializers.Serializer):
             "backend": "cuda"}),
     ],
 )
-@memory_web._api
+@memory_web.api_endpoint
 def speed_api(request):
     try:
-        params = memory_web._api_params(request, SpeedInputSerializer)
+        params = memory_web.api_params(request, SpeedInputSerializer)
         return Response(calculate(resolve_source(params), params))
     except InvalidInput as exc:
         return Response({exc.field: [exc.message]}, status=400)
@@ -442,7 +444,7 @@ def section_context(query, memory_values: dict) -> dict:
     if memory_values.get("mode", "inference") != "inference":
         context["speed_off"] = "Speed applies to running a model (the Run task)."
         return context
-    memory_data, errors, header = memory_web._request_data(memory_values, {})
+    memory_data, errors, header = memory_web.request_data(memory_values, {})
     if errors:
         context["speed_errors"] = errors
         return context
@@ -491,15 +493,15 @@ def _answer_placement(memory_data: dict, header, source: Source, params: dict) -
     form = MemoryInputSerializer(data=memory_data, context={"gguf_header": header})
     if not form.is_valid():
         return None  # the memory section above names the fault
-    answer = memory_web._guarded(source, form.validated_data,
-                                 lambda: placement.solve(memory_web.planner(source, form.validated_data)))
+    answer = memory_results.guarded(source, form.validated_data,
+                                    lambda: placement.solve(memory_results.planner(source, form.validated_data)))
     if answer is None:
         return None
     p = answer.placement
     params["n_gpu_layers"], params["n_cpu_moe"] = p.n_gpu_layers, p.n_cpu_moe
     if p.n_gpu_layers > source.n_layer and not p.n_cpu_moe:
         return None  # everything on the GPU, as the API assumes anyway
-    where = memory_web.hardware(form.validated_data).name
+    where = memory_results.hardware(form.validated_data).name
     return (f"Placed as the memory answer above ({' '.join(answer.flags())}): what fits in the memory of "
             f"{where} runs on the GPU, the rest on the CPU.")
 

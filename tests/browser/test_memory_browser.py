@@ -85,7 +85,7 @@ def test_an_impossible_setting_shows_the_message_next_to_the_field_and_keeps_the
 
 
 def test_a_local_gguf_file_is_read_from_its_first_8_mib(live_server, page, monkeypatch):
-    from calculators.web import memory
+    from calculators.web import memory_input
 
     with open(bundled_path(), "rb") as fh:
         head = fh.read(8 * 2**20)
@@ -101,13 +101,13 @@ def test_a_local_gguf_file_is_read_from_its_first_8_mib(live_server, page, monke
     # Playwright cannot see a Blob request body, so uploads are recorded where the view
     # reads them.
     uploads = []
-    real = memory.header_from_upload
+    real = memory_input.header_from_upload
 
     def recording(upload):
         uploads.append(upload.size)
         return real(upload)
 
-    monkeypatch.setattr(memory, "header_from_upload", recording)
+    monkeypatch.setattr(memory_input, "header_from_upload", recording)
     page.goto(live_server.url + "/calculators/memory/")
     page.locator("#source-gguf").check()
     page.locator("#gguf-file").set_input_files(bundled_path())

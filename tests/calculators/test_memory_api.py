@@ -572,7 +572,7 @@ def test_the_upload_cache_keeps_summaries_not_uploads(client):
 def test_the_upload_cache_is_bounded_in_entries_of_bounded_size(client, settings):
     from django.core.cache import caches
 
-    from calculators.web.memory import GGUF_SUMMARY_MAX_BYTES
+    from calculators.web.memory_input import GGUF_SUMMARY_MAX_BYTES
 
     cache = caches["gguf-headers"]
     cache.clear()
@@ -784,7 +784,7 @@ def test_the_schema_documents_the_three_endpoints(client):
 
 
 def test_responses_have_exactly_the_documented_keys(api_client):
-    from calculators.web.memory import (
+    from calculators.web.memory_results import (
         MemoryContextResponseSerializer, MemoryMixesResponseSerializer, MemoryResponseSerializer,
     )
 

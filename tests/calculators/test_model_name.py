@@ -106,17 +106,105 @@ def test_what_names_do_not_say():
     assert shard.shard == {"index": 2, "count": 3} and shard.quant == "Q4_K_M"
     assert decode("Llama-3.2-3B-Instruct-bnb-4bit").quant == "bnb-4bit"
     assert decode("Qwen2.5-7B-Instruct-AWQ").format == "awq"
-    assert decode("Qwen2.5-7B-Instruct-GPTQ-Int8").quant == "GPTQ-Int8"
+    gptq = decode("Qwen2.5-7B-Instruct-GPTQ-Int8")  # the bit width as spelled; format says GPTQ
+    assert (gptq.format, gptq.quant, gptq.quant_type) == ("gptq", "Int8", "INT8")
+    assert decode("TheBloke/Llama-2-13B-chat-GPTQ").quant == "GPTQ"  # no bit width: the method
     exl2 = decode("turboderp/Llama-3.1-8B-Instruct-exl2:4.0bpw")
     assert exl2.format == "exl2"
     assert decode("Llama-3.1-8B-Instruct-4.0bpw-exl2").quant == "4.0bpw"
     assert decode("mlx-community/Qwen2.5-7B-Instruct-4bit").quant == "4bit"
-    ud = decode("gemma-4-26B-A4B-it-UD-Q4_K_XL.gguf")
+    ud = decode("gemma-4-26B-A4B-it-UD-Q4_K_XL.gguf")  # the name rounds both up: 25.2B, 3.8B
     assert (ud.family, ud.parameters_b, ud.active_parameters_b, ud.variant, ud.format, ud.quant) == \
-        ("Gemma", 26, 4, "instruct", "gguf", "UD-Q4_K_XL")
-    assert ud.parameters_source == "name"
+        ("Gemma", 25.2, 3.8, "instruct", "gguf", "UD-Q4_K_XL")
+    assert ud.parameters_source == "official" and ud.preset is None
     labels = {p.text: p.entry for p in ud.parts}
     assert labels["UD-Q4_K_XL"] == "unsloth-dynamic-quants" and labels["A4B"] == "active-parameters"
+
+
+def test_two_sizes_the_smaller_is_the_active_count_in_either_order():
+    olmoe = decode("allenai/OLMoE-1B-7B-0924-Instruct")  # Ai2 writes the active size first
+    assert (olmoe.family, olmoe.parameters_b, olmoe.active_parameters_b) == ("OLMoE", 7, 1)
+    assert [(p.text, p.kind) for p in olmoe.parts if p.kind in ("size", "active")] == [
+        ("1B", "active"), ("7B", "size")]
+    assert (decode("Qwen3-30B-3B").parameters_b, decode("Qwen3-30B-3B").active_parameters_b) == (30, 3)
+
+
+def test_think_thinking_and_reasoning_mark_a_reasoning_model():
+    for name in ("allenai/Olmo-3-7B-Think", "Qwen3-4B-Thinking-2507", "microsoft/Phi-4-reasoning"):
+        assert decode(name).variant == "reasoning", name
+
+
+def test_a_family_this_decoder_cannot_size_still_decodes():
+    command = decode("CohereForAI/c4ai-command-r-plus-08-2024")
+    assert (command.family, command.variant, command.parameters_b) == ("Command R+", "instruct", 104)
+    assert [(p.text, p.kind) for p in command.parts] == [
+        ("CohereForAI", "publisher"), ("c4ai", "label"), ("command-r-plus", "family"), ("08-2024", "date")]
+    assert decode("c4ai-command-r-v01").family == "Command R"
+    # a repository id is a name whatever it holds: what can be said, and that the card says more
+    unknown = decode("someone/my-first-model")
+    assert (unknown.family, unknown.parameters_b, unknown.format) == (None, None, "safetensors")
+    assert any("model card" in note for note in unknown.notes)
+    for not_a_repository in ("../etc/passwd", "a--b/c", "-x/y", "hello world"):
+        with pytest.raises(NotAModelName):
+            decode(not_a_repository)
+
+
+def test_a_fine_tune_under_its_own_name_keeps_its_base_architecture():
+    nemotron = decode("nvidia/Llama-3.1-Nemotron-70B-Instruct-HF")
+    assert (nemotron.family, nemotron.preset) == ("Llama", "llama-3.1-70b")
+    assert next(p for p in nemotron.parts if p.text == "Nemotron").kind == "label"
+    assert decode("nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16").family == "Nemotron"
+
+
+@pytest.mark.parametrize("name, quant, quant_type", [
+    ("qwen2.5-7b-instruct-q5_k_m-00001-of-00002.gguf", "q5_k_m", "Q5_K_M"),
+    ("gemma-3-27b-it-UD-Q4_K_XL.gguf", "UD-Q4_K_XL", "UD-Q4_K_XL"),
+    ("unsloth/Qwen3-8B-GGUF:ud_q4_k_xl", "ud_q4_k_xl", "UD-Q4_K_XL"),
+    ("unsloth/Llama-3.2-1B-Instruct-unsloth-bnb-4bit", "unsloth-bnb-4bit", "bnb-4bit"),
+    ("unsloth/llama-3-8B-instruct-bnb-4bit", "bnb-4bit", "bnb-4bit"),
+    ("hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4", "INT4", "INT4"),
+    ("Qwen/Qwen3-8B-AWQ", "AWQ", "AWQ"),
+    ("mlx-community/gemma-3-4b-it-bf16", "bf16", "BF16"),
+    ("Qwen/Qwen3-8B-FP8", "FP8", "FP8"),
+    ("galvani78/Qwen3-Coder-30B-A3B-4.0bpw-EXL3", "4.0bpw", "4.0bpw"),
+    ("mlx-community/Qwen3-4B-4bit", "4bit", "4bit"),
+    ("Qwen/Qwen3-8B", None, None),
+])
+def test_quant_is_spelled_as_in_the_name_and_quant_type_in_one_spelling(name, quant, quant_type):
+    decoded = decode(name)
+    assert (decoded.quant, decoded.quant_type) == (quant, quant_type)
+
+
+@pytest.mark.parametrize("name, preset_or_count", [
+    ("galvani78/Qwen3-Coder-30B-A3B-4.0bpw-EXL3", "qwen3-coder-30b-a3b"),  # no "Instruct"
+    ("unsloth/Qwen3-Coder-30B-A3B-Instruct-GGUF/Qwen3-Coder-30B-A3B-Instruct-UD-Q4_K_XL.gguf",
+     "qwen3-coder-30b-a3b"),
+    ("bartowski/mistralai_Mistral-Large-Instruct-2407-GGUF", "mistral-large-2407"),
+    ("mistralai/Magistral-Small-2506", "magistral-small-2506"),
+    ("mlx-community/gemma-4-31B-it-4bit", "Gemma 4 31B"),
+    ("unsloth/gemma-4-E4B-it-GGUF/gemma-4-E4B-it-Q4_K_M.gguf", "Gemma 4 E4B"),
+    ("ibm-granite/granite-4.0-h-small-FP8", "Granite 4.0 H Small"),
+    ("microsoft/Phi-3.5-MoE-instruct", "Phi-3.5 MoE"),
+])
+def test_known_models_are_found_whatever_decorates_the_name(name, preset_or_count):
+    decoded = decode(name)
+    assert decoded.parameters_source == "official" and decoded.parameters_url.startswith("https://")
+    if decoded.preset:
+        assert decoded.preset == preset_or_count
+    else:
+        assert any(note.startswith(preset_or_count + " has") for note in decoded.notes)
+        assert decoded.calculator_query() is None  # the calculator cannot model it
+
+
+def test_the_published_counts_cite_their_source_and_do_not_shadow_a_preset():
+    from calculators.model_name import PUBLISHED_COUNTS, match_known_model, read
+    from calculators.presets import all_presets
+
+    preset_repos = {preset.hf_repo for preset in all_presets()}
+    for model in PUBLISHED_COUNTS:
+        assert model.source_url.startswith("https://") and model.hf_repo not in preset_repos
+        assert 0 <= model.official_active_parameter_count < model.official_parameter_count
+        assert match_known_model(read(model.hf_repo.split("/")[1]).model_tokens) is model
 
 
 def test_the_memory_calculator_gets_the_preset_and_the_nearest_mix():
@@ -146,3 +234,23 @@ def test_input_that_is_not_a_model_name_is_refused_with_a_reason(text, words):
         decode(text)
     assert raised.value.field == "name"
     assert words in raised.value.message
+
+
+def field_rates(cases):
+    """How many cases each field gets right: {field: (right, cases)}."""
+    fields = ("parameters", "active", "variant", "format", "quant", "shard")
+    right = dict.fromkeys(fields, 0)
+    for case in cases:
+        try:
+            problems = check(case)[1]
+        except NotAModelName:
+            continue
+        for name in fields:
+            right[name] += not any(problem.startswith(name) for problem in problems)
+    return {name: (count, len(cases)) for name, count in right.items()}
+
+
+if __name__ == "__main__":  # python -m tests.calculators.test_model_name: rates per field
+    for part in ("dev", "holdout"):
+        print(f"{part:8s}", "  ".join(f"{name} {right}/{total}" for name, (right, total)
+                                      in field_rates(DATA[part]).items()))

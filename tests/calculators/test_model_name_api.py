@@ -25,6 +25,20 @@ def test_a_gguf_file_name_decodes_with_its_parts_linked_to_entries(api_client, m
     assert body["memory_calculator_url"] == "/calculators/memory/?model=gemma-3-27b&quant=Q4_K_M"
 
 
+def test_quant_as_spelled_and_in_one_spelling(api_client, db):
+    body = api_client.get("/api/v1/model-name/", {"name": "olmoe-1b-7b-0924-instruct-q4_k_m.gguf"}).json()
+    assert (body["quant"], body["quant_type"]) == ("q4_k_m", "Q4_K_M")
+    assert (body["parameters_b"], body["active_parameters_b"]) == (7, 1)
+
+
+def test_a_repository_the_decoder_does_not_know_is_decoded_not_refused(api_client, db):
+    response = api_client.get("/api/v1/model-name/", {"name": "someone/my-first-model"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["publisher"] == "someone" and body["parameters_b"] is None
+    assert [part["kind"] for part in body["parts"]] == ["publisher", "unknown", "unknown", "unknown"]
+
+
 def test_a_mixture_of_experts_gets_its_published_total_not_n_times_m(api_client, db):
     body = api_client.get("/api/v1/model-name/", {"name": "mistralai/Mixtral-8x7B-Instruct-v0.1"}).json()
     assert body["parameters_b"] == pytest.approx(46.7, abs=0.01)
@@ -66,3 +80,9 @@ def test_the_page_says_when_a_model_is_not_a_calculator_preset(client, db):
     html = client.get("/calculators/model-name/", {"name": "Qwen3.5-9B-Q4_K_M.gguf"}).content.decode()
     assert "not among the memory calculator's presets" in html
     assert "as the name rounds it" in html
+
+
+def test_the_page_shows_the_quant_as_spelled_and_in_llama_cpp_s_spelling(client, db):
+    html = client.get("/calculators/model-name/", {"name": "qwen2.5-7b-instruct-q5_k_m.gguf"}).content.decode()
+    assert '<dd data-fact="quant">q5_k_m <span class="muted">(Q5_K_M)</span></dd>' in html
+    assert 'href="/calculators/memory/?model=qwen2.5-7b&amp;quant=Q5_K_M"' in html

@@ -53,6 +53,10 @@ PUBLISHED_PARAMETER_COUNTS = {
     "ministral-8b": 8_019_808_256,  # mistralai/Ministral-8B-Instruct-2410
     "codestral-22b": 22_247_282_688,  # mistralai/Codestral-22B-v0.1
     "mixtral-8x22b": 140_630_071_296,  # mistralai/Mixtral-8x22B-v0.1
+    # 61,064,245,248 bytes of bfloat16 in model.safetensors.index.json of the repository
+    "qwen3-coder-30b-a3b": 30_532_122_624,  # Qwen/Qwen3-Coder-30B-A3B-Instruct
+    "mistral-large-2407": 122_610_069_504,  # mistralai/Mistral-Large-Instruct-2407
+    "magistral-small-2506": 23_572_403_200,  # mistralai/Magistral-Small-2506 (keras-hub: the same)
 }
 
 

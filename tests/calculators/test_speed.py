@@ -31,7 +31,7 @@ GiB = 2**30
 # processing deep in the context on AMD (ROCm, Vulkan) and Intel (Vulkan) GPUs, where one
 # attention efficiency per backend cannot fit kernels of different vendors and builds, and
 # MoE generation on the never-fitted rows. strict: the day one passes, the mark must go.
-KNOWN_MISS = pytest.mark.xfail(strict=True, reason="floor not met yet: attention at depth on AMD/Intel GPUs (issue 18)")
+KNOWN_MISS = pytest.mark.xfail(strict=True, reason="floor not met yet (issue 18): Vulkan kernels without fitted rows at depth, Vulkan bandwidth on AMD/Intel")
 
 
 @functools.lru_cache(maxsize=1)
@@ -48,7 +48,8 @@ def held_out(group):
 def hw(slug, backend=None, **kw):
     accel = get_accelerator(slug)
     return speed.Hardware(accel.memory_bandwidth_gbs, accel.compute_tflops, backend or accel.backends[0],
-                          accel.unified, name=accel.name, int8_tops=accel.int8_tops, **kw)
+                          accel.unified, name=accel.name, int8_tops=accel.int8_tops,
+                          architecture=accel.architecture, **kw)
 
 
 def arch(slug):
@@ -426,3 +427,45 @@ def test_every_speed_figure_is_cited_and_physical():
     assert all(get_accelerator(slug).int8_tops for slug in ("rtx-2080-ti", "rtx-3090", "rtx-4090", "rtx-5090",
                                                             "t4", "a100-80gb", "h100-80gb"))
     assert get_accelerator("tesla-v100-32gb").int8_tops is None
+
+
+# --- which flash-attention kernel llama.cpp runs ----------------------------------------------
+
+def _kernel(slug, backend, model, built=None):
+    prof = speed.profile(arch(model), quant="Q4_0", flash_attention=True)
+    return speed.attention_kernel(hw(slug, backend, build_date=built), prof.head_dim, prof.gqa_ratio)
+
+
+@pytest.mark.parametrize("slug, backend, model, built, kernel", [
+    # HIP: the tensor-core kernel on RDNA 4 from llama.cpp PR #18481 (2026-01-13), for grouped-query
+    # attention with heads of at most 128 (ggml-cuda/fattn.cu); the tile kernel otherwise
+    ("radeon-ai-pro-r9700", "rocm", "llama-3.1-8b", datetime.date(2025, 12, 17), "scalar"),
+    ("radeon-ai-pro-r9700", "rocm", "llama-3.1-8b", datetime.date(2026, 2, 1), "matrix"),
+    ("radeon-ai-pro-r9700", "rocm", "llama-2-7b", None, "scalar"),  # one query head per KV head
+    ("radeon-ai-pro-r9700", "rocm", "gemma-3-4b", None, "scalar"),  # heads of 256
+    ("ryzen-ai-max-395", "rocm", "gpt-oss-20b", datetime.date(2026, 5, 1), "scalar"),  # RDNA 3: PR #22880
+    ("ryzen-ai-max-395", "rocm", "gpt-oss-20b", datetime.date(2026, 5, 16), "matrix"),
+    ("mi50", "rocm", "llama-3.1-8b", None, "scalar"),  # GCN: no matrix units
+    # Vulkan: coopmat2 on NVIDIA, coopmat1 on RDNA 3 and newer, the scalar shader elsewhere
+    ("rtx-4090", "vulkan", "llama-2-7b", None, "matrix"),
+    ("ryzen-ai-max-395", "vulkan", "llama-2-7b", None, "matrix"),
+    ("rx-6800-xt", "vulkan", "llama-2-7b", None, "scalar"),
+    ("arc-pro-b70", "vulkan", "llama-2-7b", None, "scalar"),
+    ("rtx-4090", "cuda", "llama-2-7b", None, "matrix"),
+])
+def test_the_attention_kernel_is_the_one_llama_cpp_picks(slug, backend, model, built, kernel):
+    assert _kernel(slug, backend, model, built) == kernel
+
+
+def test_the_vector_units_attention_kernel_slows_a_deep_prompt_most():
+    prof = speed.profile(arch("llama-3.1-8b"), quant="Q4_0", flash_attention=True)
+    tile = hw("radeon-ai-pro-r9700", "rocm", build_date=datetime.date(2025, 12, 1))
+    mma = hw("radeon-ai-pro-r9700", "rocm")
+    gain = {depth: speed.prompt_processing(prof, mma, depth).tokens_per_second
+            / speed.prompt_processing(prof, tile, depth).tokens_per_second for depth in (0, 32768)}
+    assert 1 < gain[0] < 1.1  # little attention at the start of the context
+    assert gain[32768] > 2
+
+
+def test_every_gpu_with_speed_figures_names_its_architecture():
+    assert all(g.architecture for g in GPUS if g.has_speed_figures)

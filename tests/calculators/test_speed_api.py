@@ -37,7 +37,7 @@ def post(client, **payload):
 def direct(slug, gpu, quant="Q4_K_M", backend=None, **kw):
     accel = get_accelerator(gpu)
     hw = speed.Hardware(accel.memory_bandwidth_gbs, accel.compute_tflops, backend or accel.backends[0],
-                        accel.unified, int8_tops=accel.int8_tops)
+                        accel.unified, int8_tops=accel.int8_tops, architecture=accel.architecture)
     return speed.estimate(get_preset(slug).architecture, hw, quant=quant, **{"flash_attention": "auto", **kw})
 
 

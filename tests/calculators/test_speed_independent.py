@@ -92,7 +92,7 @@ def test_the_held_out_independent_rows_are_never_fitted():
 @pytest.mark.parametrize("group, floor, minimum", [
     ("generation, dense", 0.15, 10),
     pytest.param("generation, MoE", 0.25, 6, marks=KNOWN_MISS),
-    pytest.param("prompt processing, all", 0.30, 10, marks=KNOWN_MISS),
+    ("prompt processing, all", 0.30, 10),
 ])
 def test_never_fitted_independent_median_error_is_within_the_floor(group, floor, minimum):
     summary = speed_fit.summarise(speed_fit.errors(never_fitted(group)))

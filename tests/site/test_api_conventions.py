@@ -76,7 +76,21 @@ def test_deeply_nested_json_is_a_400_not_a_500(api_client, member):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("url", ["/api/v1/entries/?search=%00", "/api/v1/entries/?category=a%00b",
-                                 "/api/v1/notes/?entry=%00", "/notes/?entry=%00", "/search/?q=%00"])
-def test_nul_characters_in_query_parameters_are_a_400(client, url):
-    assert client.get(url).status_code == 400
+@pytest.mark.parametrize("url, field", [
+    ("/api/v1/entries/?search=%00", "search"), ("/api/v1/entries/?category=a%00b", "category"),
+    ("/api/v1/notes/?entry=%00", "entry"), ("/api/v1/model-name/?name=gemma%00-3", "name"),
+    ("/api/v1/entries/?search=kv&category=a%00b", "category"), ("/api/v1/entries/?a%00b=1", "non_field_errors"),
+])
+def test_nul_characters_in_api_query_parameters_are_a_400_naming_the_parameter(client, url, field):
+    response = client.get(url)
+    assert response.status_code == 400
+    assert list(response.json()) == [field]
+    assert "NUL" in response.json()[field][0]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["/notes/?entry=%00", "/search/?q=%00", "/calculators/model-name/?name=a%00"])
+def test_nul_characters_in_page_query_parameters_are_a_400(client, url):
+    response = client.get(url)
+    assert response.status_code == 400
+    assert b"NUL" in response.content
