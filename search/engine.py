@@ -315,9 +315,11 @@ def results_for(ids: list[int], user, terms: list[QueryTerm], text: str) -> list
     wanted = {term.lexeme for term in terms if len(term.lexeme) > 1}
     candidates = {i: candidates_of(d) for i, d in documents.items()}
     stems = lexemes_of({w for cs in candidates.values() for c in cs for w in c.words})
+    # Each word's query terms worked out once: snippets ask about every word of every sentence.
+    matches = {word: found for word, word_stems in stems.items() if (found := word_stems & wanted)}
 
     def match(word: str) -> frozenset:
-        return stems.get(word, frozenset()) & wanted
+        return matches.get(word, frozenset())
 
     results = []
     for document_id in ids:

@@ -60,7 +60,8 @@ def snippet(candidates: Iterable[Candidate], match: Matcher, max_chars: int = MA
 def _score(candidate: Candidate, match: Matcher) -> float:
     matched = set()
     for word in candidate.words:
-        matched |= match(word)
+        if found := match(word):
+            matched |= found
     score = len(matched) + candidate.bonus
     if FORMULA in candidate.text:
         score -= 0.75  # a sentence with a gap where a formula was reads badly
