@@ -20,10 +20,11 @@ EMBEDDED_DATABASE_NAME = "fieldguide"
 # Per-session search settings:
 # - pgvector 0.8: when a query filters the rows it ranks (notes the reader may see), keep
 #   scanning the HNSW index until enough rows pass the filter instead of returning too few;
-# - HNSW ef_search 100 (default 40): recall@10 against exact search went from 0.77 to
-#   the figure in README's benchmarks at 100,000 notes, for a few ms per query;
+# - HNSW ef_search 250 (default 40): with the index's m 32 / ef_construction 128
+#   (search.models.Passage) recall@10 against exact search at 100,000 passages is 0.98
+#   instead of 0.76, for about 5 ms more per query (bench/bench_search_scale.py);
 # - the pg_trgm word-similarity threshold of "did you mean" lists (Entry.objects.closest).
-SESSION_OPTIONS = ("-c hnsw.iterative_scan=strict_order -c hnsw.ef_search=100 "
+SESSION_OPTIONS = ("-c hnsw.iterative_scan=strict_order -c hnsw.ef_search=250 "
                    "-c pg_trgm.word_similarity_threshold=0.3")
 
 
