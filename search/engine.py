@@ -11,6 +11,7 @@ is corrected first when it is neither a glossary word nor an English one (search
 a query with no English or glossary word at all finds nothing.
 """
 
+import threading
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -252,20 +253,28 @@ def tool_documents() -> dict[str, int]:
 # --- spelling ---------------------------------------------------------------------------
 
 _speller: tuple[tuple, Speller] | None = None
+# Building the speller takes about a second of CPU. Under a burst of first searches one
+# thread builds it while the others wait, instead of forty building it at once while each
+# holds a database connection the rest of the burst is queueing for.
+_speller_lock = threading.Lock()
 
 
 def speller(version: tuple) -> Speller:
     """The speller over the glossary's words, built again when an entry changes (`version`)."""
     global _speller
-    if _speller is None or _speller[0] != version:
-        texts = [f"{tool.summary} {tool.text}" for tool in tools.TOOLS.values()]
-        names = [name for tool in tools.TOOLS.values() for name in (tool.title, *tool.aliases)]
-        for document in Document.objects.filter(kind=Document.Kind.ENTRY).only(
-                "title", "aliases", "summary", "text"):
-            texts += [document.summary, document.text]
-            names += [document.title, *document.aliases]
-        _speller = (version, Speller(texts, names))
-    return _speller[1]
+    current = _speller
+    if current is not None and current[0] == version:
+        return current[1]
+    with _speller_lock:
+        if _speller is None or _speller[0] != version:
+            texts = [f"{tool.summary} {tool.text}" for tool in tools.TOOLS.values()]
+            names = [name for tool in tools.TOOLS.values() for name in (tool.title, *tool.aliases)]
+            for document in Document.objects.filter(kind=Document.Kind.ENTRY).only(
+                    "title", "aliases", "summary", "text"):
+                texts += [document.summary, document.text]
+                names += [document.title, *document.aliases]
+            _speller = (version, Speller(texts, names))
+        return _speller[1]
 
 
 # --- result rows ------------------------------------------------------------------------
