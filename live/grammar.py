@@ -378,7 +378,8 @@ class _Analysis:
     item, without reading a character. llama.cpp keeps one stack per place and checks every
     candidate token against each, so this is what a token costs. A repetition of something
     that can be empty multiplies it; one without an upper bound is left-recursive after
-    the rewrite (S' ::= S S' | empty), which llama.cpp refuses as well.
+    the rewrite (S' ::= S S' | empty). llama.cpp's own left-recursion check refuses most of
+    these but lets some through (`root ::= ("a"?)*`); refusing them all costs users nothing.
 
     Recursion here follows the written nesting only (at most MAX_NESTING groups and
     MAX_NESTING stacked repetitions); rule references are resolved with explicit stacks,
