@@ -119,3 +119,20 @@ def test_changing_a_notes_visibility_changes_who_finds_it(member, make_note):
     assert keyword_notes("flash attention", None) == [note.pk]
     note.apply_edit({"visibility": "team"}, author=member)
     assert keyword_notes("flash attention", None) == []
+
+
+def test_public_notes_do_not_take_every_other_place(glossary, member, make_note, embeddings):
+    # Entries and notes are ranked as one list by relevance, not interleaved by kind: a team
+    # that writes many public notes about its own machines does not push the glossary's
+    # answer to a sampling question down (issue 16: in semantic mode notes took every
+    # other place).
+    from search.engine import search
+
+    for week in range(12):
+        make_note(member, f"Our rig, week {week}",
+                  body=f"We ran models on the office GPUs again in week {week}; the fans were loud.",
+                  visibility="public")
+    for mode in ("semantic", "hybrid"):
+        results = search("make the output more random", mode, 10, user=None).results
+        assert [r.type for r in results[:5]].count("note") == 0, (mode, [r.title for r in results])
+        assert "temperature" in [r.slug for r in results[:3]], (mode, [r.title for r in results])
