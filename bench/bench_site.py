@@ -35,15 +35,14 @@ def main(argv=None):
     from django.test import Client
 
     from search.embeddings import encode, get_model
-    from search.indexing import embed_passages
+    from search.indexing import embed_passages, passages_of
     from search.models import Document, Passage
-    from search.text import passage_texts
 
     result = {}
     with scratch_database():
         call_command("load_glossary", verbosity=0)
         documents = list(Document.objects.all())
-        texts = [t for d in documents for t in passage_texts(d.title, d.aliases, d.summary, d.text)]
+        texts = [t for d in documents for t in passages_of(d)]
         get_model()
         encode(texts[:128])  # warm-up: the first batches pay for lazy initialisation
 

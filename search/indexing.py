@@ -144,6 +144,13 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def passages_of(document: Document) -> list[str]:
+    """The texts `document` is embedded as: search.text.passage_texts, with an entry's hidden
+    search aliases as descriptions."""
+    descriptions = document.entry.search_aliases if document.entry_id else []
+    return passage_texts(document.title, document.aliases, document.summary, document.text, descriptions)
+
+
 def embed_passages(documents, progress=None) -> dict:
     """Bring the documents' passages up to date, encoding only passages whose text changed.
 
@@ -156,9 +163,7 @@ def embed_passages(documents, progress=None) -> dict:
     prefetch_related_objects([d for d in documents if d.entry_id], "entry")  # their search aliases
     wanted = {}  # (document id, position) -> text
     for document in documents:
-        descriptions = document.entry.search_aliases if document.entry_id else []
-        texts = passage_texts(document.title, document.aliases, document.summary, document.text, descriptions)
-        for position, text in enumerate(texts):
+        for position, text in enumerate(passages_of(document)):
             wanted[(document.id, position)] = text
     existing = {(p.document_id, p.position): p for p in
                 Passage.objects.filter(document__in=documents).defer("embedding")}
