@@ -99,6 +99,16 @@ def readable_by(user, prefix: str = "") -> Q:
                     | q(author=user))
 
 
+def reader_key(user) -> tuple:
+    """What readable_by reads of `user`: readers with the same key may read the same notes
+    (so a condition compiled for one of them serves them all)."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return ("anonymous",)
+    if user.is_staff:
+        return ("staff",)
+    return ("member", user.pk)
+
+
 class Note(models.Model):
     class Visibility(models.TextChoices):
         PRIVATE = "private", "Private: only me (and staff)"

@@ -13,6 +13,7 @@ a query with no English or glossary word at all finds nothing.
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -21,10 +22,11 @@ from pgvector import Vector
 
 from glossary.links import lookup_key
 from glossary.models import Entry
+from notes.models import Note, readable_by, reader_key
 from search import tools
 from search.embeddings import EmbeddingUnavailable, embed_query
-from search.models import Document, visible_by_copy, visible_to
-from search.snippets import WORD, Candidate, snippet
+from search.models import Document, visible_by_copy
+from search.snippets import WORD, Candidate, snippet, words
 from search.spelling import Speller
 from search.text import html_blocks, sentences
 
@@ -88,6 +90,11 @@ def search(text: str, mode: str = "hybrid", limit: int = 10, user=None, correct:
     answer = Answer(query=text, mode=mode)
     ranks_keywords = mode in ("hybrid", "keyword")
     depth = max(limit * 3, FUSION_DEPTH)
+    wants_vector = mode in ("hybrid", "semantic")
+    # The query is embedded on another thread while this one ranks its words, corrects its
+    # spelling and finds the tools it asks for: the embedding is the longest step, and the
+    # rest fits beside it. A corrected query is embedded again, as corrected.
+    vector = _embedder.submit(embed_query, text) if wants_vector else None
     visible = visibility_sql(user)
     side = keyword_side(text, visible, depth, ranks_keywords)
     searched = text
@@ -100,10 +107,12 @@ def search(text: str, mode: str = "hybrid", limit: int = 10, user=None, correct:
         answer.close_terms = close_terms(searched, speller(side.version))  # "asdkjh qwepoi"
         answer.took_ms = (time.perf_counter() - started) * 1000
         return answer
+    asked_tools = tools_asked_for(searched)
     similar = []
-    if mode in ("hybrid", "semantic"):
+    if wants_vector:
         try:
-            similar = semantic_ranking(embed_query(searched), visible, depth)
+            query_vector = vector.result() if searched == text else embed_query(searched)
+            similar = semantic_ranking(query_vector, visible, depth)
         except EmbeddingUnavailable:
             if mode == "semantic":
                 raise
@@ -113,15 +122,18 @@ def search(text: str, mode: str = "hybrid", limit: int = 10, user=None, correct:
                 (SEMANTIC_WEIGHT, [doc for doc, sim in similar if sim >= SEMANTIC_CUT][:FUSION_DEPTH])]
     scores = fuse(rankings)
     if scores:
-        scores = fuse(rankings + [(TOOL_WEIGHT, tools_asked_for(searched))])
+        scores = fuse(rankings + [(TOOL_WEIGHT, asked_tools)])
     for document_id in side.exact:
         scores[document_id] = 10.0 + scores.get(document_id, 0.0)  # above any fused score
     ranked = sorted(scores, key=lambda doc: (-scores[doc], doc))[:limit]
-    answer.results = results_for(ranked, user, side.terms, searched)
+    answer.results = results_for(ranked, user, side.terms, searched, side.version)
     if not answer.results:
         answer.close_terms = close_terms(searched, speller(side.version))
     answer.took_ms = (time.perf_counter() - started) * 1000
     return answer
+
+
+_embedder = ThreadPoolExecutor(max_workers=2, thread_name_prefix="query-embedding")
 
 
 # --- the rankings -----------------------------------------------------------------------
@@ -135,7 +147,9 @@ class QueryTerm:
 
 @dataclass
 class KeywordSide:
-    version: tuple  # the glossary's (entry count, latest change), as search.suggest.glossary_version
+    # The glossary's (entry count, latest change, category names): what the caches of the
+    # glossary's words and rows are built again on.
+    version: tuple
     exact: list[int]  # documents of the entries whose term or alias is exactly the text
     terms: list[QueryTerm]  # the text's word stems that occur in any document
     ranking: list[tuple[int, float]]  # (document id, BM25F score), best first
@@ -170,6 +184,7 @@ def keyword_side(text: str, visible: tuple[str, list], depth: int, rank: bool = 
                 where %s
                 group by best.document_id order by score desc, best.document_id limit %s)
             select (select count(*) from glossary_entry), (select max(updated_at) from glossary_entry),
+                   (select string_agg(id || ':' || name, '|' order by id) from glossary_category),
                    (select coalesce(array_agg(d.id), '{{}}') from glossary_entry e
                     join search_document d on d.entry_id = e.id where e.lookup_keys @> %s),
                    (select coalesce(array_agg(lexeme order by lexeme), '{{}}') from q),
@@ -177,16 +192,26 @@ def keyword_side(text: str, visible: tuple[str, list], depth: int, rank: bool = 
                    (select coalesce(array_agg(document_id order by score desc, document_id), '{{}}') from ranked),
                    (select coalesce(array_agg(score order by score desc, document_id), '{{}}') from ranked)""",
             [text, *visible_params, CHAMPIONS, rank, depth, [lookup_key(text)]])
-        count, updated, exact, lexemes, idfs, documents, scores = cursor.fetchone()
-    return KeywordSide((count, updated), exact, [QueryTerm(lx, idf) for lx, idf in zip(lexemes, idfs)],
+        count, updated, categories, exact, lexemes, idfs, documents, scores = cursor.fetchone()
+    return KeywordSide((count, updated, categories), exact, [QueryTerm(lx, idf) for lx, idf in zip(lexemes, idfs)],
                        list(zip(documents, scores)))
 
 
-def visibility_sql(user) -> tuple[str, list]:
+_visibility: dict[tuple, tuple[str, tuple]] = {}
+
+
+def visibility_sql(user) -> tuple[str, tuple]:
     """The condition for documents `user` may see, as SQL over the table search_document,
-    compiled from the rule every other query uses (search.models.visible_by_copy)."""
-    query = Document.objects.filter(visible_by_copy(user)).query
-    return query.where.as_sql(query.get_compiler(connection=connection), connection)
+    compiled from the rule every other query uses (search.models.visible_by_copy), once per
+    kind of reader: compiling it took longer than some of the queries it goes into."""
+    key = reader_key(user)
+    if (compiled := _visibility.get(key)) is None:
+        if len(_visibility) > 10_000:
+            _visibility.clear()
+        query = Document.objects.filter(visible_by_copy(user)).query
+        sql, params = query.where.as_sql(query.get_compiler(connection=connection), connection)
+        compiled = _visibility[key] = (sql, tuple(params))
+    return compiled
 
 
 def semantic_ranking(vector, visible: tuple[str, list], depth: int) -> list[tuple[int, float]]:
@@ -284,7 +309,7 @@ _lexemes: dict[str, frozenset] = {}
 
 def lexemes_of(words) -> dict[str, frozenset]:
     """Each word's stems as the database makes them, remembered (the vocabulary is bounded)."""
-    missing = list({w.casefold() for w in words} - _lexemes.keys())
+    missing = [w for w in {w.casefold() for w in words} if w not in _lexemes]
     if missing:
         if len(_lexemes) > 200_000:
             _lexemes.clear()
@@ -295,16 +320,39 @@ def lexemes_of(words) -> dict[str, frozenset]:
     return {w: _lexemes.get(w.casefold(), frozenset()) for w in words}
 
 
-def candidates_of(document: Document) -> list[Candidate]:
-    """The sentences a snippet may be cut from: summary first, then the body's prose."""
-    if document.kind == Document.Kind.ENTRY:
-        body = document.entry.body_html
-    elif document.kind == Document.Kind.NOTE:
-        body = document.note.body_html
-    else:
-        body = ""
-    tool_text = tools.TOOLS[document.tool].text if document.tool in tools.TOOLS else ""
-    return _candidates(document.summary, body, tool_text)
+_sentence_stems: dict[str, frozenset] = {}
+
+
+def sentence_stems(texts) -> dict[str, frozenset]:
+    """Each sentence's word stems together, remembered: result pages show the same
+    sentences again and again, and a snippet is chosen by the query terms each one holds."""
+    missing = [text for text in texts if text not in _sentence_stems]
+    if missing:
+        if len(_sentence_stems) > 100_000:
+            _sentence_stems.clear()
+        stems = lexemes_of({word for text in missing for word in words(text)})
+        for text in missing:
+            _sentence_stems[text] = frozenset().union(*(stems[word] for word in words(text)))
+    return {text: _sentence_stems[text] for text in texts}
+
+
+@dataclass(frozen=True)
+class Row:
+    """What a result is made from: plain values, not model instances, because building the
+    instances of every search's results cost more than the query that read them."""
+
+    kind: str
+    title: str
+    summary: str
+    body_html: str
+    key: str = ""  # an entry's slug, a tool's key
+    category: str = ""  # an entry's category, the entry a note is about
+    note_id: int | None = None
+
+    def candidates(self) -> list[Candidate]:
+        """The sentences a snippet may be cut from: summary first, then the body's prose."""
+        tool_text = tools.TOOLS[self.key].text if self.kind == Document.Kind.TOOL and self.key in tools.TOOLS else ""
+        return _candidates(self.summary, self.body_html, tool_text)
 
 
 @lru_cache(maxsize=4096)  # result pages show the same documents again and again
@@ -314,38 +362,68 @@ def _candidates(summary: str, body_html: str, plain: str) -> list[Candidate]:
             + [Candidate(s, i) for i, block in enumerate(blocks) for s in sentences(block)])
 
 
-def results_for(ids: list[int], user, terms: list[QueryTerm], text: str) -> list[Result]:
-    """Result rows for these document ids, in order; visibility is checked again here, so no
-    caller can reveal a note the reader may not read."""
-    documents = {d.id: d for d in Document.objects.filter(visible_to(user), id__in=ids)
-                 .select_related("entry__category", "note__entry")
-                 .only("kind", "tool", "summary", "entry__slug", "entry__term", "entry__body_html",
-                       "entry__category__name", "note__title", "note__body_html", "note__entry__term")}
-    wanted = {term.lexeme for term in terms if len(term.lexeme) > 1}
-    candidates = {i: candidates_of(d) for i, d in documents.items()}
-    stems = lexemes_of({w for cs in candidates.values() for c in cs for w in c.words})
-    # Each word's query terms worked out once: snippets ask about every word of every sentence.
-    matches = {word: found for word, word_stems in stems.items() if (found := word_stems & wanted)}
+_public_rows: tuple[tuple, dict[int, Row]] | None = None
 
-    def match(word: str) -> frozenset:
-        return matches.get(word, frozenset())
+
+def public_rows(version: tuple) -> dict[int, Row]:
+    """Document id → row for every entry and tool: anyone may see them, result pages show
+    them again and again, and they change only with the glossary (`version`)."""
+    global _public_rows
+    current = _public_rows
+    if current is None or current[0] != version:
+        rows = {}
+        for id, kind, tool, summary, slug, term, body_html, category in (
+                Document.objects.exclude(kind=Document.Kind.NOTE).values_list(
+                    "id", "kind", "tool", "summary", "entry__slug", "entry__term", "entry__body_html",
+                    "entry__category__name")):
+            if kind == Document.Kind.ENTRY:
+                rows[id] = Row(kind, term, summary, body_html, slug, category)
+            elif tool in tools.TOOLS:
+                rows[id] = Row(kind, tools.TOOLS[tool].title, summary, "", tool, tools.TOOLS[tool].category)
+        _public_rows = current = (version, rows)
+    return current[1]
+
+
+def note_rows(ids: list[int], user) -> dict[int, Row]:
+    """Document id → row for the notes among `ids` that `user` may read, checked through
+    the note itself (notes.models.readable_by), not the copy rankings filter on."""
+    return {document_id: Row(Document.Kind.NOTE, title, "", body_html, category=about or "Team note", note_id=id)
+            for document_id, id, title, body_html, about in Note.objects.filter(
+                readable_by(user), search_document__id__in=ids).values_list(
+                    "search_document__id", "id", "title", "body_html", "entry__term")}
+
+
+def results_for(ids: list[int], user, terms: list[QueryTerm], text: str, version: tuple) -> list[Result]:
+    """Result rows for these document ids, in order. Notes are read again with their own
+    visibility rule, so no caller can reveal a note the reader may not read."""
+    public = public_rows(version)
+    rows = {i: public[i] for i in ids if i in public}
+    if notes := [i for i in ids if i not in public]:
+        rows.update(note_rows(notes, user))
+    wanted = frozenset(term.lexeme for term in terms if len(term.lexeme) > 1)
+    candidates = {i: row.candidates() for i, row in rows.items()}
+    stems_in = sentence_stems({c.text for cs in candidates.values() for c in cs})
+
+    def matched_in(candidate: Candidate) -> frozenset:
+        return stems_in[candidate.text] & wanted
+
+    def match(word: str) -> frozenset:  # asked only of the chosen sentences' words
+        stems = _lexemes.get(word.casefold())
+        return (lexemes_of([word])[word] if stems is None else stems) & wanted
 
     results = []
     for document_id in ids:
-        document = documents.get(document_id)
-        if document is None:
+        row = rows.get(document_id)
+        if row is None:
             continue
-        text_snippet = snippet(candidates[document_id], match)
-        if document.kind == Document.Kind.ENTRY:
-            entry = document.entry
-            results.append(Result("entry", entry.term, entry.get_absolute_url(), text_snippet,
-                                  entry.category.name, slug=entry.slug))
-        elif document.kind == Document.Kind.NOTE:
-            note = document.note
-            results.append(Result("note", note.title, note.get_absolute_url(), text_snippet,
-                                  note.entry.term if note.entry_id else "Team note", id=note.id))
+        text_snippet = snippet(candidates[document_id], match, matched_in=matched_in)
+        if row.kind == Document.Kind.ENTRY:
+            url = Entry(slug=row.key).get_absolute_url()
+            results.append(Result("entry", row.title, url, text_snippet, row.category, slug=row.key))
+        elif row.kind == Document.Kind.NOTE:
+            url = Note(pk=row.note_id).get_absolute_url()
+            results.append(Result("note", row.title, url, text_snippet, row.category, id=row.note_id))
         else:
-            tool = tools.TOOLS[document.tool]
-            results.append(Result("tool", tool.title, tools.url_for(document.tool, text), text_snippet,
-                                  tool.category, slug=document.tool))
+            results.append(Result("tool", row.title, tools.url_for(row.key, text), text_snippet,
+                                  row.category, slug=row.key))
     return results

@@ -40,12 +40,19 @@ def words(text: str) -> tuple[str, ...]:
 Matcher = Callable[[str], frozenset]
 
 
-def snippet(candidates: Iterable[Candidate], match: Matcher, max_chars: int = MAX_CHARS) -> str:
-    """HTML: the best passage of whole sentences (or clauses), with <mark> around matches."""
+def snippet(candidates: Iterable[Candidate], match: Matcher, max_chars: int = MAX_CHARS,
+            matched_in: Callable[[Candidate], frozenset] | None = None) -> str:
+    """HTML: the best passage of whole sentences (or clauses), with <mark> around matches.
+
+    `matched_in(candidate)`, when given, says which query terms a whole sentence matches
+    (what `match` says of its words, together): a caller that knows it already spares
+    asking `match` about every word of every sentence.
+    """
     candidates = [c for c in candidates if c.text.strip()]
     if not candidates:
         return ""
-    scored = [(_score(c, match), -i, i) for i, c in enumerate(candidates)]
+    matched_in = matched_in or (lambda candidate: terms_matched(candidate, match))
+    scored = [(_score(c, matched_in(c)), -i, i) for i, c in enumerate(candidates)]
     best = max(scored)[2]
     chosen = candidates[best].text
     following = best + 1
@@ -57,11 +64,15 @@ def snippet(candidates: Iterable[Candidate], match: Matcher, max_chars: int = MA
     return mark(_fit(chosen, match, max_chars), match)
 
 
-def _score(candidate: Candidate, match: Matcher) -> float:
+def terms_matched(candidate: Candidate, match: Matcher) -> frozenset:
     matched = set()
     for word in candidate.words:
         if found := match(word):
             matched |= found
+    return frozenset(matched)
+
+
+def _score(candidate: Candidate, matched: frozenset) -> float:
     score = len(matched) + candidate.bonus
     if FORMULA in candidate.text:
         score -= 0.75  # a sentence with a gap where a formula was reads badly

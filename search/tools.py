@@ -10,6 +10,7 @@ the name decoder.
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlencode
 
 from calculators.gpus import GPUS
@@ -201,6 +202,11 @@ def _quant(text: str) -> str | None:
 def memory_prefill(text: str) -> dict[str, str]:
     """The memory calculator's query parameters a question names: model, quant, the GPU
     (and how many) or a GPU memory size, and the context length."""
+    return dict(_memory_prefill(text))
+
+
+@lru_cache(maxsize=256)  # one search asks twice: does the tool answer, and its address
+def _memory_prefill(text: str) -> tuple[tuple[str, str], ...]:
     gpu, count = _gpu(text)
     params = {"model": _model(text), "quant": _quant(text), "gpu": gpu}
     if gpu and count > 1:
@@ -209,7 +215,7 @@ def memory_prefill(text: str) -> dict[str, str]:
         params["gpu"], params["vram_gb"] = "custom", size.group(1)
     if context := _CONTEXT.search(text):
         params["context_length"] = str(min(int(context.group(1)) * 1024, 8_388_608))
-    return {name: value for name, value in params.items() if value}
+    return tuple((name, value) for name, value in params.items() if value)
 
 
 # A name with its parts joined by hyphens, slashes or dots: Qwen3-30B-A3B, org/model-GGUF.

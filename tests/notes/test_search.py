@@ -105,8 +105,8 @@ def test_a_failing_embedding_model_is_logged_and_the_note_is_saved(member, embed
 
 def test_result_rows_recheck_visibility_and_mark_the_query_words(three_notes, other_member):
     documents = [three_notes[v].search_document.id for v in ("private", "team", "public")]
-    terms = keyword_side("softmax", visibility_sql(other_member), 10).terms
-    results = results_for(documents, other_member, terms, "softmax")
+    side = keyword_side("softmax", visibility_sql(other_member), 10)
+    results = results_for(documents, other_member, side.terms, "softmax", side.version)
     assert [r.id for r in results] == [three_notes["team"].pk, three_notes["public"].pk]
     assert results[0].type == "note" and results[0].url == f"/notes/{results[0].id}/"
     assert "<mark>softmax</mark>" in results[0].snippet
