@@ -37,6 +37,17 @@ def scratch_database(name="fieldguide_bench"):
         connection.creation.destroy_test_db(old_name, verbosity=0)
 
 
+def forget_query():
+    """Forget what the site remembers of a question's text (its embedding, the tools it
+    names), so that a timed search pays for them every time, as the baseline pays for its
+    embedding: the benchmarks ask the same questions again and again, users mostly do not."""
+    from search.embeddings import _embed_query
+    from search.tools import _memory_prefill
+
+    _embed_query.cache_clear()
+    _memory_prefill.cache_clear()
+
+
 def time_calls(function, repeat, warmup=3):
     """Seconds per call, after a few warm-up calls."""
     for _ in range(warmup):

@@ -123,7 +123,8 @@ TEMPLATES = [
 # DB_POOL_SIZE under the server's max_connections, 100 by default and for the embedded one).
 DATABASES = {"default": database_config(os.environ.get("DATABASE_URL"), DATA_DIR,
                                         pool_size=envint("DB_POOL_SIZE", "10"),
-                                        pool_timeout=envfloat("DB_POOL_TIMEOUT", "10"))}
+                                        pool_timeout=envfloat("DB_POOL_TIMEOUT", "10"),
+                                        shared_buffers=os.environ.get("EMBEDDED_DB_SHARED_BUFFERS", "512MB"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

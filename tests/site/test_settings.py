@@ -42,3 +42,21 @@ def test_an_external_database_url_is_used_as_given():
     config = database_config("postgres://app:pw@db.internal:5433/guide", Path("/nonexistent"))
     assert (config["HOST"], config["PORT"], config["NAME"], config["USER"]) == (
         "db.internal", 5433, "guide", "app")
+
+
+def test_the_embedded_server_gets_its_shared_buffers_from_the_next_start(tmp_path):
+    """A fresh data directory starts on PostgreSQL's 128 MB; the next start has the size asked
+    for (EMBEDDED_DB_SHARED_BUFFERS), because the first process wrote it for the next start."""
+    script = ("import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'config.settings'; django.setup()\n"
+              "from django.db import connection\n"
+              "with connection.cursor() as cursor:\n"
+              "    cursor.execute('show shared_buffers'); print(cursor.fetchone()[0])\n")
+    environment = {**os.environ, "DATA_DIR": str(tmp_path), "EMBEDDED_DB_SHARED_BUFFERS": "192MB"}
+    environment.pop("DATABASE_URL", None)
+
+    def shared_buffers_seen():
+        return subprocess.run([sys.executable, "-c", script], env=environment, cwd=settings.BASE_DIR,
+                              capture_output=True, text=True, check=True, timeout=120).stdout.split()[-1]
+
+    assert shared_buffers_seen() == "128MB"
+    assert shared_buffers_seen() == "192MB"
