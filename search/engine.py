@@ -372,14 +372,14 @@ def public_rows(version: tuple) -> dict[int, Row]:
     current = _public_rows
     if current is None or current[0] != version:
         rows = {}
-        for id, kind, tool, summary, slug, term, body_html, category in (
+        for document_id, kind, tool, summary, slug, term, body_html, category in (
                 Document.objects.exclude(kind=Document.Kind.NOTE).values_list(
                     "id", "kind", "tool", "summary", "entry__slug", "entry__term", "entry__body_html",
                     "entry__category__name")):
             if kind == Document.Kind.ENTRY:
-                rows[id] = Row(kind, term, summary, body_html, slug, category)
+                rows[document_id] = Row(kind, term, summary, body_html, slug, category)
             elif tool in tools.TOOLS:
-                rows[id] = Row(kind, tools.TOOLS[tool].title, summary, "", tool, tools.TOOLS[tool].category)
+                rows[document_id] = Row(kind, tools.TOOLS[tool].title, summary, "", tool, tools.TOOLS[tool].category)
         _public_rows = current = (version, rows)
     return current[1]
 
@@ -387,8 +387,8 @@ def public_rows(version: tuple) -> dict[int, Row]:
 def note_rows(ids: list[int], user) -> dict[int, Row]:
     """Document id → row for the notes among `ids` that `user` may read, checked through
     the note itself (notes.models.readable_by), not the copy rankings filter on."""
-    return {document_id: Row(Document.Kind.NOTE, title, "", body_html, category=about or "Team note", note_id=id)
-            for document_id, id, title, body_html, about in Note.objects.filter(
+    return {document_id: Row(Document.Kind.NOTE, title, "", body_html, category=about or "Team note", note_id=note_id)
+            for document_id, note_id, title, body_html, about in Note.objects.filter(
                 readable_by(user), search_document__id__in=ids).values_list(
                     "search_document__id", "id", "title", "body_html", "entry__term")}
 

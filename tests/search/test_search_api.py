@@ -83,3 +83,20 @@ def test_suggestions_name_the_alias_that_matched_and_include_tools(api_client, g
 def test_suggestions_refuse_bad_input(api_client, params, field):
     response = api_client.get("/api/v1/search/suggestions/", params)
     assert response.status_code == 400 and field in response.json()
+
+
+def test_results_show_entries_as_they_are_now(api_client, glossary):
+    """Entries' result rows are kept between searches; an edit or a renamed category shows
+    in the next search all the same."""
+    from glossary.models import Category
+
+    def min_p():
+        return next(r for r in search(api_client, q="min-p threshold", mode="keyword")["results"]
+                    if r["slug"] == "min-p")
+
+    before = min_p()
+    entry = glossary.get(slug="min-p")
+    entry.apply_edit({"summary": "Min-p keeps the tokens above a threshold scaled by the likeliest one, quokka."})
+    assert "quokka" in min_p()["snippet"] and "quokka" not in before["snippet"]
+    Category.objects.filter(pk=entry.category_id).update(name="Renamed category")
+    assert min_p()["category"] == "Renamed category"
