@@ -367,7 +367,11 @@ _public_rows: tuple[tuple, dict[int, Row]] | None = None
 
 def public_rows(version: tuple) -> dict[int, Row]:
     """Document id → row for every entry and tool: anyone may see them, result pages show
-    them again and again, and they change only with the glossary (`version`)."""
+    them again and again, and they change only with the glossary (`version`).
+
+    Their snippet sentences and the sentences' stems are worked out here too, once per
+    glossary change (about 0.4 s for 261 entries, beside the speller's second at the same
+    moment), instead of a little at a time in the searches that first show each entry."""
     global _public_rows
     current = _public_rows
     if current is None or current[0] != version:
@@ -380,6 +384,7 @@ def public_rows(version: tuple) -> dict[int, Row]:
                 rows[document_id] = Row(kind, term, summary, body_html, slug, category)
             elif tool in tools.TOOLS:
                 rows[document_id] = Row(kind, tools.TOOLS[tool].title, summary, "", tool, tools.TOOLS[tool].category)
+        sentence_stems({candidate.text for row in rows.values() for candidate in row.candidates()})
         _public_rows = current = (version, rows)
     return current[1]
 
