@@ -13,7 +13,6 @@ a query with no English or glossary word at all finds nothing.
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -91,10 +90,6 @@ def search(text: str, mode: str = "hybrid", limit: int = 10, user=None, correct:
     ranks_keywords = mode in ("hybrid", "keyword")
     depth = max(limit * 3, FUSION_DEPTH)
     wants_vector = mode in ("hybrid", "semantic")
-    # The query is embedded on another thread while this one ranks its words, corrects its
-    # spelling and finds the tools it asks for: the embedding is the longest step, and the
-    # rest fits beside it. A corrected query is embedded again, as corrected.
-    vector = _embedder.submit(embed_query, text) if wants_vector else None
     visible = visibility_sql(user)
     side = keyword_side(text, visible, depth, ranks_keywords)
     searched = text
@@ -111,8 +106,7 @@ def search(text: str, mode: str = "hybrid", limit: int = 10, user=None, correct:
     similar = []
     if wants_vector:
         try:
-            query_vector = vector.result() if searched == text else embed_query(searched)
-            similar = semantic_ranking(query_vector, visible, depth)
+            similar = semantic_ranking(embed_query(searched), visible, depth)
         except EmbeddingUnavailable:
             if mode == "semantic":
                 raise
@@ -131,9 +125,6 @@ def search(text: str, mode: str = "hybrid", limit: int = 10, user=None, correct:
         answer.close_terms = close_terms(searched, speller(side.version))
     answer.took_ms = (time.perf_counter() - started) * 1000
     return answer
-
-
-_embedder = ThreadPoolExecutor(max_workers=2, thread_name_prefix="query-embedding")
 
 
 # --- the rankings -----------------------------------------------------------------------
