@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from common import django_setup, forget_query, print_table, save, scratch_database, summary_ms, time_calls
+from common import django_setup, forget_query, print_table, save, scratch_database, summary_ms, time_alternately
 
 
 def insert_notes(count, start, entries, vectors, users, rng):
@@ -124,24 +124,21 @@ def main(argv=None):
             inserted = size
             build_seconds = rebuild_index()
 
-            position = iter(range(10**9))
-
-            def one_search():
+            def one_search(number):
                 forget_query()  # every search pays for its query embedding, as the baseline does
-                search(questions[next(position) % len(questions)], "hybrid", 10, user=reader)
+                search(questions[number % len(questions)], "hybrid", 10, user=reader)
 
-            searches = time_calls(one_search, len(questions) * 2)
-            embed_only = time_calls(lambda: encode([questions[next(position) % len(questions)]]),
-                                    len(questions) * 2)
-
-            def bare():
-                vector = encode([questions[next(position) % len(questions)]])[0]
+            def bare(number):
+                vector = encode([questions[number % len(questions)]])[0]
                 with connection.cursor() as cursor:
                     cursor.execute("select document_id from search_passage order by embedding <=> %s::vector limit 90",
                                    [str(list(map(float, vector)))])
                     cursor.fetchall()
 
-            baseline = time_calls(bare, len(questions) * 2)
+            timed = time_alternately({"search": one_search, "bare": bare,
+                                      "embed": lambda number: encode([questions[number % len(questions)]])},
+                                     len(questions) * 2)
+            searches, baseline, embed_only = timed["search"], timed["bare"], timed["embed"]
             with connection.cursor() as cursor:
                 recalls = [len(set(nearest(cursor, v, False)) & set(nearest(cursor, v, True))) / 10
                            for v in query_vectors]

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import yaml
 
-from common import django_setup, forget_query, print_table, save, scratch_database, summary_ms, time_calls
+from common import (django_setup, forget_query, print_table, save, scratch_database, summary_ms, time_alternately,
+                    time_calls)
 
 
 def main(argv=None):
@@ -70,31 +71,31 @@ def main(argv=None):
             assert response.status_code == 200, (url, response.status_code)
             return response
 
-        page = summary_ms(time_calls(lambda: get("/glossary/kv-cache/"), args.repeat))
         # The baseline is a page with the same layout and no database work: the calculators
         # hub (a template render through every middleware).
-        static = summary_ms(time_calls(lambda: get("/calculators/"), args.repeat))
+        pages = time_alternately({"entry": lambda number: get("/glossary/kv-cache/"),
+                                  "static": lambda number: get("/calculators/")}, args.repeat)
+        page, static = summary_ms(pages["entry"]), summary_ms(pages["static"])
         result["entry_page"] = {"entry": page, "static": static,
                                 "ratio_p50": round(page["p50_ms"] / static["p50_ms"], 2)}
 
         questions = [q["q"] for q in yaml.safe_load(
             (Path(__file__).resolve().parent.parent / "tests/search/questions.yaml").read_text())]
-        rotating = iter(range(10**9))
 
-        def api_search():
+        def api_search(number):
             forget_query()  # every search pays for its query embedding, as the baseline does
-            response = client.get("/api/v1/search/", {"q": questions[next(rotating) % len(questions)]})
+            response = client.get("/api/v1/search/", {"q": questions[number % len(questions)]})
             assert response.status_code == 200 and response.json()["results"]
 
-        def bare():
-            vector = encode([questions[next(rotating) % len(questions)]])[0]
+        def bare(number):
+            vector = encode([questions[number % len(questions)]])[0]
             with connection.cursor() as cursor:
                 cursor.execute("select document_id from search_passage order by embedding <=> %s::vector limit 90",
                                [str(list(map(float, vector)))])
                 cursor.fetchall()
 
-        search = summary_ms(time_calls(api_search, args.repeat // 2))
-        baseline = summary_ms(time_calls(bare, args.repeat // 2))
+        timed = time_alternately({"search": api_search, "bare": bare}, args.repeat // 2)
+        search, baseline = summary_ms(timed["search"]), summary_ms(timed["bare"])
         result["search"] = {"hybrid_api": search, "embed_plus_pgvector": baseline,
                             "ratio_p50": round(search["p50_ms"] / baseline["p50_ms"], 2)}
         assert Passage.objects.count() == len(texts)
@@ -102,6 +103,8 @@ def main(argv=None):
         # What people type into the header box, one keystroke at a time.
         prefixes = [word[:n] for word in ("kv cache", "llama.cpp", "quantization", "min-p", "lora rank",
                                           "gguf", "temperature", "flash attention") for n in range(1, len(word) + 1)]
+
+        rotating = iter(range(10**9))
 
         def suggestions():
             response = client.get("/api/v1/search/suggestions/", {"q": prefixes[next(rotating) % len(prefixes)]})

@@ -60,6 +60,25 @@ def time_calls(function, repeat, warmup=3):
     return samples
 
 
+def time_alternately(functions: dict, repeat, warmup=3) -> dict:
+    """Seconds per call of each function, called in turn (a, b, a, b, …) with the round's
+    number, so that each compares with its baseline on the same question, under the same
+    load and with the same things in the CPU's caches. Timed one block after the other, a
+    baseline asked 100 times in a row keeps the embedding model's weights hot in the cache,
+    which no request of a running service finds, and drift on a shared machine lands on one
+    side only."""
+    for number in range(warmup):
+        for function in functions.values():
+            function(number)
+    samples = {name: [] for name in functions}
+    for number in range(repeat):
+        for name, function in functions.items():
+            started = time.perf_counter()
+            function(number)
+            samples[name].append(time.perf_counter() - started)
+    return samples
+
+
 def percentile(samples, q):
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]

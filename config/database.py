@@ -8,11 +8,13 @@ and the test runner can share one server.
 """
 
 import os
+import re
 import warnings
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 EMBEDDED_DATABASE_NAME = "fieldguide"
 
@@ -28,8 +30,8 @@ SESSION_OPTIONS = ("-c hnsw.iterative_scan=strict_order -c hnsw.ef_search=250 "
                    "-c pg_trgm.word_similarity_threshold=0.3")
 
 
-def database_config(database_url: str | None, data_dir: Path, pool_size: int = 10,
-                    pool_timeout: float = 10, shared_buffers: str = "512MB") -> dict:
+def database_config(database_url: str | None, data_dir: Path, pool_size: int, pool_timeout: float,
+                    shared_buffers: str) -> dict:
     """Django's DATABASES["default"] for an external URL or the embedded server.
 
     Connections come from a pool (Django's psycopg pool) of at most `pool_size` per process:
@@ -44,7 +46,7 @@ def database_config(database_url: str | None, data_dir: Path, pool_size: int = 1
     if database_url:
         config = dj_database_url.parse(database_url, conn_health_checks=True)
     else:
-        config = embedded_database_config(data_dir, shared_buffers)
+        config = embedded_database_config(data_dir, checked_shared_buffers(shared_buffers))
     config["CONN_MAX_AGE"] = 0
     options = config.setdefault("OPTIONS", {})
     options["options"] = f"{options.get('options', '')} {SESSION_OPTIONS}".strip()
@@ -54,7 +56,33 @@ def database_config(database_url: str | None, data_dir: Path, pool_size: int = 1
     return config
 
 
-def embedded_database_config(data_dir: Path, shared_buffers: str = "512MB") -> dict:
+_SIZE = re.compile(r"\s*(\d{1,9})\s*(kB|MB|GB|TB)\s*", re.IGNORECASE)
+_UNITS = {"kb": ("kB", 2**10), "mb": ("MB", 2**20), "gb": ("GB", 2**30), "tb": ("TB", 2**40)}
+
+
+def checked_shared_buffers(size: str, physical_memory: int | None = None) -> str:
+    """`size` (EMBEDDED_DB_SHARED_BUFFERS) in PostgreSQL's spelling ("512MB"), or
+    ImproperlyConfigured. Checked before it is written: a size the machine cannot give is
+    accepted by ALTER SYSTEM and only fails the server's next start, when the service can no
+    longer reach the server to write a smaller one."""
+    match = _SIZE.fullmatch(size)
+    if not match:
+        raise ImproperlyConfigured(
+            f"EMBEDDED_DB_SHARED_BUFFERS={size!r} is not a size: write a whole number and kB, MB, GB or TB, e.g. 512MB.")
+    number, (unit, unit_bytes) = int(match[1]), _UNITS[match[2].lower()]
+    wanted = number * unit_bytes
+    if physical_memory is None:
+        physical_memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if wanted < 128 * 2**10:
+        raise ImproperlyConfigured(f"EMBEDDED_DB_SHARED_BUFFERS={size!r} is below PostgreSQL's minimum, 128kB.")
+    if wanted > physical_memory // 2:
+        raise ImproperlyConfigured(
+            f"EMBEDDED_DB_SHARED_BUFFERS={size!r} is more than half of this machine's memory "
+            f"({physical_memory // 2**20} MB): the embedded server would not start again.")
+    return f"{number}{unit}"
+
+
+def embedded_database_config(data_dir: Path, shared_buffers: str) -> dict:
     # Imported here: it pulls in psutil and friends, which an external database never needs.
     # platformdirs warns that XDG_RUNTIME_DIR is unset (normal on servers); it falls back to /tmp.
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")

@@ -91,7 +91,10 @@ def search(text: str, mode: str = "hybrid", limit: int = 10, user=None, correct:
     depth = max(limit * 3, FUSION_DEPTH)
     wants_vector = mode in ("hybrid", "semantic")
     visible = visibility_sql(user)
-    side = keyword_side(text, visible, depth, ranks_keywords)
+    # The query is embedded while the database server ranks its words; when the
+    # text is then corrected or found to be nonsense, that embedding goes unused.
+    side = keyword_side(text, visible, depth, ranks_keywords,
+                        meanwhile=(lambda: embed_if_possible(text)) if wants_vector else None)
     searched = text
     if correct and not side.exact:
         correction = speller(side.version).correct(text)
@@ -146,7 +149,17 @@ class KeywordSide:
     ranking: list[tuple[int, float]]  # (document id, BM25F score), best first
 
 
-def keyword_side(text: str, visible: tuple[str, list], depth: int, rank: bool = True) -> KeywordSide:
+def embed_if_possible(text: str) -> None:
+    """Embeds `text` into embed_query's cache, unless the model cannot be loaded: search
+    then finds out where it asks for the vector, and ranks by keywords alone."""
+    try:
+        embed_query(text)
+    except EmbeddingUnavailable:
+        pass
+
+
+def keyword_side(text: str, visible: tuple[str, list], depth: int, rank: bool = True,
+                 meanwhile=None) -> KeywordSide:
     """Everything search needs from the words of `text`, in one statement: the glossary's
     version, exact names, the query terms with their IDF (search.bm25.idf, here in SQL), and
     the keyword ranking of the documents `visible` (visibility_sql) lets the reader see.
@@ -155,9 +168,13 @@ def keyword_side(text: str, visible: tuple[str, list], depth: int, rank: bool = 
     and sums idf · weight per document. A rare term's list is complete, so its part of every
     score is exact; a common term's list is cut, and a document below the cut misses at most
     that term's smallest listed weight, for a term that weighs little anyway (low IDF).
+
+    `meanwhile`, when given, is called after the statement is sent and before its answer is
+    read: the connection is in pipeline mode, so the server works while this process does.
     """
     visible, visible_params = visible
-    with connection.cursor() as cursor:
+    connection.ensure_connection()
+    with connection.connection.pipeline(), connection.cursor() as cursor:
         cursor.execute(f"""
             with q as (
                 select t.lexeme, ln(1 + (c.documents - least(l.documents, c.documents) + 0.5::float8)
@@ -183,6 +200,8 @@ def keyword_side(text: str, visible: tuple[str, list], depth: int, rank: bool = 
                    (select coalesce(array_agg(document_id order by score desc, document_id), '{{}}') from ranked),
                    (select coalesce(array_agg(score order by score desc, document_id), '{{}}') from ranked)""",
             [text, *visible_params, CHAMPIONS, rank, depth, [lookup_key(text)]])
+        if meanwhile is not None:
+            meanwhile()
         count, updated, categories, exact, lexemes, idfs, documents, scores = cursor.fetchone()
     return KeywordSide((count, updated, categories), exact, [QueryTerm(lx, idf) for lx, idf in zip(lexemes, idfs)],
                        list(zip(documents, scores)))
@@ -339,6 +358,7 @@ class Row:
     key: str = ""  # an entry's slug, a tool's key
     category: str = ""  # an entry's category, the entry a note is about
     note_id: int | None = None
+    url: str = ""  # entries' and notes' pages; a tool's URL depends on the question
 
     def candidates(self) -> list[Candidate]:
         """The sentences a snippet may be cut from: summary first, then the body's prose."""
@@ -372,7 +392,8 @@ def public_rows(version: tuple) -> dict[int, Row]:
                     "id", "kind", "tool", "summary", "entry__slug", "entry__term", "entry__body_html",
                     "entry__category__name")):
             if kind == Document.Kind.ENTRY:
-                rows[document_id] = Row(kind, term, summary, body_html, slug, category)
+                rows[document_id] = Row(kind, term, summary, body_html, slug, category,
+                                        url=Entry(slug=slug).get_absolute_url())
             elif tool in tools.TOOLS:
                 rows[document_id] = Row(kind, tools.TOOLS[tool].title, summary, "", tool, tools.TOOLS[tool].category)
         sentence_stems({candidate.text for row in rows.values() for candidate in row.candidates()})
@@ -383,7 +404,8 @@ def public_rows(version: tuple) -> dict[int, Row]:
 def note_rows(ids: list[int], user) -> dict[int, Row]:
     """Document id → row for the notes among `ids` that `user` may read, checked through
     the note itself (notes.models.readable_by), not the copy rankings filter on."""
-    return {document_id: Row(Document.Kind.NOTE, title, "", body_html, category=about or "Team note", note_id=note_id)
+    return {document_id: Row(Document.Kind.NOTE, title, "", body_html, category=about or "Team note", note_id=note_id,
+                             url=Note(pk=note_id).get_absolute_url())
             for document_id, note_id, title, body_html, about in Note.objects.filter(
                 readable_by(user), search_document__id__in=ids).values_list(
                     "search_document__id", "id", "title", "body_html", "entry__term")}
@@ -414,11 +436,9 @@ def results_for(ids: list[int], user, terms: list[QueryTerm], text: str, version
             continue
         text_snippet = snippet(candidates[document_id], match, matched_in=matched_in)
         if row.kind == Document.Kind.ENTRY:
-            url = Entry(slug=row.key).get_absolute_url()
-            results.append(Result("entry", row.title, url, text_snippet, row.category, slug=row.key))
+            results.append(Result("entry", row.title, row.url, text_snippet, row.category, slug=row.key))
         elif row.kind == Document.Kind.NOTE:
-            url = Note(pk=row.note_id).get_absolute_url()
-            results.append(Result("note", row.title, url, text_snippet, row.category, id=row.note_id))
+            results.append(Result("note", row.title, row.url, text_snippet, row.category, id=row.note_id))
         else:
             results.append(Result("tool", row.title, tools.url_for(row.key, text), text_snippet,
                                   row.category, slug=row.key))

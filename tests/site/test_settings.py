@@ -3,7 +3,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,7 +41,8 @@ def test_production_mode_refuses_to_start_without_a_secret_key():
 def test_an_external_database_url_is_used_as_given():
     from config.database import database_config
 
-    config = database_config("postgres://app:pw@db.internal:5433/guide", Path("/nonexistent"))
+    config = database_config("postgres://app:pw@db.internal:5433/guide", Path("/nonexistent"),
+                             pool_size=10, pool_timeout=10, shared_buffers="512MB")
     assert (config["HOST"], config["PORT"], config["NAME"], config["USER"]) == (
         "db.internal", 5433, "guide", "app")
 
@@ -60,3 +63,33 @@ def test_the_embedded_server_gets_its_shared_buffers_from_the_next_start(tmp_pat
 
     assert shared_buffers_seen() == "128MB"
     assert shared_buffers_seen() == "192MB"
+
+
+@pytest.mark.parametrize("size, written", [("512MB", "512MB"), (" 1gb ", "1GB"), ("131072kB", "131072kB")])
+def test_shared_buffers_are_written_in_postgresqls_spelling(size, written):
+    from config.database import checked_shared_buffers
+
+    assert checked_shared_buffers(size, physical_memory=8 * 2**30) == written
+
+
+@pytest.mark.parametrize("size, complaint", [
+    ("lots", "is not a size"), ("512", "is not a size"), ("1.5GB", "is not a size"), ("512MB; drop", "is not a size"),
+    ("64kB", "below PostgreSQL's minimum"),
+    ("5GB", "more than half of this machine's memory (8192 MB)"),
+])
+def test_shared_buffers_the_server_could_not_start_with_are_refused_before_they_are_written(size, complaint):
+    from config.database import checked_shared_buffers
+
+    with pytest.raises(ImproperlyConfigured, match="EMBEDDED_DB_SHARED_BUFFERS") as refused:
+        checked_shared_buffers(size, physical_memory=8 * 2**30)
+    assert complaint in str(refused.value)
+
+
+def test_the_service_refuses_to_start_with_shared_buffers_it_could_not_start_again(tmp_path):
+    environment = {**os.environ, "DATA_DIR": str(tmp_path), "EMBEDDED_DB_SHARED_BUFFERS": "100TB"}
+    environment.pop("DATABASE_URL", None)
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=environment,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "EMBEDDED_DB_SHARED_BUFFERS='100TB' is more than half of this machine's memory" in result.stderr
+    assert not (tmp_path / "postgres").exists()  # refused before the server was started
