@@ -91,10 +91,7 @@ def search(text: str, mode: str = "hybrid", limit: int = 10, user=None, correct:
     depth = max(limit * 3, FUSION_DEPTH)
     wants_vector = mode in ("hybrid", "semantic")
     visible = visibility_sql(user)
-    # The query is embedded while the database server ranks its words; when the
-    # text is then corrected or found to be nonsense, that embedding goes unused.
-    side = keyword_side(text, visible, depth, ranks_keywords,
-                        meanwhile=(lambda: embed_if_possible(text)) if wants_vector else None)
+    side = keyword_side(text, visible, depth, ranks_keywords)
     searched = text
     if correct and not side.exact:
         correction = speller(side.version).correct(text)
@@ -149,17 +146,7 @@ class KeywordSide:
     ranking: list[tuple[int, float]]  # (document id, BM25F score), best first
 
 
-def embed_if_possible(text: str) -> None:
-    """Embeds `text` into embed_query's cache, unless the model cannot be loaded: search
-    then finds out where it asks for the vector, and ranks by keywords alone."""
-    try:
-        embed_query(text)
-    except EmbeddingUnavailable:
-        pass
-
-
-def keyword_side(text: str, visible: tuple[str, list], depth: int, rank: bool = True,
-                 meanwhile=None) -> KeywordSide:
+def keyword_side(text: str, visible: tuple[str, list], depth: int, rank: bool = True) -> KeywordSide:
     """Everything search needs from the words of `text`, in one statement: the glossary's
     version, exact names, the query terms with their IDF (search.bm25.idf, here in SQL), and
     the keyword ranking of the documents `visible` (visibility_sql) lets the reader see.
@@ -168,13 +155,9 @@ def keyword_side(text: str, visible: tuple[str, list], depth: int, rank: bool = 
     and sums idf · weight per document. A rare term's list is complete, so its part of every
     score is exact; a common term's list is cut, and a document below the cut misses at most
     that term's smallest listed weight, for a term that weighs little anyway (low IDF).
-
-    `meanwhile`, when given, is called after the statement is sent and before its answer is
-    read: the connection is in pipeline mode, so the server works while this process does.
     """
     visible, visible_params = visible
-    connection.ensure_connection()
-    with connection.connection.pipeline(), connection.cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(f"""
             with q as (
                 select t.lexeme, ln(1 + (c.documents - least(l.documents, c.documents) + 0.5::float8)
@@ -200,8 +183,6 @@ def keyword_side(text: str, visible: tuple[str, list], depth: int, rank: bool = 
                    (select coalesce(array_agg(document_id order by score desc, document_id), '{{}}') from ranked),
                    (select coalesce(array_agg(score order by score desc, document_id), '{{}}') from ranked)""",
             [text, *visible_params, CHAMPIONS, rank, depth, [lookup_key(text)]])
-        if meanwhile is not None:
-            meanwhile()
         count, updated, categories, exact, lexemes, idfs, documents, scores = cursor.fetchone()
     return KeywordSide((count, updated, categories), exact, [QueryTerm(lx, idf) for lx, idf in zip(lexemes, idfs)],
                        list(zip(documents, scores)))
