@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from common import django_setup, forget_query, print_table, save, scratch_database, summary_ms, time_alternately
+from common import (django_setup, embed_and_nearest, forget_query, print_table, save, scratch_database, summary_ms,
+                    time_alternately)
 
 
 def insert_notes(count, start, entries, vectors, users, rng):
@@ -129,11 +130,7 @@ def main(argv=None):
                 search(questions[number % len(questions)], "hybrid", 10, user=reader)
 
             def bare(number):
-                vector = encode([questions[number % len(questions)]])[0]
-                with connection.cursor() as cursor:
-                    cursor.execute("select document_id from search_passage order by embedding <=> %s::vector limit 90",
-                                   [str(list(map(float, vector)))])
-                    cursor.fetchall()
+                embed_and_nearest(questions[number % len(questions)])
 
             timed = time_alternately({"search": one_search, "bare": bare,
                                       "embed": lambda number: encode([questions[number % len(questions)]])},

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import yaml
 
-from common import (django_setup, forget_query, print_table, save, scratch_database, summary_ms, time_alternately,
-                    time_calls)
+from common import (django_setup, embed_and_nearest, forget_query, print_table, save, scratch_database, summary_ms,
+                    time_alternately, time_calls)
 
 
 def main(argv=None):
@@ -32,7 +32,6 @@ def main(argv=None):
     from django.test.utils import setup_test_environment
 
     setup_test_environment()  # lets the test client's "testserver" host in
-    from django.db import connection
     from django.test import Client
 
     from search.embeddings import encode, get_model
@@ -88,11 +87,7 @@ def main(argv=None):
             assert response.status_code == 200 and response.json()["results"]
 
         def bare(number):
-            vector = encode([questions[number % len(questions)]])[0]
-            with connection.cursor() as cursor:
-                cursor.execute("select document_id from search_passage order by embedding <=> %s::vector limit 90",
-                               [str(list(map(float, vector)))])
-                cursor.fetchall()
+            embed_and_nearest(questions[number % len(questions)])
 
         timed = time_alternately({"search": api_search, "bare": bare}, args.repeat // 2)
         search, baseline = summary_ms(timed["search"]), summary_ms(timed["bare"])

@@ -60,6 +60,20 @@ def time_calls(function, repeat, warmup=3):
     return samples
 
 
+def embed_and_nearest(question: str) -> None:
+    """The baseline of every search benchmark: the work a search cannot avoid, embedding the
+    question and one pgvector nearest-neighbour query over all passages."""
+    from django.db import connection
+
+    from search.embeddings import encode
+
+    vector = encode([question])[0]
+    with connection.cursor() as cursor:
+        cursor.execute("select document_id from search_passage order by embedding <=> %s::vector limit 90",
+                       [str(list(map(float, vector)))])
+        cursor.fetchall()
+
+
 def time_alternately(functions: dict, repeat, warmup=3) -> dict:
     """Seconds per call of each function, called in turn (a, b, a, b, …) with the round's
     number, so that each compares with its baseline on the same question, under the same
