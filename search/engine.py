@@ -24,7 +24,7 @@ from glossary.models import Entry
 from notes.models import Note, readable_by, reader_key
 from search import tools
 from search.embeddings import EmbeddingUnavailable, embed_query
-from search.models import Document, visible_by_copy
+from search.models import Document, Passage, Posting, visible_by_copy
 from search.snippets import WORD, Candidate, snippet, words
 from search.spelling import Speller
 from search.text import html_blocks, sentences
@@ -90,14 +90,13 @@ def search(text: str, mode: str = "hybrid", limit: int = 10, user=None, correct:
     ranks_keywords = mode in ("hybrid", "keyword")
     depth = max(limit * 3, FUSION_DEPTH)
     wants_vector = mode in ("hybrid", "semantic")
-    visible = visibility_sql(user)
-    side = keyword_side(text, visible, depth, ranks_keywords)
+    side = keyword_side(text, user, depth, ranks_keywords)
     searched = text
     if correct and not side.exact:
         correction = speller(side.version).correct(text)
         if correction.changed:
             searched = answer.corrected = correction.text
-            side = keyword_side(searched, visible, depth, ranks_keywords)
+            side = keyword_side(searched, user, depth, ranks_keywords)
     if not side.exact and not speller(side.version).recognises_any(searched):
         answer.close_terms = close_terms(searched, speller(side.version))  # "asdkjh qwepoi"
         answer.took_ms = (time.perf_counter() - started) * 1000
@@ -106,7 +105,7 @@ def search(text: str, mode: str = "hybrid", limit: int = 10, user=None, correct:
     similar = []
     if wants_vector:
         try:
-            similar = semantic_ranking(embed_query(searched), visible, depth)
+            similar = semantic_ranking(embed_query(searched), user, depth)
         except EmbeddingUnavailable:
             if mode == "semantic":
                 raise
@@ -146,17 +145,19 @@ class KeywordSide:
     ranking: list[tuple[int, float]]  # (document id, BM25F score), best first
 
 
-def keyword_side(text: str, visible: tuple[str, list], depth: int, rank: bool = True) -> KeywordSide:
+def keyword_side(text: str, user, depth: int, rank: bool = True) -> KeywordSide:
     """Everything search needs from the words of `text`, in one statement: the glossary's
     version, exact names, the query terms with their IDF (search.bm25.idf, here in SQL), and
-    the keyword ranking of the documents `visible` (visibility_sql) lets the reader see.
+    the keyword ranking of the documents `user` may see.
 
-    The ranking reads each term's CHAMPIONS best-weighted postings among visible documents
-    and sums idf · weight per document. A rare term's list is complete, so its part of every
-    score is exact; a common term's list is cut, and a document below the cut misses at most
-    that term's smallest listed weight, for a term that weighs little anyway (low IDF).
+    The ranking reads each term's CHAMPIONS best-weighted postings among those `user` may see
+    (an index-only walk of search.models.Posting's champion index, which holds each posting's
+    copy of who may read it) and sums idf · weight per document. A rare term's list is
+    complete, so its part of every score is exact; a common term's list is cut, and a document
+    below the cut misses at most that term's smallest listed weight, for a term that weighs
+    little anyway (low IDF).
     """
-    visible, visible_params = visible
+    visible, visible_params = visibility_sql(user, Posting)
     with connection.cursor() as cursor:
         cursor.execute(f"""
             with q as (
@@ -168,10 +169,9 @@ def keyword_side(text: str, visible: tuple[str, list], depth: int, rank: bool = 
             ranked as (
                 select best.document_id, sum(best.weight * q.idf) as score
                 from q cross join lateral (
-                    select p.document_id, p.weight from search_posting p
-                    join search_document on search_document.id = p.document_id
-                    where p.lexeme = q.lexeme and {visible}
-                    order by p.weight desc limit %s) best
+                    select document_id, weight from search_posting
+                    where lexeme = q.lexeme and {visible}
+                    order by weight desc limit %s) best
                 where %s
                 group by best.document_id order by score desc, best.document_id limit %s)
             select (select count(*) from glossary_entry), (select max(updated_at) from glossary_entry),
@@ -191,31 +191,30 @@ def keyword_side(text: str, visible: tuple[str, list], depth: int, rank: bool = 
 _visibility: dict[tuple, tuple[str, tuple]] = {}
 
 
-def visibility_sql(user) -> tuple[str, tuple]:
-    """The condition for documents `user` may see, as SQL over the table search_document,
-    compiled from the rule every other query uses (search.models.visible_by_copy), once per
-    kind of reader: compiling it took longer than some of the queries it goes into."""
-    key = reader_key(user)
+def visibility_sql(user, model) -> tuple[str, tuple]:
+    """The condition for the rows of `model` (Passage or Posting) that `user` may see, as SQL
+    over its table, compiled from the rule every other query uses (search.models.visible_by_copy)
+    once per kind of reader: compiling it took longer than some of the queries it goes into."""
+    key = (model._meta.db_table, *reader_key(user))
     if (compiled := _visibility.get(key)) is None:
         if len(_visibility) > 10_000:
             _visibility.clear()
-        query = Document.objects.filter(visible_by_copy(user)).query
+        query = model.objects.filter(visible_by_copy(user)).query
         sql, params = query.where.as_sql(query.get_compiler(connection=connection), connection)
         compiled = _visibility[key] = (sql, tuple(params))
     return compiled
 
 
-def semantic_ranking(vector, visible: tuple[str, list], depth: int) -> list[tuple[int, float]]:
+def semantic_ranking(vector, user, depth: int) -> list[tuple[int, float]]:
     """(document id, cosine similarity of its nearest passage to the query's `vector`),
-    nearest first: one HNSW index scan over the passages of the documents `visible`
-    (visibility_sql) lets the reader see."""
-    visible, visible_params = visible
+    nearest first: one HNSW index scan over the passages `user` may see (each passage holds
+    its copy of who may read it)."""
+    visible, visible_params = visibility_sql(user, Passage)
     with connection.cursor() as cursor:
         cursor.execute(f"""
-            select search_passage.document_id, search_passage.embedding <=> %s::vector as distance
+            select document_id, embedding <=> %s::vector as distance
             from search_passage
-            join search_document on search_document.id = search_passage.document_id
-            where search_passage.embedding is not null and {visible}
+            where embedding is not null and {visible}
             order by distance limit %s""", [Vector._to_db(vector), *visible_params, depth * 3])
         passages = cursor.fetchall()
     ranking: dict[int, float] = {}

@@ -8,7 +8,7 @@ from django.contrib.auth.models import AnonymousUser
 
 from notes.models import Note
 from search.embeddings import embed_query
-from search.engine import keyword_side, results_for, semantic_ranking, visibility_sql
+from search.engine import keyword_side, results_for, semantic_ranking
 from search.models import Document, Passage
 
 pytestmark = pytest.mark.django_db
@@ -31,11 +31,11 @@ def expected(three_notes, *visibilities):
 
 
 def keyword_notes(text, user, limit=200):
-    return notes_of([doc for doc, _ in keyword_side(text, visibility_sql(user), limit).ranking])
+    return notes_of([doc for doc, _ in keyword_side(text, user, limit).ranking])
 
 
 def semantic_notes(text, user, limit=200):
-    return notes_of([doc for doc, _ in semantic_ranking(embed_query(text), visibility_sql(user), limit)])
+    return notes_of([doc for doc, _ in semantic_ranking(embed_query(text), user, limit)])
 
 
 def notes_of(document_ids):
@@ -58,6 +58,31 @@ def test_rankings_return_only_notes_the_user_may_read(rank, three_notes, member,
 def test_deleted_notes_drop_out_of_search(rank, three_notes, member, embeddings):
     three_notes["public"].soft_delete(by=member)
     assert set(rank("flash attention", member)) == expected(three_notes, "private", "team")
+
+
+@pytest.mark.parametrize("rank", [keyword_notes, semantic_notes])
+def test_a_note_staff_hide_is_left_to_its_author_and_staff(rank, three_notes, member, other_member, staff,
+                                                          embeddings):
+    three_notes["team"].hide(by=staff, reason="off topic")
+    assert set(rank("flash attention", other_member)) == expected(three_notes, "public")
+    assert set(rank("flash attention", member)) == expected(three_notes, "private", "team", "public")
+    three_notes["team"].unhide(by=staff)
+    assert set(rank("flash attention", other_member)) == expected(three_notes, "team", "public")
+
+
+def test_passages_and_postings_carry_their_documents_reader_copy(three_notes, member, embeddings):
+    # The rankings read who may see a row from the row itself (search.models.ReaderCopy):
+    # every passage and posting of a document must hold the document's copy, after the
+    # note's visibility changes as when it was first written.
+    note = three_notes["private"]
+    note.apply_edit({"visibility": "public"}, author=member)
+    note.soft_delete(by=member)
+    for document in Document.objects.filter(kind="note"):
+        copy = (document.visibility, document.author_id, document.deleted_at, document.hidden_at)
+        rows = [*document.passages.all(), *document.postings.all()]
+        assert rows and {(r.visibility, r.author_id, r.deleted_at, r.hidden_at) for r in rows} == {copy}
+    assert Document.objects.get(note=note).visibility == "public"
+    assert Document.objects.get(note=note).deleted_at is not None
 
 
 def test_an_inactive_user_is_a_reader(three_notes, member):
@@ -105,7 +130,7 @@ def test_a_failing_embedding_model_is_logged_and_the_note_is_saved(member, embed
 
 def test_result_rows_recheck_visibility_and_mark_the_query_words(three_notes, other_member):
     documents = [three_notes[v].search_document.id for v in ("private", "team", "public")]
-    side = keyword_side("softmax", visibility_sql(other_member), 10)
+    side = keyword_side("softmax", other_member, 10)
     results = results_for(documents, other_member, side.terms, "softmax", side.version)
     assert [r.id for r in results] == [three_notes["team"].pk, three_notes["public"].pk]
     assert results[0].type == "note" and results[0].url == f"/notes/{results[0].id}/"

@@ -92,11 +92,11 @@ def test_lexeme_and_corpus_counts_follow_every_write(make_entry, member):
 
 @pytest.mark.django_db
 def test_the_query_idf_computed_in_sql_is_bm25_idf(make_entry):
-    from search.engine import keyword_side, visibility_sql
+    from search.engine import keyword_side
 
     make_entry("kv-cache", "KV cache", body="Keys and values kept per token.")
     make_entry("gqa", "Grouped-query attention", body="Fewer key and value heads.")
-    terms = keyword_side("keys values heads", visibility_sql(None), 10).terms
+    terms = keyword_side("keys values heads", None, 10).terms
     documents = dict(Lexeme.objects.values_list("lexeme", "documents"))
     assert {t.lexeme for t in terms} == {"key", "valu", "head"}
     for term in terms:
