@@ -60,11 +60,26 @@ _SIZE = re.compile(r"\s*(\d{1,9})\s*(kB|MB|GB|TB)\s*", re.IGNORECASE)
 _UNITS = {"kb": ("kB", 2**10), "mb": ("MB", 2**20), "gb": ("GB", 2**30), "tb": ("TB", 2**40)}
 
 
+def usable_memory(cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:
+    """Bytes of memory this process's server may use: the machine's, or its container's limit
+    when that is lower (cgroup v2's memory.max, else v1's memory.limit_in_bytes; "max" or a
+    missing file means no limit)."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for limit_file in (cgroup_root / "memory.max", cgroup_root / "memory" / "memory.limit_in_bytes"):
+        try:
+            limit = limit_file.read_text().strip()
+        except OSError:
+            continue
+        if limit.isdigit():
+            return min(memory, int(limit))
+    return memory
+
+
 def checked_shared_buffers(size: str, physical_memory: int | None = None) -> str:
     """`size` (EMBEDDED_DB_SHARED_BUFFERS) in PostgreSQL's spelling ("512MB"), or
     ImproperlyConfigured. Checked before it is written: a size the machine cannot give is
     accepted by ALTER SYSTEM and only fails the server's next start, when the service can no
-    longer reach the server to write a smaller one."""
+    longer reach the server to write a smaller one. `physical_memory`: usable_memory()."""
     match = _SIZE.fullmatch(size)
     if not match:
         raise ImproperlyConfigured(
@@ -72,13 +87,13 @@ def checked_shared_buffers(size: str, physical_memory: int | None = None) -> str
     number, (unit, unit_bytes) = int(match[1]), _UNITS[match[2].lower()]
     wanted = number * unit_bytes
     if physical_memory is None:
-        physical_memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        physical_memory = usable_memory()
     if wanted < 128 * 2**10:
         raise ImproperlyConfigured(f"EMBEDDED_DB_SHARED_BUFFERS={size!r} is below PostgreSQL's minimum, 128kB.")
     if wanted > physical_memory // 2:
         raise ImproperlyConfigured(
-            f"EMBEDDED_DB_SHARED_BUFFERS={size!r} is more than half of this machine's memory "
-            f"({physical_memory // 2**20} MB): the embedded server would not start again.")
+            f"EMBEDDED_DB_SHARED_BUFFERS={size!r} is more than half of the memory this machine or container "
+            f"may use ({physical_memory // 2**20} MB): the embedded server would not start again.")
     return f"{number}{unit}"
 
 

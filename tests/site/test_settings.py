@@ -75,7 +75,7 @@ def test_shared_buffers_are_written_in_postgresqls_spelling(size, written):
 @pytest.mark.parametrize("size, complaint", [
     ("lots", "is not a size"), ("512", "is not a size"), ("1.5GB", "is not a size"), ("512MB; drop", "is not a size"),
     ("64kB", "below PostgreSQL's minimum"),
-    ("5GB", "more than half of this machine's memory (8192 MB)"),
+    ("5GB", "more than half of the memory this machine or container may use (8192 MB)"),
 ])
 def test_shared_buffers_the_server_could_not_start_with_are_refused_before_they_are_written(size, complaint):
     from config.database import checked_shared_buffers
@@ -85,11 +85,27 @@ def test_shared_buffers_the_server_could_not_start_with_are_refused_before_they_
     assert complaint in str(refused.value)
 
 
+@pytest.mark.parametrize("files, limited", [
+    ({"memory.max": "1073741824\n"}, True),  # cgroup v2, a 1 GiB container
+    ({"memory/memory.limit_in_bytes": "1073741824\n"}, True),  # cgroup v1
+    ({"memory.max": "max\n"}, False),  # v2 without a limit
+    ({}, False),  # no cgroup files at all
+])
+def test_usable_memory_is_the_containers_limit_when_that_is_lower(tmp_path, files, limited):
+    from config.database import usable_memory
+
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert usable_memory(tmp_path) == (min(physical, 2**30) if limited else physical)
+
+
 def test_the_service_refuses_to_start_with_shared_buffers_it_could_not_start_again(tmp_path):
     environment = {**os.environ, "DATA_DIR": str(tmp_path), "EMBEDDED_DB_SHARED_BUFFERS": "100TB"}
     environment.pop("DATABASE_URL", None)
     result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=environment,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
-    assert "EMBEDDED_DB_SHARED_BUFFERS='100TB' is more than half of this machine's memory" in result.stderr
+    assert "EMBEDDED_DB_SHARED_BUFFERS='100TB' is more than half of the memory" in result.stderr
     assert not (tmp_path / "postgres").exists()  # refused before the server was started
