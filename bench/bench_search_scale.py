@@ -1,6 +1,7 @@
 """Search at scale: 10,000 and 100,000 synthetic team notes.
 
     .venv/bin/python bench/bench_search_scale.py [--sizes 10000 100000] [--queries 50]
+                                                 [--questions older|dev|holdout]
 
 Reports, per size and in the same run: hybrid search latency p50/p99 (entries, tools and
 notes, as a signed-in member sees them), the cost of the query embedding alone, a bare
@@ -16,13 +17,11 @@ and keyword postings are written the way the site writes them (search.indexing).
 import argparse
 import random
 import time
-from pathlib import Path
 
 import numpy as np
-import yaml
 
-from common import (django_setup, embed_and_nearest, forget_query, print_table, save, scratch_database, summary_ms,
-                    time_alternately)
+from common import (QUESTION_SETS, django_setup, embed_and_nearest, forget_query, print_table, question_set, save,
+                    scratch_database, summary_ms, time_alternately)
 
 
 def insert_notes(count, start, entries, vectors, users, rng):
@@ -106,6 +105,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--queries", type=int, default=50)
+    parser.add_argument("--questions", choices=QUESTION_SETS, default="older",
+                        help="the question set search is timed on (bench/common.py)")
     args = parser.parse_args(argv)
     django_setup()
 
@@ -118,9 +119,7 @@ def main(argv=None):
     from search.engine import search
     from search.models import Passage
 
-    questions = [q["q"] for q in yaml.safe_load(
-        (Path(__file__).resolve().parent.parent / "tests/search/questions.yaml").read_text())]
-    questions = questions[: args.queries]
+    questions = question_set(args.questions)[: args.queries]
     rng = random.Random(7)
     rows, result = [("notes", "search p50/p99 ms", "embed only p50 ms", "embed+HNSW p50 ms",
                      "ratio p50", "HNSW recall@10", "passages", "index build s")], {}
@@ -165,7 +164,7 @@ def main(argv=None):
                          entry["ratio_p50"], entry["hnsw_recall_at_10"], f"{passages:,}", entry["index_build_s"]))
             print(f"  {size:,} notes done", flush=True)
     print_table("Search with synthetic team notes", rows)
-    save("search_scale", result)
+    save("search_scale" if args.questions == "older" else f"search_scale_{args.questions}", result)
     return result
 
 

@@ -1,6 +1,6 @@
 """Site benchmarks, each a ratio against a baseline measured in the same run.
 
-    .venv/bin/python bench/bench_site.py [--repeat 200]
+    .venv/bin/python bench/bench_site.py [--repeat 200] [--questions older|dev|holdout]
 
 * entry page render vs a static page (the calculators hub: same layout, no database work);
 * search (hybrid, through the API view) vs the bare work it cannot avoid: embedding the
@@ -14,17 +14,16 @@ Runs in a scratch database with the real glossary loaded, so it never touches yo
 
 import argparse
 import time
-from pathlib import Path
 
-import yaml
-
-from common import (django_setup, embed_and_nearest, forget_query, print_table, save, scratch_database, summary_ms,
-                    time_alternately, time_calls)
+from common import (QUESTION_SETS, django_setup, embed_and_nearest, forget_query, print_table, question_set, save,
+                    scratch_database, summary_ms, time_alternately, time_calls)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=200)
+    parser.add_argument("--questions", choices=QUESTION_SETS, default="older",
+                        help="the question set search is timed on (bench/common.py)")
     args = parser.parse_args(argv)
     django_setup()
 
@@ -78,8 +77,7 @@ def main(argv=None):
         result["entry_page"] = {"entry": page, "static": static,
                                 "ratio_p50": round(page["p50_ms"] / static["p50_ms"], 2)}
 
-        questions = [q["q"] for q in yaml.safe_load(
-            (Path(__file__).resolve().parent.parent / "tests/search/questions.yaml").read_text())]
+        questions = question_set(args.questions)
 
         def api_search(number):
             forget_query()  # every search pays for its query embedding, as the baseline does
@@ -117,7 +115,7 @@ def main(argv=None):
         ("reindex passages/s vs raw encode", r["reindex"]["reindex_per_s"], r["reindex"]["raw_encode_per_s"], r["reindex"]["ratio"]),
         ("suggestions p50 (ms) vs static page", r["suggestions"]["api"]["p50_ms"], r["suggestions"]["static"]["p50_ms"], r["suggestions"]["ratio_p50"]),
     ])
-    save("site", result)
+    save("site" if args.questions == "older" else f"site_{args.questions}", result)
     return result
 
 

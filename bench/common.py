@@ -37,6 +37,22 @@ def scratch_database(name="fieldguide_bench"):
         connection.creation.destroy_test_db(old_name, verbosity=0)
 
 
+# The question sets search latency can be timed on: the older set written beside the ranking,
+# and the evaluation's dev and holdout sets (tests/search/eval, the holdout never read while
+# tuning), so a latency figure can be checked on questions nobody tuned against.
+QUESTION_SETS = {"older": ROOT / "tests/search/questions.yaml",
+                 "dev": ROOT / "tests/search/eval/dev.yaml",
+                 "holdout": ROOT / "tests/search/eval/holdout.yaml"}
+
+
+def question_set(name: str = "older") -> list[str]:
+    """The texts of question set `name` (QUESTION_SETS)."""
+    import yaml
+
+    loaded = yaml.safe_load(QUESTION_SETS[name].read_text())
+    return [q["q"] for q in (loaded["questions"] if isinstance(loaded, dict) else loaded)]
+
+
 def forget_query():
     """Forget what the site remembers of a question's text (its embedding, the tools it
     names), so that a timed search pays for them every time, as the baseline pays for its
