@@ -1,9 +1,10 @@
 """How fast will it run? llama.cpp's generation and prompt-processing speed, estimated.
 
 A physical model on top of `calculators.memory`'s tensor-by-tensor breakdown, with five
-constants per backend (six on CUDA, ROCm and Vulkan, see BackendConstants) fitted to published llama.cpp speeds (tests/calculators/
-llama_bench_results.yaml and llama_bench_independent.yaml, fitted and scored by
-`calculators.speed_fit` under the protocol its docstring states).
+constants per backend (six on CUDA, ROCm and Vulkan, see BackendConstants; Intel's GPUs
+under Vulkan have their own set, `constants_key`) fitted to published llama.cpp speeds
+(tests/calculators/llama_bench_results.yaml and llama_bench_independent.yaml, fitted and
+scored by `calculators.speed_fit` under the protocol its docstring states).
 
 Generation (one token at a time) reads every weight the token uses once: for a
 mixture-of-experts model only the routed experts (n_expert_used of n_expert) plus the
@@ -38,7 +39,9 @@ of t tokens:
   - attention over the context so far: with flash attention one fused kernel per layer,
     at attention_fraction of the FP16 rate (its own constant: these kernels reach a very
     different share of the peak on each backend), or at scalar_attention_fraction where
-    llama.cpp runs it on the GPU's vector units (`attention_kernel`); without it two FP16 matrix multiplies at
+    llama.cpp runs it on the GPU's vector units (`attention_kernel`); under Vulkan no faster
+    than the KV cache can be read once per block of query rows
+    (`flash_attention_query_rows`); without it two FP16 matrix multiplies at
     the float weights' rate plus the score matrix (t × context × heads, f32) written,
     soft-maxed and read back through memory;
   - the weights read once (for MoE the experts that the t tokens touch: 1 - (1 - k/E)^t of
@@ -113,12 +116,28 @@ class BackendConstants:
 # (neither held out nor outside the build window); the test suite re-runs the fit, checks
 # these values, and checks the error on the held-out rows.
 CONSTANTS: dict[str, BackendConstants] = {
-    "cuda": BackendConstants(0.836, 2.01, 0.13, 0.285, 0.3, blas_fraction=0.387),
-    "rocm": BackendConstants(0.832, 4.92, 0.292, 0.237, 0.3, scalar_attention_fraction=0.052),
-    "vulkan": BackendConstants(0.514, 0.97, 0.198, 0.3, 0.3, scalar_attention_fraction=0.013),
-    "metal": BackendConstants(0.833, 5.73, 0.685, 0.324, 0.3),
+    "cuda": BackendConstants(0.832, 1.98, 0.13, 0.285, 0.3, blas_fraction=0.387),
+    "rocm": BackendConstants(0.816, 4.81, 0.293, 0.237, 0.3, scalar_attention_fraction=0.052),
+    "vulkan": BackendConstants(0.754, 1.42, 0.274, 0.3, 0.3, scalar_attention_fraction=0.1),
+    "metal": BackendConstants(0.822, 5.63, 0.686, 0.324, 0.3),
     "cpu": BackendConstants(0.702, 3.0, 0.606, 0.3, 0.302),
+    "vulkan-intel": BackendConstants(0.573, 15.27, 0.18, 0.3, 0.3, scalar_attention_fraction=0.1),
 }
+# Intel's GPUs under Vulkan get their own constants: in the fitted rows an Arc Pro B70 reads its
+# weights at about half of its peak bandwidth where NVIDIA's and AMD's GPUs under the same backend
+# reach about 80 % (Mesa's ANV driver and Intel's own shaders, not the ones the other vendors
+# run), so one Vulkan bandwidth fraction fitted to both is wrong for each.
+INTEL_ARCHITECTURES = {"xe-hpg", "xe2"}
+CONSTANT_SETS = BACKENDS + ("vulkan-intel",)
+
+
+def constants_key(hw: "Hardware") -> str:
+    """Which of CONSTANTS describes the GPU (or CPU) of `hw`."""
+    if hw.backend == "vulkan" and hw.architecture in INTEL_ARCHITECTURES:
+        return "vulkan-intel"
+    return hw.backend
+
+
 # The backend whose quantized matrix multiply (llama.cpp's MMQ) runs on INT8 tensor cores
 # (Turing and newer) or INT8 dot products (Pascal), at the GPU's INT8 rate; a GPU with
 # neither fast path (the V100: FP16 tensor cores only) converts the weights of a large batch
@@ -128,10 +147,10 @@ MMQ_BACKEND = "cuda"
 
 # Which flash-attention kernel a prompt's micro-batch runs: one on the GPU's matrix units
 # (tensor cores, WMMA/MFMA, cooperative matrices) or one on its vector units, several times
-# slower on the same GPU (the Vulkan evidence: an Intel Arc Pro B70 reaches about 1 % of its
-# FP16 matrix rate in attention, a Radeon 8060S on coopmat1 about 8 %; on ROCm, the same
-# Radeon 8060S and build runs gpt-oss-20b's attention (tensor-core kernel) about five times
-# more efficiently than Llama 2 7B's (tile kernel)). `attention_kernel` decides as llama.cpp's
+# slower on the same GPU (on ROCm, the same Radeon 8060S and build runs gpt-oss-20b's
+# attention (tensor-core kernel) about five times more efficiently than Llama 2 7B's (tile
+# kernel); under Vulkan the two kernels also differ in how often they read the KV cache,
+# VULKAN_FLASH_ATTENTION_ROWS). `attention_kernel` decides as llama.cpp's
 # code does; where llama.cpp gained a matrix kernel for a GPU, the date it was merged (a
 # build before it ran the vector kernel).
 MATRIX_ATTENTION, SCALAR_ATTENTION = "matrix", "scalar"
@@ -173,6 +192,28 @@ def attention_kernel(hw: "Hardware", head_dim: int, gqa_ratio: int) -> str:
                                            or built >= VULKAN_COOPMAT1_FLASH_ATTENTION):
         return MATRIX_ATTENTION
     return SCALAR_ATTENTION
+
+
+# Vulkan's flash-attention shaders (ggml-vulkan.cpp, get_fa_tuning_params_*) give each workgroup
+# one query head and a block of Br query rows, and that workgroup reads the head's whole K and V
+# cache: a micro-batch of t tokens reads the cache t / Br times per query head. Deep in the
+# context that traffic, not arithmetic, bounds the kernel when Br is small: 16 rows in the
+# KHR_cooperative_matrix shader (AMD RDNA 3 and newer), at most 8 in the scalar one, 64 in
+# NVIDIA's cooperative_matrix2 shader. The CUDA, HIP and Metal kernels are not modelled this way
+# (their attention is taken as compute-bound, at attention_fraction).
+VULKAN_FLASH_ATTENTION_ROWS = {"coopmat2": 64, "coopmat1": 16, SCALAR_ATTENTION: 8}
+VULKAN_COOPMAT2 = {"turing", "ampere", "ada", "hopper", "blackwell"}
+
+
+def flash_attention_query_rows(hw: "Hardware", kernel: str) -> int | None:
+    """Query rows a flash-attention workgroup handles per read of the KV cache, where llama.cpp's
+    kernel for `hw` re-reads the cache per block of rows (VULKAN_FLASH_ATTENTION_ROWS); None
+    where that is not modelled."""
+    if hw.backend != "vulkan":
+        return None
+    if kernel == SCALAR_ATTENTION:
+        return VULKAN_FLASH_ATTENTION_ROWS[SCALAR_ATTENTION]
+    return VULKAN_FLASH_ATTENTION_ROWS["coopmat2" if hw.architecture in VULKAN_COOPMAT2 else "coopmat1"]
 
 
 # Without flash attention the scores of a micro-batch (t × context × heads, f32) cross
@@ -246,6 +287,11 @@ class _Part:
     attn_swa_per_cell: int = 0
     heads_full: int = 0  # query heads summed over the layers (the score matrix's rows per token)
     heads_swa: int = 0
+    # KV bytes per context token that the query heads read, one read per query head (a KV head
+    # is read once for each query head that shares it): what a flash-attention kernel reads
+    # for each block of query rows (flash_attention_query_rows)
+    query_reads_full_per_cell: float = 0.0
+    query_reads_swa_per_cell: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -428,14 +474,17 @@ def profile(model: Architecture | GGUFHeader, *, quant: str | None = None, n_gpu
             head_k = hp.head_dim_k_swa if swa else hp.head_dim_k
             head_v = hp.head_dim_v_swa if swa else hp.head_dim_v
             flops = 2 * hp.n_head[il] * (head_k + head_v)  # Q·Kᵀ and softmax·V
+            query_reads = per_cell * hp.n_head[il] / max(hp.n_head_kv[il], 1)
             if swa:
                 part.kv_swa_per_cell += per_cell
                 part.attn_swa_per_cell += flops
                 part.heads_swa += hp.n_head[il]
+                part.query_reads_swa_per_cell += query_reads
             else:
                 part.kv_full_per_cell += per_cell
                 part.attn_full_per_cell += flops
                 part.heads_full += hp.n_head[il]
+                part.query_reads_full_per_cell += query_reads
     notes.extend(n for n in est.notes if n.startswith(("Weights:", "The model's", "The output layer")))
     return Profile(parts={k: v for k, v in parts.items()}, n_layer=len(run), n_expert=hp.n_expert,
                    n_expert_used=hp.n_expert_used, window=hp.sliding_window if hp.swa_layers else None,
@@ -487,7 +536,7 @@ def generation(prof: Profile, hw: Hardware, depth: int = 0,
     constants = constants or CONSTANTS
     check_int("depth", depth, 0, MAX_DEPTH)
     full, swa = _cells(depth, prof.window)
-    device_c = constants[hw.backend]
+    device_c = constants[constants_key(hw)]
     host_c = constants["cpu"]
     memory_s = compute_s = overhead_s = 0.0
     weights = kv_total = 0.0
@@ -527,7 +576,7 @@ def prompt_processing(prof: Profile, hw: Hardware, depth: int = 0, n_prompt: int
     check_int("depth", depth, 0, MAX_DEPTH)
     check_int("n_prompt", n_prompt, 1, MAX_DEPTH)
     ubatch = min(check_int("ubatch_size", n_ubatch, 1), check_int("batch_size", n_batch, 1), n_prompt)
-    device_c = constants[hw.backend]
+    device_c = constants[constants_key(hw)]
     host_c = constants["cpu"]
     on_cpu = hw.backend == "cpu"
     c = host_c if on_cpu else device_c
@@ -538,11 +587,12 @@ def prompt_processing(prof: Profile, hw: Hardware, depth: int = 0, n_prompt: int
         quant_rate = hw.int8_tops * 1e12 * c.compute_fraction if hw.int8_tops else float_rate
     else:
         float_rate = quant_rate = fp16_rate * c.compute_fraction
-    if c.scalar_attention_fraction is not None \
-            and attention_kernel(hw, prof.head_dim, prof.gqa_ratio) == SCALAR_ATTENTION:
+    kernel = attention_kernel(hw, prof.head_dim, prof.gqa_ratio)
+    if c.scalar_attention_fraction is not None and kernel == SCALAR_ATTENTION:
         attention_rate = fp16_rate * c.scalar_attention_fraction
     else:
         attention_rate = fp16_rate * c.attention_fraction
+    query_rows = None if on_cpu else flash_attention_query_rows(hw, kernel)
     gpu, cpu = prof.parts["gpu"], prof.parts["cpu"]
     compute_s = memory_s = overhead_s = attention_s = 0.0
     flops_total = 0.0
@@ -570,7 +620,13 @@ def prompt_processing(prof: Profile, hw: Hardware, depth: int = 0, n_prompt: int
                                                prof._active(part.expert_float_params)) / expert_eff
                           + (matmul_seconds(part.output_params, part.output_float_params) if last else 0))
             if prof.flash_attention:
-                attention_s += t * attn / attention_rate
+                arithmetic = t * attn / attention_rate
+                if query_rows and device == "gpu":
+                    reads = math.ceil(t / query_rows) * (part.query_reads_full_per_cell * full
+                                                         + part.query_reads_swa_per_cell * swa)
+                    attention_s += max(arithmetic, reads / (hw.memory_bandwidth_gbs * GB * device_c.bandwidth_fraction))
+                else:
+                    attention_s += arithmetic
             else:  # two matrix multiplies, and the scores through memory
                 scores = t * (part.heads_full * full + part.heads_swa * swa)
                 bandwidth = hw.host_bandwidth if device == "cpu" and not on_cpu else hw.memory_bandwidth_gbs

@@ -82,7 +82,7 @@ ROUNDING = {"kernel_overhead_us": 2}  # the rest: 3 digits
 
 # constants only some backends have: cuBLAS's on CUDA, a vector-unit attention kernel's where
 # llama.cpp runs one on some GPUs (speed.attention_kernel)
-ONLY_ON = {"blas_fraction": (speed.MMQ_BACKEND,), "scalar_attention_fraction": ("rocm", "vulkan")}
+ONLY_ON = {"blas_fraction": (speed.MMQ_BACKEND,), "scalar_attention_fraction": ("rocm", "vulkan", "vulkan-intel")}
 
 
 def _fitted_fields(backend: str | None) -> tuple[str, ...]:
@@ -208,7 +208,7 @@ def _least_squares(rows: list[Measurement], prior: BackendConstants, pull: dict[
         return BackendConstants(**dict(zip(names, (float(v) for v in x))))
 
     def residuals(x):
-        trial = {**{b: constants(x) for b in speed.BACKENDS}, **fixed}
+        trial = {**{key: constants(x) for key in speed.CONSTANT_SETS}, **fixed}
         errs = [math.log(m.predict(trial) / m.measured) for m in rows]
         return np.concatenate([weights * errs, pulls * np.log((x + offset) / (start + offset))])
 
@@ -236,14 +236,14 @@ def fit(measurements: list[Measurement]) -> dict[str, BackendConstants]:
     pooled = _least_squares(gpu_rows, PRIOR, {}, {"cpu": cpu}, FIELDS) if gpu_rows else PRIOR
     prior = dataclasses.replace(PRIOR, **{f: getattr(pooled, f) for f in POOLED})
     constants = {"cpu": cpu}
-    for backend in speed.BACKENDS:
-        if backend == "cpu":
+    for key in speed.CONSTANT_SETS:
+        if key == "cpu":
             continue
-        names = _fitted_fields(backend)
-        rows = [m for m in gpu_rows if m.backend == backend]
-        constants[backend] = (_least_squares(rows, prior, SHRINK, {"cpu": cpu}, names) if rows
-                              else BackendConstants(**{f: getattr(pooled, f) for f in names}))
-    return {backend: constants[backend] for backend in speed.BACKENDS}
+        names = _fitted_fields(key)
+        rows = [m for m in gpu_rows if speed.constants_key(m.hw) == key]
+        constants[key] = (_least_squares(rows, prior, SHRINK, {"cpu": cpu}, names) if rows
+                          else BackendConstants(**{f: getattr(pooled, f) for f in names}))
+    return {key: constants[key] for key in speed.CONSTANT_SETS}
 
 
 @dataclass(frozen=True)

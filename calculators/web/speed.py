@@ -238,7 +238,7 @@ def calculate(source: Source, params: dict) -> dict:
     quant = _default_quant(params, source)
     est = _estimate(source, params, hw, quant)
     gen, pp, prof = est.generation, est.prompt, est.profile
-    constants = speed.CONSTANTS[hw.backend]
+    constants = speed.CONSTANTS[speed.constants_key(hw)]
     n_gpu_layers = 0 if hw.backend == "cpu" else min(
         source.n_layer + 1, source.n_layer + 1 if params.get("n_gpu_layers") is None else params["n_gpu_layers"])
     data = {

@@ -27,11 +27,13 @@ from tests.calculators.test_memory import TINY_FAMILIES, _tiny, run_llama_cpp
 GiB = 2**30
 
 
-# The issue's floors that the estimator does not meet yet (issue 18 stays open): prompt
-# processing deep in the context on AMD (ROCm, Vulkan) and Intel (Vulkan) GPUs, where one
-# attention efficiency per backend cannot fit kernels of different vendors and builds, and
-# MoE generation on the never-fitted rows. strict: the day one passes, the mark must go.
-KNOWN_MISS = pytest.mark.xfail(strict=True, reason="floor not met yet (issue 18): Vulkan kernels without fitted rows at depth, Vulkan bandwidth on AMD/Intel")
+# A floor the estimator does not meet yet: leaving one fitted hardware out, prompt processing
+# misses 30 % because a few machines carry a backend's attention kernels alone (leave the
+# Radeon AI PRO R9700 out and no fitted ROCm row runs the tile kernel deep in the context).
+# This is a check of our own, stricter than the issue's (which holds the floors on held-out
+# hardware, below). strict: the day it passes, the mark must go.
+KNOWN_MISS = pytest.mark.xfail(strict=True, reason="leave-one-hardware-out prompt processing above 30 %: "
+                                                   "some attention kernels are fitted on one machine's rows")
 
 
 @functools.lru_cache(maxsize=1)
@@ -124,7 +126,6 @@ def test_held_out_median_error_is_within_the_floor(group, floor, minimum):
     assert summary.median_error <= floor, summary
 
 
-@KNOWN_MISS
 def test_no_held_out_measurement_is_off_by_more_than_twice():
     off = [(m.row, f"{m.kind}{m.tokens}@d{m.depth}", m.measured, round(m.measured * ratio, 2))
            for m, ratio in speed_fit.errors(held_out("all")) if not 0.5 <= ratio <= 2]
@@ -469,3 +470,56 @@ def test_the_vector_units_attention_kernel_slows_a_deep_prompt_most():
 
 def test_every_gpu_with_speed_figures_names_its_architecture():
     assert all(g.architecture for g in GPUS if g.has_speed_figures)
+
+
+@pytest.mark.parametrize("slug, rows", [
+    ("ryzen-ai-max-395", 16),  # KHR_cooperative_matrix shader: Br = 16
+    ("rx-6800-xt", 8),  # scalar shader, at most 8 rows
+    ("arc-pro-b70", 8),
+    ("rtx-4090", 64),  # NV_cooperative_matrix2 shader
+])
+def test_vulkan_flash_attention_reads_the_kv_cache_once_per_block_of_query_rows(slug, rows):
+    """Deep in the context Vulkan's attention is bound by reading each query head's K and V once
+    per block of rows: by hand, Llama 2 7B (32 layers of 32 heads of 128, no grouping, F16 cache)
+    reads 32 · 32 · (128 + 128) · 2 bytes per context token and query-row block."""
+    prof = speed.profile(arch("llama-2-7b"), quant="Q4_0", flash_attention=True)
+    gpu = hw(slug, "vulkan")
+    depth, ubatch = 32768, 512
+    pp = speed.prompt_processing(prof, gpu, depth, n_prompt=ubatch, n_ubatch=ubatch)
+    context = depth + (ubatch + 1) / 2
+    reads = 32 * 32 * 256 * 2 * context * math.ceil(ubatch / rows)
+    bandwidth = gpu.memory_bandwidth_gbs * 1e9 * speed.CONSTANTS[speed.constants_key(gpu)].bandwidth_fraction
+    assert pp.attention_ms / 1e3 >= reads / bandwidth * (1 - 1e-9)
+    if rows <= 16:  # these GPUs are bound by the reads, not by the arithmetic
+        assert pp.attention_ms / 1e3 == pytest.approx(reads / bandwidth, rel=1e-9)
+    # CUDA's kernel is not modelled this way: its attention is the arithmetic alone
+    assert speed.flash_attention_query_rows(hw("rtx-4090", "cuda"), speed.MATRIX_ATTENTION) is None
+
+
+def test_grouped_query_heads_each_read_their_shared_kv_head():
+    """Vulkan's shaders give each query head its own workgroup, so a KV head shared by eight
+    query heads is read eight times: gpt-oss-20b (64 query heads, 8 KV heads of 64) reads as much
+    per full-attention layer and row block as 64 heads of its own would."""
+    prof = speed.profile(arch("gpt-oss-20b"), quant="MXFP4_MOE", flash_attention=True)
+    part = prof.parts["gpu"]
+    full_layers = 12  # every other of the 24 layers; the rest use a 128-token window
+    assert part.query_reads_full_per_cell == 64 * (64 + 64) * 2 * full_layers
+    assert part.query_reads_full_per_cell == 8 * part.kv_full_per_cell
+
+
+@pytest.mark.parametrize("slug, backend, key", [
+    ("arc-pro-b70", "vulkan", "vulkan-intel"),
+    ("arc-pro-b70", "cpu", "cpu"),
+    ("ryzen-ai-max-395", "vulkan", "vulkan"),
+    ("rtx-4090", "vulkan", "vulkan"),
+    ("rtx-4090", "cuda", "cuda"),
+])
+def test_intel_gpus_under_vulkan_have_constants_of_their_own(slug, backend, key):
+    assert speed.constants_key(hw(slug, backend)) == key
+
+
+def test_an_intel_gpu_reads_its_weights_more_slowly_under_vulkan_than_other_vendors_gpus():
+    """In the fitted rows an Arc Pro B70 generates at about half of its bandwidth ÷ size where
+    NVIDIA's and AMD's GPUs under Vulkan reach about 80 %."""
+    intel, other = speed.CONSTANTS["vulkan-intel"], speed.CONSTANTS["vulkan"]
+    assert intel.bandwidth_fraction < 0.65 < 0.7 < other.bandwidth_fraction
