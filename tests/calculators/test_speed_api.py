@@ -307,3 +307,14 @@ def test_attention_time_grows_with_depth_and_the_constants_are_shown(client):
     # Llama: 19 graph operations per layer with flash attention (calculators.speed.layer_operations)
     assert constants["operations_per_layer"] == pytest.approx(19 + 4 / 32)
     assert constants["layer_overhead_us"] == pytest.approx(constants["kernel_overhead_us"] * (19 + 4 / 32))
+
+
+def test_an_intel_gpu_under_vulkan_is_estimated_and_shown_with_intels_constants(client):
+    intel = post(client, model="llama-2-7b", quant="Q4_0", gpu="arc-pro-b70", backend="vulkan").json()
+    amd = post(client, model="llama-2-7b", quant="Q4_0", gpu="radeon-ai-pro-r9700", backend="vulkan").json()
+    assert intel["constants"]["bandwidth_fraction"] == speed.CONSTANTS["vulkan-intel"].bandwidth_fraction
+    assert amd["constants"]["bandwidth_fraction"] == speed.CONSTANTS["vulkan"].bandwidth_fraction
+    # the B70 (608 GB/s) and the R9700 (640 GB/s) read the same weights: the Intel card's
+    # generation is held back by the share of its bandwidth it gets, not by its figures
+    ratio = intel["generation_tokens_per_second"] / amd["generation_tokens_per_second"]
+    assert ratio < 608 / 640 * 0.85
