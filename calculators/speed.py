@@ -121,7 +121,7 @@ CONSTANTS: dict[str, BackendConstants] = {
     "vulkan": BackendConstants(0.754, 1.42, 0.274, 0.3, 0.3, scalar_attention_fraction=0.1),
     "metal": BackendConstants(0.822, 5.63, 0.686, 0.324, 0.3),
     "cpu": BackendConstants(0.702, 3.0, 0.606, 0.3, 0.302),
-    "vulkan-intel": BackendConstants(0.573, 15.27, 0.18, 0.3, 0.3, scalar_attention_fraction=0.1),
+    "vulkan-intel": BackendConstants(0.573, 15.2, 0.178, 0.3, 0.3, scalar_attention_fraction=0.1),
 }
 # Intel's GPUs under Vulkan get their own constants: in the fitted rows an Arc Pro B70 reads its
 # weights at about half of its peak bandwidth where NVIDIA's and AMD's GPUs under the same backend

@@ -75,6 +75,8 @@ PRIOR_WEIGHT = 0.3  # against residuals in natural log units
 # rows (`--cv`), never on held-out rows.
 SHRINK = {"bandwidth_fraction": 1.0, "kernel_overhead_us": 0.3}
 POOLED = ("bandwidth_fraction", "kernel_overhead_us")
+# constant sets fitted as a vendor's variant of a backend: pulled towards it, and it without rows
+VARIANT_OF = {"vulkan-intel": "vulkan"}
 ROBUST_SCALE = 0.2  # residuals beyond ±20 % count linearly, not squared (soft L1)
 BOUNDS = {"bandwidth_fraction": (0.05, 1.5), "kernel_overhead_us": (0.0, 100.0)}  # the rest: (0.002, 3)
 ROUNDING = {"kernel_overhead_us": 2}  # the rest: 3 digits
@@ -225,7 +227,8 @@ def fit(measurements: list[Measurement]) -> dict[str, BackendConstants]:
     backend's bandwidth fraction and kernel overhead are pulled towards the values fitted
     on all GPU rows together; the efficiencies of the matrix and attention kernels differ by
     backend and by matrix units (Apple's GPUs have none), so they are only weakly pulled
-    towards the physical prior. A backend without rows gets the pooled values.
+    towards the physical prior. A backend without rows gets the pooled values. Intel's GPUs
+    under Vulkan (speed.constants_key) are fitted as a variant of Vulkan (VARIANT_OF).
     """
     train = [m for m in measurements if m.fitted]
     cpu_fields = _fitted_fields("cpu")
@@ -241,8 +244,12 @@ def fit(measurements: list[Measurement]) -> dict[str, BackendConstants]:
             continue
         names = _fitted_fields(key)
         rows = [m for m in gpu_rows if speed.constants_key(m.hw) == key]
-        constants[key] = (_least_squares(rows, prior, SHRINK, {"cpu": cpu}, names) if rows
-                          else BackendConstants(**{f: getattr(pooled, f) for f in names}))
+        parent = constants.get(VARIANT_OF.get(key))
+        # a vendor's variant of a backend is pulled towards that backend's constants, and is
+        # that backend's when it has no rows of its own
+        start = dataclasses.replace(PRIOR, **{f: getattr(parent, f) for f in names}) if parent else prior
+        fallback = parent or BackendConstants(**{f: getattr(pooled, f) for f in names})
+        constants[key] = _least_squares(rows, start, SHRINK, {"cpu": cpu}, names) if rows else fallback
     return {key: constants[key] for key in speed.CONSTANT_SETS}
 
 

@@ -114,6 +114,13 @@ def test_the_constants_in_the_code_are_the_fit():
     assert speed_fit.fit(rows) == speed.CONSTANTS
 
 
+def test_intels_vulkan_constants_are_vulkans_without_intel_rows():
+    rows, _ = measurements()
+    assert any(speed.constants_key(m.hw) == "vulkan-intel" and m.fitted for m in rows)
+    fitted = speed_fit.fit([m for m in rows if speed.constants_key(m.hw) != "vulkan-intel"])
+    assert fitted["vulkan-intel"] == fitted["vulkan"]
+
+
 @pytest.mark.parametrize("group, floor, minimum", [
     ("generation, dense", 0.15, 20),
     ("generation, MoE", 0.25, 8),
