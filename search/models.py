@@ -41,8 +41,9 @@ def visible_by_copy(user) -> Q:
 
 
 class ReaderCopy(models.Model):
-    """Who may read a document, copied onto each of its passages and postings, so that the
-    HNSW scan and the champion-list walk check each row they meet without a join. With
+    """Who may read a document: the document's own fields (a note's, copied when it is saved),
+    and a copy of them on each of its passages and postings, so that the HNSW scan and the
+    champion-list walk check each row they meet without a join. With
     100,000 notes, looking each row's document up cost a signed-in member's search about 7 ms
     of its 16 ms in the database: the keyword walk went from 8.5 to 2.4 ms (index-only), the
     HNSW query from 8.3 to 6.9 ms (bench/bench_search_scale.py). The copy is the document's,
@@ -63,7 +64,7 @@ class ReaderCopy(models.Model):
         abstract = True
 
 
-class Document(models.Model):
+class Document(ReaderCopy):
     class Kind(models.TextChoices):
         ENTRY = "entry", "Glossary entry"
         NOTE = "note", "Team note"
@@ -81,13 +82,12 @@ class Document(models.Model):
     aliases = ArrayField(models.CharField(max_length=300), default=list, blank=True)
     summary = models.TextField(blank=True)
     text = models.TextField(blank=True)
-    # A note's visibility, author, deletion and hiding by staff, copied whenever it is saved
-    # (entries and tools are public): see visible_by_copy.
-    visibility = models.CharField(max_length=10, default="public")
+    # A note's visibility, author, deletion and hiding by staff (ReaderCopy's fields), copied
+    # whenever it is saved (entries and tools are public): see visible_by_copy. Unlike its
+    # passages' and postings' copy, the document's author is a real foreign key: the document
+    # goes when its author does.
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
                                related_name="+")
-    deleted_at = models.DateTimeField(null=True, blank=True)
-    hidden_at = models.DateTimeField(null=True, blank=True)
     # Field lengths in words, for BM25's length normalisation: names are title and aliases.
     names_words = models.PositiveIntegerField(default=0)
     summary_words = models.PositiveIntegerField(default=0)
