@@ -60,19 +60,45 @@ _SIZE = re.compile(r"\s*(\d{1,9})\s*(kB|MB|GB|TB)\s*", re.IGNORECASE)
 _UNITS = {"kb": ("kB", 2**10), "mb": ("MB", 2**20), "gb": ("GB", 2**30), "tb": ("TB", 2**40)}
 
 
-def usable_memory(cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:
-    """Bytes of memory this process's server may use: the machine's, or its container's limit
-    when that is lower (cgroup v2's memory.max, else v1's memory.limit_in_bytes; "max" or a
-    missing file means no limit)."""
+def usable_memory(cgroup_root: Path = Path("/sys/fs/cgroup"), proc_cgroup: Path = Path("/proc/self/cgroup")) -> int:
+    """Bytes of memory this process's server may use: the machine's, or the lowest limit of the
+    control groups it runs in when that is lower (cgroup v2's memory.max, v1's
+    memory.limit_in_bytes; "max" or a missing file means no limit). The groups are this
+    process's own (proc_cgroup) and those above it: a container sees its own as the root, but
+    a systemd service or a v1 host nests its limit further down."""
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    for limit_file in (cgroup_root / "memory.max", cgroup_root / "memory" / "memory.limit_in_bytes"):
+    limits = []
+    for directory, limit_name in _memory_cgroups(cgroup_root, proc_cgroup):
         try:
-            limit = limit_file.read_text().strip()
+            limit = (directory / limit_name).read_text().strip()
         except OSError:
             continue
         if limit.isdigit():
-            return min(memory, int(limit))
-    return memory
+            limits.append(int(limit))
+    return min([memory, *limits])
+
+
+def _memory_cgroups(cgroup_root: Path, proc_cgroup: Path):
+    """(directory, limit file name) for every memory control group from the root down to this
+    process's, read from /proc/self/cgroup ("0::/path" for v2, "N:memory:/path" for v1)."""
+    paths = {"v2": "/", "v1": "/"}
+    try:
+        lines = proc_cgroup.read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":
+            paths["v2"] = path
+        elif "memory" in controllers.split(","):
+            paths["v1"] = path
+    for version, base, limit_name in (("v2", cgroup_root, "memory.max"),
+                                      ("v1", cgroup_root / "memory", "memory.limit_in_bytes")):
+        directory = base
+        yield directory, limit_name
+        for part in Path(paths[version]).parts[1:]:
+            directory = directory / part
+            yield directory, limit_name
 
 
 def checked_shared_buffers(size: str, physical_memory: int | None = None) -> str:

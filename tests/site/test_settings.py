@@ -98,7 +98,30 @@ def test_usable_memory_is_the_containers_limit_when_that_is_lower(tmp_path, file
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
     physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    assert usable_memory(tmp_path) == (min(physical, 2**30) if limited else physical)
+    assert usable_memory(tmp_path, tmp_path / "no-such-file") == (min(physical, 2**30) if limited else physical)
+
+
+@pytest.mark.parametrize("proc_cgroup, files", [
+    # cgroup v2: a systemd service with MemoryMax, below an unlimited slice
+    ("0::/system.slice/field-guide.service\n",
+     {"memory.max": "max", "system.slice/memory.max": "max",
+      "system.slice/field-guide.service/memory.max": "536870912"}),
+    # cgroup v1: the memory controller's own path (as on a host that nests its jobs)
+    ("5:devices:/\n4:memory:/jobs/a92b5a0c\n0::/\n",
+     {"memory/memory.limit_in_bytes": "9223372036854771712", "memory/jobs/memory.limit_in_bytes": "1073741824",
+      "memory/jobs/a92b5a0c/memory.limit_in_bytes": "536870912"}),
+    # a limit on a group above this process's holds for it too
+    ("0::/user.slice/user-1000.slice/session-2.scope\n",
+     {"user.slice/memory.max": "536870912", "user.slice/user-1000.slice/memory.max": "max"}),
+])
+def test_usable_memory_is_the_lowest_limit_on_the_way_to_this_processs_control_group(tmp_path, proc_cgroup, files):
+    from config.database import usable_memory
+
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text + "\n")
+    (tmp_path / "self-cgroup").write_text(proc_cgroup)
+    assert usable_memory(tmp_path, tmp_path / "self-cgroup") == 512 * 2**20
 
 
 def test_the_service_refuses_to_start_with_shared_buffers_it_could_not_start_again(tmp_path):
