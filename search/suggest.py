@@ -34,10 +34,15 @@ _names: tuple[tuple, list[_Name]] | None = None
 
 
 def glossary_version() -> tuple:
-    """Changes whenever an entry is added, changed or removed: (count, latest change)."""
-    from django.db.models import Count, Max
+    """Changes whenever an entry is added, changed or removed: (count, sum of xmin, latest
+    change). xmin is the transaction that last wrote a row, so the sum changes with every
+    write, also those that leave updated_at alone (a queryset's update(), as
+    glossary.links.refresh_links re-renders other entries' bodies when a term changes)."""
+    from django.db.models import Count, Max, Sum
+    from django.db.models.expressions import RawSQL
 
-    return tuple(Entry.objects.aggregate(Count("id"), Max("updated_at")).values())
+    return tuple(Entry.objects.aggregate(count=Count("id"), writes=Sum(RawSQL("xmin::text::bigint", ())),
+                                         latest=Max("updated_at")).values())
 
 
 def names() -> list[_Name]:
