@@ -198,9 +198,12 @@ def attention_kernel(hw: "Hardware", head_dim: int, gqa_ratio: int) -> str:
 # one query head and a block of Br query rows, and that workgroup reads the head's whole K and V
 # cache: a micro-batch of t tokens reads the cache t / Br times per query head. Deep in the
 # context that traffic, not arithmetic, bounds the kernel when Br is small: 16 rows in the
-# KHR_cooperative_matrix shader (AMD RDNA 3 and newer), at most 8 in the scalar one, 64 in
-# NVIDIA's cooperative_matrix2 shader. The CUDA, HIP and Metal kernels are not modelled this way
-# (their attention is taken as compute-bound, at attention_fraction).
+# KHR_cooperative_matrix shader (AMD RDNA 3 and newer), 64 in NVIDIA's cooperative_matrix2
+# shader, 8 in the scalar one. (The scalar shader takes 4 to 16 rows by vendor and head size;
+# modelling that exactly fitted the Arc Pro B70's rows worse: its 4-row blocks for gpt-oss's
+# heads of 64 read less than they would, the eight query heads of a KV head sharing its reads
+# in the cache. 8 is its block for heads of 128.) The CUDA, HIP and Metal kernels are not
+# modelled this way (their attention is taken as compute-bound, at attention_fraction).
 VULKAN_FLASH_ATTENTION_ROWS = {"coopmat2": 64, "coopmat1": 16, SCALAR_ATTENTION: 8}
 VULKAN_COOPMAT2 = {"turing", "ampere", "ada", "hopper", "blackwell"}
 
