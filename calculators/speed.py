@@ -703,6 +703,13 @@ def estimate(model: Architecture | GGUFHeader, hw: Hardware, *, quant: str | Non
     if hw.backend != "cpu" and prof.parts["cpu"].layers:
         notes.append(f"{prof.parts['cpu'].layers} of {prof.n_layer} layers run on the CPU, reading host memory "
                      f"at {hw.host_bandwidth:,.0f} GB/s; the GPU and CPU parts take turns, so their times add up.")
+    if hw.backend == "vulkan" and (quant or "").upper() == "BF16":
+        # measured: a Radeon 8060S under RADV without bfloat16 support read Gemma 3 27B's BF16
+        # prompt at 0.38× this estimate, Qwen3-30B-A3B's generated at 0.31× (kyuz0's toolbox logs,
+        # tests/calculators/llama_bench_later.yaml)
+        notes.append("BF16 weights under Vulkan: this assumes a driver with bfloat16 support "
+                     "(VK_KHR_shader_bfloat16); without it, prompts and mixture-of-experts generation "
+                     "have been measured two to three times slower.")
     return SpeedEstimate(generation=gen, prompt=pp, profile=prof, depth=depth, n_prompt=n_prompt,
                          notes=tuple(notes), flash_attention=fa, flash_attention_reason=fa_reason)
 
