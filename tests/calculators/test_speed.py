@@ -14,6 +14,7 @@ import datetime
 import functools
 import math
 import re
+from pathlib import Path
 
 import pytest
 
@@ -141,6 +142,18 @@ def test_held_out_median_error_is_within_the_floor(group, floor, minimum):
     summary = speed_fit.summarise(pairs)
     assert summary.count >= minimum
     assert summary.median_error <= floor, summary
+
+
+def test_the_page_states_the_held_out_errors_the_evidence_gives():
+    """The memory page tells people how far off the estimate typically is: the held-out medians,
+    to the percent, as they stand after the last fit."""
+    page = (Path(speed.__file__).resolve().parent.parent / "templates" / "calculators" / "_speed.html").read_text()
+    stated = re.search(r"about (\d+) % for generation with dense models, (\d+) % with mixtures of experts "
+                       r"and (\d+) % for prompt\s+processing", " ".join(page.split()))
+    assert stated, "the page no longer states the typical errors"
+    for group, percent in zip(("generation, dense", "generation, MoE", "prompt processing, all"), stated.groups()):
+        median = speed_fit.summarise(speed_fit.errors(held_out(group))).median_error
+        assert int(percent) == round(median * 100), (group, median)
 
 
 @KNOWN_MISS
