@@ -703,7 +703,8 @@ def estimate(model: Architecture | GGUFHeader, hw: Hardware, *, quant: str | Non
     if hw.backend != "cpu" and prof.parts["cpu"].layers:
         notes.append(f"{prof.parts['cpu'].layers} of {prof.n_layer} layers run on the CPU, reading host memory "
                      f"at {hw.host_bandwidth:,.0f} GB/s; the GPU and CPU parts take turns, so their times add up.")
-    if hw.backend == "vulkan" and (quant or "").upper() == "BF16":
+    bf16_bytes = sum(t.n_bytes for t in loaded.tensors if t.type.name == "BF16")
+    if hw.backend == "vulkan" and bf16_bytes > sum(t.n_bytes for t in loaded.tensors) / 2:
         # measured: a Radeon 8060S under RADV without bfloat16 support read Gemma 3 27B's BF16
         # prompt at 0.38× this estimate, Qwen3-30B-A3B's generated at 0.31× (kyuz0's toolbox logs,
         # tests/calculators/llama_bench_later.yaml)

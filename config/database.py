@@ -87,7 +87,10 @@ def _memory_cgroups(cgroup_root: Path, proc_cgroup: Path):
     except OSError:
         lines = []
     for line in lines:
-        _, controllers, path = line.split(":", 2)
+        fields = line.split(":", 2)
+        if len(fields) != 3:
+            continue  # not a cgroup line: read no limit from it rather than stop the service
+        _, controllers, path = fields
         if controllers == "":
             paths["v2"] = path
         elif "memory" in controllers.split(","):

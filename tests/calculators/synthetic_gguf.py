@@ -100,8 +100,10 @@ def add_tokenizer(w: gguf.GGUFWriter, n_vocab: int):
     w.add_token_types([2, 3, 3] + [6] * 256 + [1] * (n_vocab - 259))
 
 
-def write_gguf(path, arch: Architecture, name: str = "synthetic", legacy_mla: bool = False):
-    """Write `arch` as an F16 GGUF (1-D tensors F32, like the converter) and return its header.
+def write_gguf(path, arch: Architecture, name: str = "synthetic", legacy_mla: bool = False,
+               matrix_type=gguf.GGMLQuantizationType.F16):
+    """Write `arch` as an F16 GGUF (1-D tensors F32, like the converter; matrix_type BF16 for a
+    BF16 file) and return its header.
 
     legacy_mla: a DeepSeek file as converted before attn_kv_b was split (legacy_mla_tensors).
     """
@@ -110,7 +112,7 @@ def write_gguf(path, arch: Architecture, name: str = "synthetic", legacy_mla: bo
     _metadata(w, arch, name, legacy_mla)
     add_tokenizer(w, arch.vocab_size)
     for t in (legacy_mla_tensors(arch) if legacy_mla else arch.tensors()):
-        qtype = F32 if len(t.shape) == 1 else F16
+        qtype = F32 if len(t.shape) == 1 else matrix_type
         nbytes = t.n_elements * (4 if qtype == F32 else 2)
         w.add_tensor_info(t.name, list(reversed(t.shape)),
                           np.dtype(np.float32 if qtype == F32 else np.float16), nbytes, raw_dtype=qtype)

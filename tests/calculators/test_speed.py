@@ -556,10 +556,16 @@ def test_an_intel_gpu_reads_its_weights_more_slowly_under_vulkan_than_other_vend
     assert intel.bandwidth_fraction < 0.65 < 0.7 < other.bandwidth_fraction
 
 
-def test_bf16_under_vulkan_says_it_assumes_a_driver_with_bfloat16():
+def test_bf16_under_vulkan_says_it_assumes_a_driver_with_bfloat16(tmp_path):
     gpu = hw("ryzen-ai-max-395", "vulkan")
     bf16 = speed.estimate(arch("qwen3-30b-a3b"), gpu, quant="BF16")
     assert any("VK_KHR_shader_bfloat16" in note for note in bf16.notes)
     for quant, backend in (("Q4_K_M", "vulkan"), ("BF16", "rocm")):
         other = speed.estimate(arch("qwen3-30b-a3b"), hw("ryzen-ai-max-395", backend), quant=quant)
         assert not any("bfloat16" in note for note in other.notes)
+    # a BF16 file read from its header, with no quant named, gets the note too
+    import gguf
+
+    for matrix_type, noted in ((gguf.GGMLQuantizationType.BF16, True), (gguf.GGMLQuantizationType.F16, False)):
+        header = write_gguf(tmp_path / f"{matrix_type.name}.gguf", _tiny("llama"), matrix_type=matrix_type)
+        assert any("bfloat16" in note for note in speed.estimate(header, gpu).notes) == noted

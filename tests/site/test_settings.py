@@ -132,3 +132,12 @@ def test_the_service_refuses_to_start_with_shared_buffers_it_could_not_start_aga
     assert result.returncode != 0
     assert "EMBEDDED_DB_SHARED_BUFFERS='100TB' is more than half of the memory" in result.stderr
     assert not (tmp_path / "postgres").exists()  # refused before the server was started
+
+
+def test_a_cgroup_file_with_a_line_it_cannot_read_still_gives_the_limits_it_can(tmp_path):
+    from config.database import usable_memory
+
+    (tmp_path / "memory.max").write_text("536870912\n")
+    (tmp_path / "self-cgroup").write_text("garbage\n0::/\n")
+    assert usable_memory(tmp_path, tmp_path / "self-cgroup") == min(
+        512 * 2**20, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
