@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models import BooleanField, Case, F, Func, Prefetch, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Left, Lower, Upper
@@ -113,6 +113,22 @@ class EntryQuerySet(models.QuerySet):
                             [key] * measure.count("%s"))
         return (self.annotate(similarity=similarity).filter(similarity__gte=0.25)
                 .order_by("-similarity", "term")[:limit])
+
+
+# What changes whenever an entry is added, changed or removed: the count, the sum of the rows'
+# xmin and the latest updated_at, as one SQL statement (search embeds it in its own statement,
+# glossary_version runs it alone). xmin is the transaction that last wrote a row, so the sum
+# changes with every write, also those that leave updated_at alone (a queryset's update(), as
+# glossary.links.refresh_links re-renders other entries' bodies when a term changes).
+VERSION_SQL = ("select concat_ws(':', count(*), coalesce(sum(xmin::text::bigint), 0), max(updated_at)) "
+               "from glossary_entry")
+
+
+def glossary_version() -> str:
+    """The glossary's version (VERSION_SQL): what caches of its words and rows are keyed on."""
+    with connection.cursor() as cursor:
+        cursor.execute(VERSION_SQL)
+        return cursor.fetchone()[0]
 
 
 class Entry(models.Model):

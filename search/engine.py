@@ -20,7 +20,7 @@ from django.db import connection
 from pgvector import Vector
 
 from glossary.links import lookup_key
-from glossary.models import Entry
+from glossary.models import VERSION_SQL, Entry
 from notes.models import Note, readable_by, reader_key
 from search import tools
 from search.embeddings import EmbeddingUnavailable, embed_query
@@ -137,9 +137,8 @@ class QueryTerm:
 
 @dataclass
 class KeywordSide:
-    # The glossary's ([entry count, sum of the entries' xmin], latest change, category names):
-    # what the caches of the glossary's words and rows are built again on (see
-    # search.suggest.glossary_version for why xmin).
+    # The glossary's (version, category names): what the caches of the glossary's words and
+    # rows are built again on (glossary.models.VERSION_SQL).
     version: tuple
     exact: list[int]  # documents of the entries whose term or alias is exactly the text
     terms: list[QueryTerm]  # the text's word stems that occur in any document
@@ -175,8 +174,7 @@ def keyword_side(text: str, user, depth: int, rank: bool = True) -> KeywordSide:
                     order by weight desc limit %s) best
                 where %s
                 group by best.document_id order by score desc, best.document_id limit %s)
-            select (select array[count(*), coalesce(sum(xmin::text::bigint), 0)] from glossary_entry),
-                   (select max(updated_at) from glossary_entry),
+            select ({VERSION_SQL}),
                    (select string_agg(id || ':' || name, '|' order by id) from glossary_category),
                    (select coalesce(array_agg(d.id), '{{}}') from glossary_entry e
                     join search_document d on d.entry_id = e.id where e.lookup_keys @> %s),
@@ -185,8 +183,8 @@ def keyword_side(text: str, user, depth: int, rank: bool = True) -> KeywordSide:
                    (select coalesce(array_agg(document_id order by score desc, document_id), '{{}}') from ranked),
                    (select coalesce(array_agg(score order by score desc, document_id), '{{}}') from ranked)""",
             [text, *visible_params, CHAMPIONS, rank, depth, [lookup_key(text)]])
-        entries, updated, categories, exact, lexemes, idfs, documents, scores = cursor.fetchone()
-    return KeywordSide((tuple(entries), updated, categories), exact, [QueryTerm(lx, idf) for lx, idf in zip(lexemes, idfs)],
+        version, categories, exact, lexemes, idfs, documents, scores = cursor.fetchone()
+    return KeywordSide((version, categories), exact, [QueryTerm(lx, idf) for lx, idf in zip(lexemes, idfs)],
                        list(zip(documents, scores)))
 
 

@@ -7,7 +7,7 @@ rebuilt when an entry changes: a suggestion costs one small query and a scan of 
 from dataclasses import dataclass
 
 from glossary.links import lookup_key
-from glossary.models import Entry
+from glossary.models import Entry, glossary_version
 from search import tools
 
 
@@ -31,18 +31,6 @@ class _Name:
 
 
 _names: tuple[tuple, list[_Name]] | None = None
-
-
-def glossary_version() -> tuple:
-    """Changes whenever an entry is added, changed or removed: (count, sum of xmin, latest
-    change). xmin is the transaction that last wrote a row, so the sum changes with every
-    write, also those that leave updated_at alone (a queryset's update(), as
-    glossary.links.refresh_links re-renders other entries' bodies when a term changes)."""
-    from django.db.models import Count, Max, Sum
-    from django.db.models.expressions import RawSQL
-
-    return tuple(Entry.objects.aggregate(count=Count("id"), writes=Sum(RawSQL("xmin::text::bigint", ())),
-                                         latest=Max("updated_at")).values())
 
 
 def names() -> list[_Name]:

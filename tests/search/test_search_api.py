@@ -105,15 +105,15 @@ def test_results_show_entries_as_they_are_now(api_client, glossary):
 def test_a_glossary_change_that_leaves_updated_at_alone_still_renews_the_cached_rows(glossary):
     """A queryset's update() writes no updated_at (glossary.links.refresh_links re-renders other
     entries' bodies that way): the cached rows and names are built again all the same."""
-    from glossary.models import Entry
-    from search import engine, suggest
+    from glossary.models import Entry, glossary_version
+    from search import engine
 
     entry = Entry.objects.get(slug="gguf")
     document_id = entry.search_document.id
     before = engine.keyword_side("gguf", None, 10).version
-    names_before = suggest.glossary_version()
+    names_before = glossary_version()
     assert engine.public_rows(before)[document_id].body_html == entry.body_html
     Entry.objects.filter(pk=entry.pk).update(body_html="<p>A file format, changed in place.</p>")
     after = engine.keyword_side("gguf", None, 10).version
-    assert after != before and suggest.glossary_version() != names_before
+    assert after != before and glossary_version() != names_before
     assert engine.public_rows(after)[document_id].body_html == "<p>A file format, changed in place.</p>"
