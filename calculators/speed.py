@@ -2,7 +2,7 @@
 
 A physical model on top of `calculators.memory`'s tensor-by-tensor breakdown, with five
 constants per backend (six on CUDA, ROCm and Vulkan, see BackendConstants; Intel's GPUs
-under Vulkan have their own set, `constants_key`) fitted to published llama.cpp speeds
+under Vulkan and AMD's GCN GPUs under ROCm have their own sets, `constants_key`) fitted to published llama.cpp speeds
 (tests/calculators/llama_bench_results.yaml and llama_bench_independent.yaml, fitted and
 scored by `calculators.speed_fit` under the protocol its docstring states).
 
@@ -117,24 +117,33 @@ class BackendConstants:
 # these values, and checks the error on the held-out rows.
 CONSTANTS: dict[str, BackendConstants] = {
     "cuda": BackendConstants(0.838, 2.11, 0.134, 0.243, 0.3, blas_fraction=0.301),
-    "rocm": BackendConstants(0.819, 4.52, 0.322, 0.131, 0.3, scalar_attention_fraction=0.062),
+    "rocm": BackendConstants(0.875, 3.83, 0.281, 0.14, 0.3, scalar_attention_fraction=0.056),
     "vulkan": BackendConstants(0.787, 1.51, 0.359, 0.3, 0.3, scalar_attention_fraction=0.1),
     "metal": BackendConstants(0.83, 5.73, 0.685, 0.324, 0.3),
     "cpu": BackendConstants(0.702, 3.0, 0.606, 0.3, 0.302),
     "vulkan-intel": BackendConstants(0.573, 15.25, 0.183, 0.3, 0.3, scalar_attention_fraction=0.1),
+    "rocm-gcn": BackendConstants(0.669, 6.0, 0.393, 0.14, 0.3, scalar_attention_fraction=0.126),
 }
 # Intel's GPUs under Vulkan get their own constants: in the fitted rows an Arc Pro B70 reads its
 # weights at about half of its peak bandwidth where NVIDIA's and AMD's GPUs under the same backend
 # reach about 80 % (Mesa's ANV driver and Intel's own shaders, not the ones the other vendors
 # run), so one Vulkan bandwidth fraction fitted to both is wrong for each.
 INTEL_ARCHITECTURES = {"xe-hpg", "xe2"}
-CONSTANT_SETS = BACKENDS + ("vulkan-intel",)
+# AMD's GCN GPUs (Vega, the Instinct MI50: gfx906) under ROCm likewise: llama.cpp's HIP kernels
+# for them (no matrix cores, wave64) get much less of their memory: the MI50 generates Llama 2 7B
+# Q4_0 at 97 tokens/s, 36 % of its 1 TB/s ÷ 3.8 GB, where the Radeon AI PRO R9700 in the same
+# tables reaches 118 tokens/s, 71 % of its 640 GB/s ÷ 3.8 GB. One ROCm set fitted to both made the
+# RDNA cards' generation 30 % too slow and the MI50's 40 % too fast.
+GCN_ARCHITECTURES = {"gcn5"}
+CONSTANT_SETS = BACKENDS + ("vulkan-intel", "rocm-gcn")
 
 
 def constants_key(hw: "Hardware") -> str:
     """Which of CONSTANTS describes the GPU (or CPU) of `hw`."""
     if hw.backend == "vulkan" and hw.architecture in INTEL_ARCHITECTURES:
         return "vulkan-intel"
+    if hw.backend == "rocm" and hw.architecture in GCN_ARCHITECTURES:
+        return "rocm-gcn"
     return hw.backend
 
 

@@ -79,7 +79,7 @@ PRIOR_WEIGHT = 0.3  # against residuals in natural log units
 SHRINK = {"bandwidth_fraction": 1.0, "kernel_overhead_us": 0.3}
 POOLED = ("bandwidth_fraction", "kernel_overhead_us")
 # constant sets fitted as a vendor's variant of a backend: pulled towards it, and it without rows
-VARIANT_OF = {"vulkan-intel": "vulkan"}
+VARIANT_OF = {"vulkan-intel": "vulkan", "rocm-gcn": "rocm"}
 ROBUST_SCALE = 0.2  # residuals beyond ±20 % count linearly, not squared (soft L1)
 BOUNDS = {"bandwidth_fraction": (0.05, 1.5), "kernel_overhead_us": (0.0, 100.0)}  # the rest: (0.002, 3)
 ROUNDING = {"kernel_overhead_us": 2}  # the rest: 3 digits
@@ -87,7 +87,7 @@ ROUNDING = {"kernel_overhead_us": 2}  # the rest: 3 digits
 
 # constants only some backends have: cuBLAS's on CUDA, a vector-unit attention kernel's where
 # llama.cpp runs one on some GPUs (speed.attention_kernel)
-ONLY_ON = {"blas_fraction": (speed.MMQ_BACKEND,), "scalar_attention_fraction": ("rocm", "vulkan", "vulkan-intel")}
+ONLY_ON = {"blas_fraction": (speed.MMQ_BACKEND,), "scalar_attention_fraction": ("rocm", "vulkan", "vulkan-intel", "rocm-gcn")}
 
 
 def _fitted_fields(backend: str | None) -> tuple[str, ...]:
@@ -231,7 +231,8 @@ def fit(measurements: list[Measurement]) -> dict[str, BackendConstants]:
     on all GPU rows together; the efficiencies of the matrix and attention kernels differ by
     backend and by matrix units (Apple's GPUs have none), so they are only weakly pulled
     towards the physical prior. A backend without rows gets the pooled values. Intel's GPUs
-    under Vulkan (speed.constants_key) are fitted as a variant of Vulkan (VARIANT_OF).
+    under Vulkan and AMD's GCN GPUs under ROCm (speed.constants_key) are fitted as variants of
+    Vulkan's and ROCm's constants (VARIANT_OF).
     """
     train = [m for m in measurements if m.fitted]
     cpu_fields = _fitted_fields("cpu")
@@ -319,15 +320,20 @@ def check(measurements, constants=None) -> dict[str, Summary | None]:
     return by_group(errors(measurements, constants))
 
 
-def cross_validate(measurements) -> dict[str, Summary | None]:
-    """Leave one fitted hardware out at a time: the error on hardware the fit did not see,
-    measured without touching the held-out rows (for choosing between model variants)."""
+def cross_validation_errors(measurements) -> list[tuple[Measurement, float]]:
+    """Leave one fitted hardware out at a time: each fitted measurement's predicted / measured
+    with constants fitted without its hardware (the held-out rows are not touched)."""
     train = [m for m in measurements if m.fitted]
     pairs = []
     for hardware in sorted({m.hardware for m in train}):
         constants = fit([m for m in train if m.hardware != hardware])
         pairs += errors([m for m in train if m.hardware == hardware], constants)
-    return by_group(pairs)
+    return pairs
+
+
+def cross_validate(measurements) -> dict[str, Summary | None]:
+    """The error on hardware the fit did not see (for choosing between model variants)."""
+    return by_group(cross_validation_errors(measurements))
 
 
 def main() -> None:
@@ -348,8 +354,11 @@ def main() -> None:
             _print_rows(errors(measurements))
         return
     if args.cv:
-        for name, s in cross_validate(measurements).items():
+        pairs = cross_validation_errors(measurements)
+        for name, s in by_group(pairs).items():
             print(_line(name, s))
+        if args.rows:
+            _print_rows(pairs)
         return
     constants = fit(measurements)
     print("CONSTANTS: dict[str, BackendConstants] = {")
