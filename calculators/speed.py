@@ -1,10 +1,11 @@
 """How fast will it run? llama.cpp's generation and prompt-processing speed, estimated.
 
 A physical model on top of `calculators.memory`'s tensor-by-tensor breakdown, with five
-constants per backend (six on CUDA, ROCm and Vulkan, see BackendConstants; Intel's GPUs
-under Vulkan and AMD's GCN GPUs under ROCm have their own sets, `constants_key`) fitted to published llama.cpp speeds
-(tests/calculators/llama_bench_results.yaml and llama_bench_independent.yaml, fitted and
-scored by `calculators.speed_fit` under the protocol its docstring states).
+constants per backend (six on CUDA, ROCm and Vulkan, see BackendConstants; Intel's GPUs under
+Vulkan and AMD's GCN GPUs under ROCm have their own sets, `constants_key`) fitted to published
+llama.cpp speeds (tests/calculators/llama_bench_results.yaml, llama_bench_independent.yaml and
+llama_bench_later.yaml, fitted and scored by `calculators.speed_fit` under the protocol its
+docstring states).
 
 Generation (one token at a time) reads every weight the token uses once: for a
 mixture-of-experts model only the routed experts (n_expert_used of n_expert) plus the
@@ -77,15 +78,22 @@ DEFAULT_HOST_COMPUTE_TFLOPS = 8 * 4.5 * 2 * 8 * 2 / 1000
 # llama.cpp copies CPU-resident weights to the GPU only for batches this large
 # (ggml-backend's op offload, GGML_OP_OFFLOAD_MIN_BATCH).
 OFFLOAD_MIN_BATCH = 32
-# A matrix multiply over n tokens reaches n / (n + GEMM_HALF_TOKENS) of its full rate:
-# small batches cannot fill the GPU's tiles. This matters most for a mixture of experts,
-# whose routed experts each see only n·k/E tokens of a batch (n·8/128 = 32 of 512 for
-# Qwen3-30B-A3B). Chosen by leave-one-hardware-out cross-validation on the fitted rows.
+# A matrix multiply over n tokens reaches n / (n + half) of its full rate: small batches cannot
+# fill the GPU's tiles. For the dense weights half is GEMM_HALF_TOKENS: with it the estimate
+# follows llama.cpp's own micro-batch sweep (an RTX 4090 reading Llama 3 8B Q3_K_S prompts at
+# 2,046 tokens/s in micro-batches of 16 and 10,556 in micro-batches of 512, PR #22298) within 7 %
+# from 16 to 1024. A mixture of experts' routed experts each see only n·k/E tokens of a batch
+# (n·8/128 = 32 of 512 for Qwen3-30B-A3B), and llama.cpp multiplies them in tiles sized for the
+# whole batch, so they fill their tiles worse than a dense multiply of as many tokens would:
+# EXPERT_GEMM_HALF_TOKENS, chosen by leave-one-hardware-out cross-validation on the fitted rows
+# (prompt processing 26.7 % with 16 as for dense weights, 26.6 % with 48, 24.4 % with 64,
+# 25.1 % with 80, 26.0 % with 128, 31.2 % with 256).
 GEMM_HALF_TOKENS = 16
+EXPERT_GEMM_HALF_TOKENS = 64
 
 
-def _gemm_efficiency(tokens: float) -> float:
-    return tokens / (tokens + GEMM_HALF_TOKENS)
+def _gemm_efficiency(tokens: float, half_tokens: float) -> float:
+    return tokens / (tokens + half_tokens)
 
 
 @dataclass(frozen=True)
@@ -116,13 +124,13 @@ class BackendConstants:
 # (neither held out nor outside the build window); the test suite re-runs the fit, checks
 # these values, and checks the error on the held-out rows.
 CONSTANTS: dict[str, BackendConstants] = {
-    "cuda": BackendConstants(0.838, 2.11, 0.134, 0.243, 0.3, blas_fraction=0.301),
-    "rocm": BackendConstants(0.875, 3.83, 0.281, 0.14, 0.3, scalar_attention_fraction=0.056),
-    "vulkan": BackendConstants(0.787, 1.51, 0.359, 0.3, 0.3, scalar_attention_fraction=0.1),
-    "metal": BackendConstants(0.83, 5.73, 0.685, 0.324, 0.3),
+    "cuda": BackendConstants(0.853, 2.21, 0.263, 0.182, 0.3, blas_fraction=0.356),
+    "rocm": BackendConstants(0.884, 3.93, 0.371, 0.134, 0.3, scalar_attention_fraction=0.054),
+    "vulkan": BackendConstants(0.827, 1.82, 0.444, 0.313, 0.3, scalar_attention_fraction=0.1),
+    "metal": BackendConstants(0.841, 5.06, 0.742, 0.522, 0.3),
     "cpu": BackendConstants(0.702, 3.0, 0.606, 0.3, 0.302),
-    "vulkan-intel": BackendConstants(0.573, 15.25, 0.183, 0.3, 0.3, scalar_attention_fraction=0.1),
-    "rocm-gcn": BackendConstants(0.669, 6.0, 0.393, 0.14, 0.3, scalar_attention_fraction=0.126),
+    "vulkan-intel": BackendConstants(0.592, 15.46, 0.196, 0.313, 0.3, scalar_attention_fraction=0.1),
+    "rocm-gcn": BackendConstants(0.672, 6.03, 0.546, 0.134, 0.3, scalar_attention_fraction=0.12),
 }
 # Intel's GPUs under Vulkan get their own constants: in the fitted rows an Arc Pro B70 reads its
 # weights at about half of its peak bandwidth where NVIDIA's and AMD's GPUs under the same backend
@@ -619,10 +627,11 @@ def prompt_processing(prof: Profile, hw: Hardware, depth: int = 0, n_prompt: int
         ctx = depth + done + (t + 1) / 2  # causal: each token attends to what precedes it
         full, swa = ctx, min(ctx, prof.window) if prof.window else ctx
         last = done + t >= n_prompt
-        # a matrix multiply over n tokens runs at n / (n + GEMM_HALF_TOKENS) of the rate: a
-        # routed expert sees only t·k/E of the batch's tokens
-        dense_eff = _gemm_efficiency(t)
-        expert_eff = _gemm_efficiency(t * prof.n_expert_used / prof.n_expert) if prof.n_expert else 1.0
+        # a matrix multiply over n tokens runs at n / (n + half) of the rate: a routed expert
+        # sees only t·k/E of the batch's tokens
+        dense_eff = _gemm_efficiency(t, GEMM_HALF_TOKENS)
+        expert_eff = (_gemm_efficiency(t * prof.n_expert_used / prof.n_expert, EXPERT_GEMM_HALF_TOKENS)
+                      if prof.n_expert else 1.0)
         for device, part in (("gpu", gpu), ("cpu", cpu)):
             _, attn = _attended(part, full, swa)
             flops_total += t * (2 * (part.dense_params + prof._active(part.expert_params)) + attn) \
