@@ -723,12 +723,20 @@ def estimate(model: Architecture | GGUFHeader, hw: Hardware, *, quant: str | Non
                      f"at {hw.host_bandwidth:,.0f} GB/s; the GPU and CPU parts take turns, so their times add up.")
     bf16_bytes = sum(t.n_bytes for t in loaded.tensors if t.type.name == "BF16")
     if hw.backend == "vulkan" and bf16_bytes > sum(t.n_bytes for t in loaded.tensors) / 2:
-        # measured: a Radeon 8060S under RADV without bfloat16 support read Gemma 3 27B's BF16
-        # prompt at 0.38× this estimate, Qwen3-30B-A3B's generated at 0.31× (kyuz0's toolbox logs,
-        # tests/calculators/llama_bench_later.yaml)
-        notes.append("BF16 weights under Vulkan: this assumes a driver with bfloat16 support "
-                     "(VK_KHR_shader_bfloat16); without it, prompts and mixture-of-experts generation "
-                     "have been measured two to three times slower.")
+        # ggml-vulkan.cpp (read at 000651caa): without bfloat16 cooperative matrices a BF16 weight
+        # is multiplied by a scalar shader that widens it to fp32 ("BF16 fallback for coopmat
+        # devices without bf16 coopmat support"), and BF16 experts never take the one-token
+        # mat-vec path (ggml_vk_use_mul_mat_vec_id admits F32, F16 and quantized types only), so
+        # their generation runs the batched shader. Measured: a Radeon 8060S under RADV without
+        # bfloat16 read Gemma 3 27B's BF16 prompt at 0.32× this estimate and generated
+        # Qwen3-30B-A3B's at 0.30× (kyuz0's toolbox logs, tests/calculators/llama_bench_later.yaml).
+        notes.append("BF16 weights under Vulkan: prompts assume a driver with bfloat16 cooperative matrices "
+                     "(VK_KHR_shader_bfloat16); without it llama.cpp multiplies BF16 weights on the vector "
+                     "units, measured two to three times slower.")
+        if prof.is_moe:
+            notes.append("BF16 experts under Vulkan: llama.cpp has no one-token path for them and runs its "
+                         "batched shader for every generated token, measured about three times slower than "
+                         "this estimate; a quantized file (Q8_0) avoids it.")
     return SpeedEstimate(generation=gen, prompt=pp, profile=prof, depth=depth, n_prompt=n_prompt,
                          notes=tuple(notes), flash_attention=fa, flash_attention_reason=fa_reason)
 

@@ -587,6 +587,11 @@ def test_bf16_under_vulkan_says_it_assumes_a_driver_with_bfloat16(tmp_path):
     gpu = hw("ryzen-ai-max-395", "vulkan")
     bf16 = speed.estimate(arch("qwen3-30b-a3b"), gpu, quant="BF16")
     assert any("VK_KHR_shader_bfloat16" in note for note in bf16.notes)
+    # llama.cpp's Vulkan backend has no one-token path for BF16 experts: said for a MoE only
+    assert any("BF16 experts" in note for note in bf16.notes)
+    dense = speed.estimate(arch("llama-3.1-8b"), gpu, quant="BF16")
+    assert any("VK_KHR_shader_bfloat16" in note for note in dense.notes)
+    assert not any("BF16 experts" in note for note in dense.notes)
     for quant, backend in (("Q4_K_M", "vulkan"), ("BF16", "rocm")):
         other = speed.estimate(arch("qwen3-30b-a3b"), hw("ryzen-ai-max-395", backend), quant=quant)
         assert not any("bfloat16" in note for note in other.notes)
