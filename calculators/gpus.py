@@ -185,6 +185,13 @@ GPUS: tuple[Accelerator, ...] = (
             "https://www.nvidia.com/en-us/data-center/h100/ (SXM: 3.35 TB/s; FP16 tensor 1,979 TFLOPS with sparsity; INT8 tensor 3,958 TOPS with sparsity)", int8=1979, arch="hopper"),
     _nvidia("h200", "NVIDIA H200 (141 GB)", 141, 4800, 989.5,
             "https://www.nvidia.com/en-us/data-center/h200/ (4.8 TB/s; FP16 tensor 1,979 TFLOPS with sparsity; INT8 tensor 3,958 TOPS with sparsity)", int8=1979, arch="hopper"),
+    _nvidia("rtx-6000-ada", "NVIDIA RTX 6000 Ada Generation (48 GB)", 48, 960, 364.3,
+            "https://www.nvidia.com/en-us/products/workstations/rtx-6000/ (960 GB/s; 1,457 AI TOPS = FP8 with "
+            "sparsity, a quarter of it FP16 dense, a half INT8 dense)", int8=728.5, arch="ada"),
+    _nvidia("rtx-pro-6000-blackwell", "NVIDIA RTX PRO 6000 Blackwell Workstation Edition (96 GB)", 96, 1792, 500,
+            "https://www.nvidia.com/en-us/products/workstations/professional-desktop-gpus/rtx-pro-6000/ "
+            "(1792 GB/s; 4,000 AI TOPS = FP4 with sparsity, an eighth of it FP16 dense, a quarter INT8 dense)",
+            int8=1000, arch="blackwell"),
     _nvidia("dgx-spark", "NVIDIA DGX Spark (GB10, 128 GB unified)", 128, 273, 125,
             "https://www.nvidia.com/en-us/products/workstations/dgx-spark/ (273 GB/s LPDDR5x; "
             "1 PFLOP FP4 with sparsity, an eighth of it FP16 dense, a quarter INT8 dense)", unified=True, int8=250, arch="blackwell"),
