@@ -81,13 +81,13 @@ OFFLOAD_MIN_BATCH = 32
 # A matrix multiply over n tokens reaches n / (n + half) of its full rate: small batches cannot
 # fill the GPU's tiles. For the dense weights half is GEMM_HALF_TOKENS: with it the estimate
 # follows llama.cpp's own micro-batch sweep (an RTX 4090 reading Llama 3 8B Q3_K_S prompts at
-# 2,046 tokens/s in micro-batches of 16 and 10,556 in micro-batches of 512, PR #22298) within 7 %
-# from 16 to 1024. A mixture of experts' routed experts each see only n·k/E tokens of a batch
-# (n·8/128 = 32 of 512 for Qwen3-30B-A3B), and llama.cpp multiplies them in tiles sized for the
-# whole batch, so they fill their tiles worse than a dense multiply of as many tokens would:
-# EXPERT_GEMM_HALF_TOKENS, chosen by leave-one-hardware-out cross-validation on the fitted rows
-# (prompt processing 26.7 % with 16 as for dense weights, 26.6 % with 48, 24.4 % with 64,
-# 25.1 % with 80, 26.0 % with 128, 31.2 % with 256).
+# 2,046 tokens/s in micro-batches of 16 and 10,556 in micro-batches of 512, PR #22298) within 8 %
+# from 16 to 2048 (tests/calculators/test_speed.py). A mixture of experts' routed experts each see
+# only n·k/E tokens of a batch (n·8/128 = 32 of 512 for Qwen3-30B-A3B) and have a value of their
+# own, EXPERT_GEMM_HALF_TOKENS, chosen by leave-one-hardware-out cross-validation on the fitted
+# rows (prompt processing, median error and measurements off by more than 2×: 26.7 % and 13 with
+# 16 as for dense weights, 26.6 % and 9 with 48, 24.4 % and 7 with 64, 25.1 % and 8 with 80,
+# 26.0 % and 13 with 128, 31.2 % and 23 with 256).
 GEMM_HALF_TOKENS = 16
 EXPERT_GEMM_HALF_TOKENS = 64
 
