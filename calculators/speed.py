@@ -143,15 +143,16 @@ INTEL_ARCHITECTURES = {"xe-hpg", "xe2"}
 # tables reaches 118 tokens/s, 71 % of its 640 GB/s ÷ 3.8 GB. One ROCm set fitted to both made the
 # RDNA cards' generation 30 % too slow and the MI50's 40 % too fast.
 GCN_ARCHITECTURES = {"gcn5"}
-CONSTANT_SETS = BACKENDS + ("vulkan-intel", "rocm-gcn")
+# the constant sets of these GPUs under these backends: key -> (backend, architectures)
+CONSTANT_VARIANTS = {"vulkan-intel": ("vulkan", INTEL_ARCHITECTURES), "rocm-gcn": ("rocm", GCN_ARCHITECTURES)}
+CONSTANT_SETS = BACKENDS + tuple(CONSTANT_VARIANTS)
 
 
 def constants_key(hw: "Hardware") -> str:
     """Which of CONSTANTS describes the GPU (or CPU) of `hw`."""
-    if hw.backend == "vulkan" and hw.architecture in INTEL_ARCHITECTURES:
-        return "vulkan-intel"
-    if hw.backend == "rocm" and hw.architecture in GCN_ARCHITECTURES:
-        return "rocm-gcn"
+    for key, (backend, architectures) in CONSTANT_VARIANTS.items():
+        if hw.backend == backend and hw.architecture in architectures:
+            return key
     return hw.backend
 
 

@@ -79,19 +79,20 @@ PRIOR_WEIGHT = 0.3  # against residuals in natural log units
 SHRINK = {"bandwidth_fraction": 1.0, "kernel_overhead_us": 0.3}
 POOLED = ("bandwidth_fraction", "kernel_overhead_us")
 # constant sets fitted as a vendor's variant of a backend: pulled towards it, and it without rows
-VARIANT_OF = {"vulkan-intel": "vulkan", "rocm-gcn": "rocm"}
+VARIANT_OF = {key: backend for key, (backend, _) in speed.CONSTANT_VARIANTS.items()}
 ROBUST_SCALE = 0.2  # residuals beyond ±20 % count linearly, not squared (soft L1)
 BOUNDS = {"bandwidth_fraction": (0.05, 1.5), "kernel_overhead_us": (0.0, 100.0)}  # the rest: (0.002, 3)
 ROUNDING = {"kernel_overhead_us": 2}  # the rest: 3 digits
 
 
 # constants only some backends have: cuBLAS's on CUDA, a vector-unit attention kernel's where
-# llama.cpp runs one on some GPUs (speed.attention_kernel)
-ONLY_ON = {"blas_fraction": (speed.MMQ_BACKEND,), "scalar_attention_fraction": ("rocm", "vulkan", "vulkan-intel", "rocm-gcn")}
+# llama.cpp runs one on some GPUs (speed.attention_kernel); a variant (VARIANT_OF) has its backend's
+ONLY_ON = {"blas_fraction": (speed.MMQ_BACKEND,), "scalar_attention_fraction": ("rocm", "vulkan")}
 
 
-def _fitted_fields(backend: str | None) -> tuple[str, ...]:
-    """The constants fitted for `backend` (None: all GPU rows pooled)."""
+def _fitted_fields(key: str | None) -> tuple[str, ...]:
+    """The constants fitted for the constant set `key` (None: all GPU rows pooled)."""
+    backend = VARIANT_OF.get(key, key)
     return tuple(f for f in FIELDS if backend is None or backend in ONLY_ON.get(f, (backend,)))
 
 
