@@ -56,6 +56,15 @@ VENDOR_BACKENDS = {
 }
 
 
+# the architectures' names as their vendors write them (Accelerator.architecture is the key)
+ARCHITECTURE_NAMES = {
+    "pascal": "Pascal", "volta": "Volta", "turing": "Turing", "ampere": "Ampere", "ada": "Ada Lovelace",
+    "hopper": "Hopper", "blackwell": "Blackwell", "gcn5": "GCN 5 (Vega)", "rdna2": "RDNA 2", "rdna3": "RDNA 3",
+    "rdna3.5": "RDNA 3.5", "rdna4": "RDNA 4", "cdna3": "CDNA 3", "xe-hpg": "Xe-HPG", "xe2": "Xe2",
+    "apple": "Apple GPU",
+}
+
+
 @dataclass(frozen=True)
 class Accelerator:
     slug: str

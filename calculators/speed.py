@@ -60,6 +60,7 @@ from dataclasses import dataclass, field
 from calculators import memory
 from calculators.architecture import Architecture, tensor_role
 from calculators.gguf_header import GGUFHeader
+from calculators.gpus import ARCHITECTURE_NAMES
 from calculators.memory import InputError, check_int
 from calculators.placement import FLASH_ATTENTION_CHOICES, resolve_flash_attention
 
@@ -146,6 +147,17 @@ GCN_ARCHITECTURES = {"gcn5"}
 # the constant sets of these GPUs under these backends: key -> (backend, architectures)
 CONSTANT_VARIANTS = {"vulkan-intel": ("vulkan", INTEL_ARCHITECTURES), "rocm-gcn": ("rocm", GCN_ARCHITECTURES)}
 CONSTANT_SETS = BACKENDS + tuple(CONSTANT_VARIANTS)
+
+
+# GPU architectures that, under a backend, have no prompt-processing measurement in the evidence
+# (tests/calculators/llama_bench_*.yaml): their prompt figures carry over the efficiency the
+# backend's kernels reach on other GPUs, and the estimate says so. A test keeps this set equal to
+# what the evidence lacks for the presets (calculators.gpus).
+PROMPT_UNMEASURED = frozenset({
+    ("cuda", "hopper"), ("cuda", "turing"), ("rocm", "cdna3"), ("rocm", "rdna2"), ("vulkan", "cdna3"),
+    ("vulkan", "gcn5"), ("vulkan", "hopper"), ("vulkan", "pascal"), ("vulkan", "volta"), ("vulkan", "xe-hpg"),
+})
+BACKEND_NAMES = {"cuda": "CUDA", "rocm": "ROCm", "vulkan": "Vulkan", "metal": "Metal", "cpu": "the CPU backend"}
 
 
 def constants_key(hw: "Hardware") -> str:
@@ -722,6 +734,11 @@ def estimate(model: Architecture | GGUFHeader, hw: Hardware, *, quant: str | Non
     if hw.backend != "cpu" and prof.parts["cpu"].layers:
         notes.append(f"{prof.parts['cpu'].layers} of {prof.n_layer} layers run on the CPU, reading host memory "
                      f"at {hw.host_bandwidth:,.0f} GB/s; the GPU and CPU parts take turns, so their times add up.")
+    if (hw.backend, hw.architecture) in PROMPT_UNMEASURED:
+        kind = ARCHITECTURE_NAMES.get(hw.architecture, hw.architecture)
+        notes.append(f"No published llama.cpp prompt speed on {kind} GPUs under {BACKEND_NAMES[hw.backend]} "
+                     f"is among the measurements this estimate is fitted to: the prompt figure assumes the share "
+                     f"of the peak that other GPUs reach under it.")
     bf16_bytes = sum(t.n_bytes for t in loaded.tensors if t.type.name == "BF16")
     if hw.backend == "vulkan" and bf16_bytes > sum(t.n_bytes for t in loaded.tensors) / 2:
         # ggml-vulkan.cpp (read at 000651caa): without bfloat16 cooperative matrices a BF16 weight

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from calculators import speed, speed_fit
-from calculators.gpus import ACCELERATORS, CPU_SYSTEMS, GPUS, get_accelerator
+from calculators.gpus import ACCELERATORS, ARCHITECTURE_NAMES, CPU_SYSTEMS, GPUS, get_accelerator
 from calculators.memory import InputError
 from calculators.presets import get_preset
 from tests.calculators.synthetic_gguf import write_gguf
@@ -581,6 +581,29 @@ def test_a_gcn_gpu_reads_its_weights_more_slowly_under_rocm_than_rdna_gpus():
     mi50 = speed.estimate(llama, hw("mi50", "rocm"), quant="Q4_0").generation.tokens_per_second
     r9700 = speed.estimate(llama, hw("radeon-ai-pro-r9700", "rocm"), quant="Q4_0").generation.tokens_per_second
     assert mi50 < r9700
+
+
+def test_every_preset_architecture_has_a_name():
+    assert {a.architecture for a in ACCELERATORS if a.architecture} <= set(ARCHITECTURE_NAMES)
+
+
+def test_the_gpus_without_prompt_evidence_are_the_ones_the_evidence_lacks():
+    rows, _ = measurements()
+    measured = {(m.backend, m.hw.architecture) for m in rows if m.kind == "pp"}
+    presets = {(backend, a.architecture) for a in ACCELERATORS if a.has_speed_figures and a.architecture
+               for backend in a.backends if backend != "cpu"}
+    assert speed.PROMPT_UNMEASURED == presets - measured
+
+
+def test_an_estimate_says_when_no_prompt_speed_of_its_gpu_kind_was_measured():
+    def says(slug, backend):
+        notes = speed.estimate(arch("llama-3.1-8b"), hw(slug, backend), quant="Q4_K_M").notes
+        return any("No published llama.cpp prompt speed" in note for note in notes)
+
+    assert says("h100-80gb", "cuda") and says("arc-a770-16gb", "vulkan") and says("mi300x", "rocm")
+    h100 = speed.estimate(arch("llama-3.1-8b"), hw("h100-80gb", "cuda"), quant="Q4_K_M").notes
+    assert any("on Hopper GPUs under CUDA" in note for note in h100)
+    assert not says("rtx-4090", "cuda") and not says("rtx-4090", "vulkan") and not says("apple-m2-max", "metal")
 
 
 def test_bf16_under_vulkan_says_it_assumes_a_driver_with_bfloat16(tmp_path):
