@@ -157,7 +157,7 @@ PROMPT_UNMEASURED = frozenset({
     ("cuda", "hopper"), ("cuda", "turing"), ("rocm", "cdna3"), ("rocm", "rdna2"), ("vulkan", "cdna3"),
     ("vulkan", "gcn5"), ("vulkan", "hopper"), ("vulkan", "pascal"), ("vulkan", "volta"), ("vulkan", "xe-hpg"),
 })
-BACKEND_NAMES = {"cuda": "CUDA", "rocm": "ROCm", "vulkan": "Vulkan", "metal": "Metal", "cpu": "the CPU backend"}
+BACKEND_NAMES = {"cuda": "CUDA", "rocm": "ROCm", "vulkan": "Vulkan", "metal": "Metal", "cpu": "the CPU"}
 
 
 def constants_key(hw: "Hardware") -> str:
@@ -737,8 +737,8 @@ def estimate(model: Architecture | GGUFHeader, hw: Hardware, *, quant: str | Non
     if (hw.backend, hw.architecture) in PROMPT_UNMEASURED:
         kind = ARCHITECTURE_NAMES.get(hw.architecture, hw.architecture)
         notes.append(f"No published llama.cpp prompt speed on {kind} GPUs under {BACKEND_NAMES[hw.backend]} "
-                     f"is among the measurements this estimate is fitted to: the prompt figure assumes the share "
-                     f"of the peak that other GPUs reach under it.")
+                     f"is among the measurements this estimator is fitted to and checked against: the prompt "
+                     f"figure assumes the share of the peak that other GPUs reach under it.")
     bf16_bytes = sum(t.n_bytes for t in loaded.tensors if t.type.name == "BF16")
     if hw.backend == "vulkan" and bf16_bytes > sum(t.n_bytes for t in loaded.tensors) / 2:
         # ggml-vulkan.cpp (read at 000651caa): without bfloat16 cooperative matrices a BF16 weight
