@@ -36,10 +36,12 @@ of t tokens:
     llama.cpp's MMQ kernels, which use INT8 tensor cores (Turing and newer) or dot products
     (Pascal), so they run at the GPU's INT8 rate; float weights, and every weight on a GPU
     without fast INT8 (the V100), go through cuBLAS at blas_fraction of the FP16 rate; the
-    other backends multiply every type in their own kernels at the FP16 rate;
+    other backends multiply every type in their own kernels at the FP16 rate, but for BF16
+    weights under Vulkan on a driver without bfloat16 matrices, which a shader on the
+    vector units multiplies at scalar_fraction of it (`vulkan_bf16_matrices`);
   - attention over the context so far: with flash attention one fused kernel per layer,
     at attention_fraction of the FP16 rate (its own constant: these kernels reach a very
-    different share of the peak on each backend), or at scalar_attention_fraction where
+    different share of the peak on each backend), or at scalar_fraction where
     llama.cpp runs it on the GPU's vector units (`attention_kernel`); under Vulkan no faster
     than the KV cache can be read once per block of query rows
     (`flash_attention_query_rows`); without it two FP16 matrix multiplies at
@@ -115,10 +117,11 @@ class BackendConstants:
     # backends multiply every type in their own kernels (ROCm has rocBLAS too, but the
     # evidence cannot tell its rate from MMQ's, so one constant serves both).
     blas_fraction: float | None = None
-    # ROCm and Vulkan only: of the FP16 rate, in the flash-attention kernel that runs on the
-    # GPU's vector units where llama.cpp has none for its matrix units (SCALAR_ATTENTION);
-    # attention_fraction is then the matrix kernel's
-    scalar_attention_fraction: float | None = None
+    # ROCm and Vulkan only: of the FP16 rate, in llama.cpp's shaders that run on the GPU's
+    # vector units where it has none for the matrix units: the flash-attention kernel
+    # (SCALAR_ATTENTION; attention_fraction is then the matrix kernel's) and, under Vulkan,
+    # the multiply of BF16 weights on a driver without bfloat16 matrices (vulkan_bf16_matrices)
+    scalar_fraction: float | None = None
 
 
 # Fitted by `python -m calculators.speed_fit` on the evidence its protocol leaves for fitting
@@ -126,12 +129,12 @@ class BackendConstants:
 # these values, and checks the error on the held-out rows.
 CONSTANTS: dict[str, BackendConstants] = {
     "cuda": BackendConstants(0.853, 2.21, 0.263, 0.182, 0.3, blas_fraction=0.356),
-    "rocm": BackendConstants(0.884, 3.93, 0.371, 0.134, 0.3, scalar_attention_fraction=0.054),
-    "vulkan": BackendConstants(0.827, 1.82, 0.444, 0.313, 0.3, scalar_attention_fraction=0.1),
+    "rocm": BackendConstants(0.884, 3.93, 0.371, 0.134, 0.3, scalar_fraction=0.054),
+    "vulkan": BackendConstants(0.827, 1.82, 0.444, 0.313, 0.3, scalar_fraction=0.1),
     "metal": BackendConstants(0.841, 5.06, 0.742, 0.522, 0.3),
     "cpu": BackendConstants(0.702, 3.0, 0.606, 0.3, 0.302),
-    "vulkan-intel": BackendConstants(0.592, 15.46, 0.196, 0.313, 0.3, scalar_attention_fraction=0.1),
-    "rocm-gcn": BackendConstants(0.672, 6.03, 0.546, 0.134, 0.3, scalar_attention_fraction=0.12),
+    "vulkan-intel": BackendConstants(0.592, 15.46, 0.196, 0.313, 0.3, scalar_fraction=0.1),
+    "rocm-gcn": BackendConstants(0.672, 6.03, 0.546, 0.134, 0.3, scalar_fraction=0.12),
 }
 # Intel's GPUs under Vulkan get their own constants: in the fitted rows an Arc Pro B70 reads its
 # weights at about half of its peak bandwidth where NVIDIA's and AMD's GPUs under the same backend
@@ -238,6 +241,23 @@ VULKAN_FLASH_ATTENTION_ROWS = {"coopmat2": 64, "coopmat1": 16, SCALAR_ATTENTION:
 VULKAN_COOPMAT2 = {"turing", "ampere", "ada", "hopper", "blackwell"}
 
 
+# Vulkan multiplies BF16 weights with bfloat16 cooperative matrices only where the driver offers
+# them (llama.cpp prints "bf16: 1" in its device line); elsewhere a shader on the vector units
+# widens each weight to fp32 ("BF16 fallback for coopmat devices without bf16 coopmat support",
+# ggml-vulkan.cpp). Published device lines: NVIDIA's driver (Turing and newer) and Mesa's for
+# Intel's Xe2 print bf16: 1; Mesa's RADV, the driver llama.cpp's Vulkan users on AMD run, prints
+# bf16: 0 on RDNA 3, 3.5 and 4 through build 9193 (August 2026), as does Intel's Xe-HPG, which
+# has no cooperative matrices at all. (AMD's own Windows driver prints bf16: 1 on recent RDNA 3
+# and 4 releases; the estimate assumes RADV and its note says so.)
+VULKAN_BF16_MATRICES = {"turing", "ampere", "ada", "hopper", "blackwell", "xe2"}
+
+
+def vulkan_bf16_matrices(hw: "Hardware") -> bool:
+    """Whether llama.cpp's Vulkan backend multiplies BF16 weights on `hw`'s matrix units
+    (VULKAN_BF16_MATRICES); a GPU of unknown architecture (custom figures) is taken to, as
+    attention_kernel takes it to have matrix units llama.cpp uses."""
+    return not hw.architecture or hw.architecture in VULKAN_BF16_MATRICES
+
 def flash_attention_query_rows(hw: "Hardware", kernel: str) -> int | None:
     """Query rows a flash-attention workgroup handles per read of the KV cache, where llama.cpp's
     kernel for `hw` re-reads the cache per block of rows (VULKAN_FLASH_ATTENTION_ROWS); None
@@ -314,6 +334,10 @@ class _Part:
     dense_float_params: int = 0
     expert_float_params: int = 0
     output_float_params: int = 0
+    # of those, the BF16 ones (vulkan_bf16_matrices)
+    dense_bf16_params: int = 0
+    expert_bf16_params: int = 0
+    output_bf16_params: int = 0
     kv_full_per_cell: float = 0.0  # KV bytes per context token, full-attention layers
     kv_swa_per_cell: float = 0.0  # the same for sliding-window layers
     attn_full_per_cell: int = 0  # attention FLOPs per token per context token
@@ -470,11 +494,13 @@ def profile(model: Architecture | GGUFHeader, *, quant: str | None = None, n_gpu
             continue  # lookups, and the multi-token-prediction block
         part = parts[device]
         floats = params if t.type in FLOAT_TYPES else 0
+        bf16 = params if t.type == "BF16" else 0
         if role == "output" and _is_matrix(t.shape):
             has_output = True
             part.output_bytes += t.bytes
             part.output_params += params
             part.output_float_params += floats
+            part.output_bf16_params += bf16
         elif role == "expert":
             layer = int(t.name.split(".")[1])
             if layer < n_cpu_moe and device == "gpu":
@@ -483,17 +509,20 @@ def profile(model: Architecture | GGUFHeader, *, quant: str | None = None, n_gpu
             part.expert_bytes += t.bytes
             part.expert_params += params
             part.expert_float_params += floats
+            part.expert_bf16_params += bf16
         else:
             part.dense_bytes += t.bytes
             if _is_matrix(t.shape):
                 part.dense_params += params
                 part.dense_float_params += floats
+                part.dense_bf16_params += bf16
     if not has_output and embd is not None:
         # tied embeddings: the output layer multiplies by token_embd (a GPU copy when offloaded)
         part = parts[output_device]
         part.output_bytes += embd.bytes
         part.output_params += math.prod(embd.shape)
         part.output_float_params += math.prod(embd.shape) if embd.type in FLOAT_TYPES else 0
+        part.output_bf16_params += math.prod(embd.shape) if embd.type == "BF16" else 0
     if moved:
         notes.append(f"--n-cpu-moe {n_cpu_moe}: {moved / 2**30:,.2f} GiB of expert weights stay in host memory.")
 
@@ -620,9 +649,12 @@ def prompt_processing(prof: Profile, hw: Hardware, depth: int = 0, n_prompt: int
         quant_rate = hw.int8_tops * 1e12 * c.compute_fraction if hw.int8_tops else float_rate
     else:
         float_rate = quant_rate = fp16_rate * c.compute_fraction
+    bf16_rate = float_rate
+    if hw.backend == "vulkan" and c.scalar_fraction is not None and not vulkan_bf16_matrices(hw):
+        bf16_rate = min(float_rate, fp16_rate * c.scalar_fraction)
     kernel = attention_kernel(hw, prof.head_dim, prof.gqa_ratio)
-    if c.scalar_attention_fraction is not None and kernel == SCALAR_ATTENTION:
-        attention_rate = fp16_rate * c.scalar_attention_fraction
+    if c.scalar_fraction is not None and kernel == SCALAR_ATTENTION:
+        attention_rate = fp16_rate * c.scalar_fraction
     else:
         attention_rate = fp16_rate * c.attention_fraction
     query_rows = None if on_cpu else flash_attention_query_rows(hw, kernel)
@@ -631,9 +663,10 @@ def prompt_processing(prof: Profile, hw: Hardware, depth: int = 0, n_prompt: int
     flops_total = 0.0
     done = 0
 
-    def matmul_seconds(params: float, float_params: float) -> float:
+    def matmul_seconds(params: float, float_params: float, bf16_params: float) -> float:
         """2 FLOPs per weight and token, at the rate of its kind of multiply."""
-        return 2 * (params - float_params) / quant_rate + 2 * float_params / float_rate
+        return 2 * ((params - float_params) / quant_rate + (float_params - bf16_params) / float_rate
+                    + bf16_params / bf16_rate)
 
     while done < n_prompt:
         t = min(ubatch, n_prompt - done)
@@ -649,10 +682,13 @@ def prompt_processing(prof: Profile, hw: Hardware, depth: int = 0, n_prompt: int
             _, attn = _attended(part, full, swa)
             flops_total += t * (2 * (part.dense_params + prof._active(part.expert_params)) + attn) \
                 + (2 * part.output_params if last else 0)
-            compute_s += (t * matmul_seconds(part.dense_params, part.dense_float_params) / dense_eff
+            compute_s += (t * matmul_seconds(part.dense_params, part.dense_float_params,
+                                             part.dense_bf16_params) / dense_eff
                           + t * matmul_seconds(prof._active(part.expert_params),
-                                               prof._active(part.expert_float_params)) / expert_eff
-                          + (matmul_seconds(part.output_params, part.output_float_params) if last else 0))
+                                               prof._active(part.expert_float_params),
+                                               prof._active(part.expert_bf16_params)) / expert_eff
+                          + (matmul_seconds(part.output_params, part.output_float_params,
+                                            part.output_bf16_params) if last else 0))
             if prof.flash_attention:
                 arithmetic = t * attn / attention_rate
                 if query_rows and device == "gpu":
@@ -741,23 +777,32 @@ def estimate(model: Architecture | GGUFHeader, hw: Hardware, *, quant: str | Non
                      f"figure assumes the share of the peak that other GPUs reach under it.")
     bf16_bytes = sum(t.n_bytes for t in loaded.tensors if t.type.name == "BF16")
     if hw.backend == "vulkan" and bf16_bytes > sum(t.n_bytes for t in loaded.tensors) / 2:
-        # ggml-vulkan.cpp (read at 000651caa): without bfloat16 cooperative matrices a BF16 weight
-        # is multiplied by a scalar shader that widens it to fp32 ("BF16 fallback for coopmat
-        # devices without bf16 coopmat support"), and BF16 experts never take the one-token
-        # mat-vec path (ggml_vk_use_mul_mat_vec_id admits F32, F16 and quantized types only), so
-        # their generation runs the batched shader. Measured: a Radeon 8060S under RADV without
-        # bfloat16 read Gemma 3 27B's BF16 prompt at 0.32× this estimate and generated
-        # Qwen3-30B-A3B's at 0.30× (kyuz0's toolbox logs, tests/calculators/llama_bench_later.yaml).
-        notes.append("BF16 weights under Vulkan: prompts assume a driver with bfloat16 cooperative matrices "
-                     "(VK_KHR_shader_bfloat16); without it llama.cpp multiplies BF16 weights on the vector "
-                     "units, measured two to three times slower.")
-        if prof.is_moe:
-            notes.append("BF16 experts under Vulkan: llama.cpp has no one-token path for them and runs its "
-                         "batched shader for every generated token, measured about three times slower than "
-                         "this estimate; a quantized file (Q8_0) avoids it.")
+        notes.extend(_vulkan_bf16_notes(hw, prof.is_moe))
     return SpeedEstimate(generation=gen, prompt=pp, profile=prof, depth=depth, n_prompt=n_prompt,
                          notes=tuple(notes), flash_attention=fa, flash_attention_reason=fa_reason)
 
+
+def _vulkan_bf16_notes(hw: Hardware, moe: bool) -> list[str]:
+    """What an estimate for BF16 weights under Vulkan assumes about the driver, and what llama.cpp
+    does with BF16 experts (ggml-vulkan.cpp, read at 000651caa)."""
+    if vulkan_bf16_matrices(hw):
+        notes = ["BF16 weights under Vulkan: the prompt figure assumes a driver with bfloat16 cooperative "
+                 "matrices (llama.cpp's device line prints bf16: 1); without them llama.cpp multiplies BF16 "
+                 "weights on the vector units, several times slower."]
+    else:
+        notes = ["BF16 weights under Vulkan: the prompt figure assumes llama.cpp multiplies them on the vector "
+                 "units, as it does where the driver offers no bfloat16 cooperative matrices (its device line "
+                 "prints bf16: 0, as Mesa's RADV does on AMD GPUs); a quantized file (Q8_0) or another backend "
+                 "multiplies on the matrix units, several times faster."]
+    if moe:
+        # ggml_vk_use_mul_mat_vec_id admits F32, F16 and quantized weights only: BF16 experts go
+        # through the batched shader (32-column tiles, one of them used) for every token. Its cost
+        # is not modelled: the only published measurements are on held-out hardware (a Radeon
+        # 8060S under RADV generated Qwen3-30B-A3B's BF16 file at 0.30x this estimate).
+        notes.append("BF16 experts under Vulkan: llama.cpp has no one-token path for them and runs its batched "
+                     "shader for every generated token, measured about three times slower than this estimate "
+                     "on a Radeon 8060S; a quantized file (Q8_0) avoids it.")
+    return notes
 
 def _flash_attention(requested: bool | str, hp, hw: Hardware, gpu_layers: bool, cache_type_k: str,
                      cache_type_v: str) -> tuple[bool, str]:

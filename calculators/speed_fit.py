@@ -63,12 +63,19 @@ INDEPENDENT = EVIDENCE / "llama_bench_independent.yaml"
 LATER = EVIDENCE / "llama_bench_later.yaml"  # collected after the current model was fitted
 DATA_FILES = (DATA, INDEPENDENT, LATER)
 WINDOW_DAYS = 365  # rows dated this long before the newest row are neither fitted nor scored
+# A measurement is set apart as a toolchain regression (a test's `toolchain_regression`, which
+# names the other measurement) only when its own source measured the same llama.cpp build on the
+# same machine, model and test at least REGRESSION_FACTOR times as fast under another release of
+# the same backend's toolchain (ROCm 6.4.4 against 7.2, say): a fault of that release, which no
+# input of the estimator describes. The rule reads only the evidence, never a prediction; such
+# measurements are neither fitted nor scored with the rest, and the report lists them apart.
+REGRESSION_FACTOR = 2.0
 # A physical prior: 70 % of the peak bandwidth, 3 µs per kernel launch, 30 % of the peak
 # compute in matrix multiplies and in attention; a third of that in attention on the vector
 # units (the FP16 peaks quoted are the matrix units', two to eight times the vector rate).
 PRIOR = BackendConstants(bandwidth_fraction=0.7, kernel_overhead_us=3.0, compute_fraction=0.3,
                          attention_fraction=0.3, vector_fraction=0.3, blas_fraction=0.3,
-                         scalar_attention_fraction=0.1)
+                         scalar_fraction=0.1)
 FIELDS = tuple(f.name for f in dataclasses.fields(BackendConstants))
 PRIOR_WEIGHT = 0.3  # against residuals in natural log units
 # How strongly a GPU backend's constants are pulled towards the values fitted on all GPU
@@ -87,7 +94,7 @@ ROUNDING = {"kernel_overhead_us": 2}  # the rest: 3 digits
 
 # constants only some backends have: cuBLAS's on CUDA, a vector-unit attention kernel's where
 # llama.cpp runs one on some GPUs (speed.attention_kernel); a variant (VARIANT_OF) has its backend's
-ONLY_ON = {"blas_fraction": (speed.MMQ_BACKEND,), "scalar_attention_fraction": ("rocm", "vulkan")}
+ONLY_ON = {"blas_fraction": (speed.MMQ_BACKEND,), "scalar_fraction": ("rocm", "vulkan")}
 
 
 def _fitted_fields(key: str | None) -> tuple[str, ...]:
@@ -122,10 +129,13 @@ class Measurement:
     weight: float
     prof: speed.Profile
     hw: speed.Hardware
+    # a test's `toolchain_regression`: the evidence shows this measurement slowed by a fault of
+    # the toolchain it was built with (REGRESSION_FACTOR); neither fitted nor scored with the rest
+    regression: dict | None = None
 
     @property
     def fitted(self) -> bool:
-        return self.in_window and not self.held_out
+        return self.in_window and not self.held_out and not self.regression
 
     def predict(self, constants: dict[str, BackendConstants] | None = None) -> float:
         if self.kind == "tg":
@@ -158,6 +168,19 @@ def row_date(value) -> datetime.date:
     return datetime.date(year, month, day[0] if day else 1)
 
 
+def _regression(row_id: str, test: dict) -> dict | None:
+    """A test's `toolchain_regression`, checked against the rule (REGRESSION_FACTOR)."""
+    regression = test.get("toolchain_regression")
+    if regression is None:
+        return None
+    other = regression["compared_with"]
+    if not (other["source"].startswith("https://") and other["toolchain"]
+            and float(other["tps"]) >= REGRESSION_FACTOR * float(test["tps"])):
+        raise ValueError(f"{row_id} {test['test']}: a toolchain regression needs the same build measured "
+                         f"at least {REGRESSION_FACTOR}× as fast under another toolchain, with its source")
+    return regression
+
+
 def load(paths=DATA_FILES) -> tuple[list[Measurement], list[tuple[str, str]]]:
     """Every measurement of `paths` (one file or several, pooled) whose model this code base
     can describe, and the rows it skipped (id, why)."""
@@ -188,15 +211,16 @@ def load(paths=DATA_FILES) -> tuple[list[Measurement], list[tuple[str, str]]]:
                 profiles[key] = speed.profile(arch, quant=row["quant"], n_gpu_layers=0 if key[2] else 10**6,
                                               flash_attention=key[4], n_ubatch=n_ubatch, n_batch=max(2048, n_ubatch))
             prof = profiles[key]
-            tests = [parse_test(t["test"], n_ubatch) + (float(t["tps"]),) for t in row["tests"]]
+            tests = [parse_test(t["test"], n_ubatch) + (float(t["tps"]), _regression(row["id"], t))
+                     for t in row["tests"]]
             counts = {kind: sum(1 for t in tests if t[0] == kind) for kind in ("tg", "pp")}
-            for kind, tokens, depth, tps in tests:
+            for kind, tokens, depth, tps, regression in tests:
                 measurements.append(Measurement(
                     row=row["id"], source=row["source"], dataset=path.stem, date=date, hardware=row["hardware"],
                     backend=row["backend"], model=row["model"], quant=row["quant"], kind=kind, tokens=tokens,
                     depth=depth, n_ubatch=n_ubatch, measured=tps, moe=prof.is_moe,
                     held_out=is_held_out(row["hardware"]), in_window=date >= window_start,
-                    weight=1 / counts[kind], prof=prof, hw=hw))
+                    weight=1 / counts[kind], prof=prof, hw=hw, regression=regression))
     return measurements, skipped
 
 
@@ -294,8 +318,9 @@ GROUPS = {
 
 # the parts of the evidence the report describes
 PARTS = {
-    "held out": lambda m: m.held_out and m.in_window,
-    "held out, every build": lambda m: m.held_out,
+    "held out": lambda m: m.held_out and m.in_window and not m.regression,
+    "held out, every build": lambda m: m.held_out and not m.regression,
+    "toolchain regressions": lambda m: bool(m.regression),
     "fitted": lambda m: m.fitted,
 }
 

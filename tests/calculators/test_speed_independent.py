@@ -34,7 +34,7 @@ def independent():
 
 def never_fitted(group="all"):
     """The independent rows the protocol scores: held out, in the build window."""
-    return [m for m in independent() if m.held_out and m.in_window and speed_fit.GROUPS[group](m)]
+    return [m for m in independent() if speed_fit.PARTS["held out"](m) and speed_fit.GROUPS[group](m)]
 
 
 def data(path):
