@@ -242,7 +242,8 @@ VULKAN_COOPMAT2 = {"turing", "ampere", "ada", "hopper", "blackwell"}
 
 
 # Vulkan multiplies BF16 weights with bfloat16 cooperative matrices only where the driver offers
-# them (llama.cpp prints "bf16: 1" in its device line); elsewhere a shader on the vector units
+# them (they need VK_KHR_shader_bfloat16, which llama.cpp's device line prints as "bf16: 1", and a
+# bfloat16 matrix shape like the FP16 one); elsewhere a shader on the vector units
 # widens each weight to fp32 ("BF16 fallback for coopmat devices without bf16 coopmat support",
 # ggml-vulkan.cpp). Published device lines: NVIDIA's driver (Turing and newer) and Mesa's for
 # Intel's Xe2 print bf16: 1; Mesa's RADV, the driver llama.cpp's Vulkan users on AMD run, prints
@@ -250,6 +251,15 @@ VULKAN_COOPMAT2 = {"turing", "ampere", "ada", "hopper", "blackwell"}
 # has no cooperative matrices at all. (AMD's own Windows driver prints bf16: 1 on recent RDNA 3
 # and 4 releases; the estimate assumes RADV and its note says so.)
 VULKAN_BF16_MATRICES = {"turing", "ampere", "ada", "hopper", "blackwell", "xe2"}
+
+
+def _bf16_matrix_rate(hw: "Hardware", c: "BackendConstants") -> float:
+    """FLOPs per second of Vulkan's batched multiply of BF16 weights: at the float weights'
+    rate on the matrix units, at scalar_fraction of the FP16 peak on the vector units."""
+    float_rate = hw.compute_tflops * 1e12 * c.compute_fraction
+    if vulkan_bf16_matrices(hw) or c.scalar_fraction is None:
+        return float_rate
+    return min(float_rate, hw.compute_tflops * 1e12 * c.scalar_fraction)
 
 
 def vulkan_bf16_matrices(hw: "Hardware") -> bool:
@@ -613,7 +623,20 @@ def generation(prof: Profile, hw: Hardware, depth: int = 0,
         w = part.dense_bytes + part.output_bytes + prof._active(part.expert_bytes)
         flops = 2 * (part.dense_params + part.output_params + prof._active(part.expert_params))
         bandwidth = hw.host_bandwidth if on_host else hw.memory_bandwidth_gbs
-        t_mem = (w + kv) / (bandwidth * GB * c.bandwidth_fraction)
+        rate = bandwidth * GB * c.bandwidth_fraction
+        batched_bytes, batched_s = 0.0, 0.0
+        if not on_host and part.expert_bf16_params and hw.backend == "vulkan":
+            # llama.cpp's Vulkan backend has no one-token shader for BF16 experts
+            # (ggml_vk_use_mul_mat_vec_id admits F32, F16 and quantized weights only): they go
+            # through the batched shader with one token, at the prompt's rate for a routed
+            # expert's batch of one (prompt_processing), or as fast as they can be read
+            share = part.expert_bf16_params / part.expert_params
+            batched_bytes = prof._active(part.expert_bytes) * share
+            batched_flops = 2 * prof._active(part.expert_bf16_params)
+            batched_s = max(batched_bytes / rate, batched_flops / (
+                _bf16_matrix_rate(hw, c) * _gemm_efficiency(1, EXPERT_GEMM_HALF_TOKENS)))
+            flops -= batched_flops
+        t_mem = (w - batched_bytes + kv) / rate
         # the weights' products at the one-token rate, the attention at its kernel's (it is
         # what makes latent attention, 16 heads over one 576-wide cache row, compute-bound
         # at depth); the host's compute is only known when the CPU is the hardware
@@ -624,6 +647,7 @@ def generation(prof: Profile, hw: Hardware, depth: int = 0,
         kv_total += kv
         memory_s += t_mem if t_mem >= t_compute else 0.0
         compute_s += t_compute if t_compute > t_mem else 0.0
+        compute_s += batched_s  # its own kernels, after the rest
     total = memory_s + compute_s + overhead_s
     bound = max((("memory", memory_s), ("compute", compute_s), ("overhead", overhead_s)), key=lambda x: x[1])[0]
     return Generation(tokens_per_second=1 / total, bound=bound, weights_bytes=weights, kv_cache_bytes=kv_total,
@@ -649,9 +673,7 @@ def prompt_processing(prof: Profile, hw: Hardware, depth: int = 0, n_prompt: int
         quant_rate = hw.int8_tops * 1e12 * c.compute_fraction if hw.int8_tops else float_rate
     else:
         float_rate = quant_rate = fp16_rate * c.compute_fraction
-    bf16_rate = float_rate
-    if hw.backend == "vulkan" and c.scalar_fraction is not None and not vulkan_bf16_matrices(hw):
-        bf16_rate = min(float_rate, fp16_rate * c.scalar_fraction)
+    bf16_rate = _bf16_matrix_rate(hw, c) if hw.backend == "vulkan" else float_rate
     kernel = attention_kernel(hw, prof.head_dim, prof.gqa_ratio)
     if c.scalar_fraction is not None and kernel == SCALAR_ATTENTION:
         attention_rate = fp16_rate * c.scalar_fraction
@@ -787,21 +809,18 @@ def _vulkan_bf16_notes(hw: Hardware, moe: bool) -> list[str]:
     does with BF16 experts (ggml-vulkan.cpp, read at 000651caa)."""
     if vulkan_bf16_matrices(hw):
         notes = ["BF16 weights under Vulkan: the prompt figure assumes a driver with bfloat16 cooperative "
-                 "matrices (llama.cpp's device line prints bf16: 1); without them llama.cpp multiplies BF16 "
-                 "weights on the vector units, several times slower."]
+                 "matrices (NVIDIA's, and Mesa's for Intel Xe2, whose llama.cpp device line prints bf16: 1); "
+                 "without them llama.cpp multiplies BF16 weights on the vector units, several times slower."]
     else:
         notes = ["BF16 weights under Vulkan: the prompt figure assumes llama.cpp multiplies them on the vector "
                  "units, as it does where the driver offers no bfloat16 cooperative matrices (its device line "
                  "prints bf16: 0, as Mesa's RADV does on AMD GPUs); a quantized file (Q8_0) or another backend "
                  "multiplies on the matrix units, several times faster."]
     if moe:
-        # ggml_vk_use_mul_mat_vec_id admits F32, F16 and quantized weights only: BF16 experts go
-        # through the batched shader (32-column tiles, one of them used) for every token. Its cost
-        # is not modelled: the only published measurements are on held-out hardware (a Radeon
-        # 8060S under RADV generated Qwen3-30B-A3B's BF16 file at 0.30x this estimate).
-        notes.append("BF16 experts under Vulkan: llama.cpp has no one-token path for them and runs its batched "
-                     "shader for every generated token, measured about three times slower than this estimate "
-                     "on a Radeon 8060S; a quantized file (Q8_0) avoids it.")
+        notes.append("BF16 experts under Vulkan: llama.cpp has no one-token path for them, so every generated "
+                     "token runs them through its batched shader; the generation figure counts that at the "
+                     "prompt's rate for a batch of one token, and a Radeon 8060S measured half of even that. "
+                     "A quantized file (Q8_0) avoids it.")
     return notes
 
 def _flash_attention(requested: bool | str, hp, hw: Hardware, gpu_layers: bool, cache_type_k: str,
