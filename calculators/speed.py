@@ -19,6 +19,8 @@ context (sliding-window layers at most their window). Time per token, per device
 
 (the attention term is what latent attention, 16 heads over one 576-wide cache row, is bound
 by deep in the context, where an ordinary model is still bound by reading its KV cache).
+BF16 experts under Vulkan are the exception: llama.cpp has no one-token shader for them, so
+they are multiplied apart, in the batched shader, as a prompt of one token would be.
 
 The last term is what keeps small models on fast cards far below bandwidth ÷ size: every
 operation of llama.cpp's graph (a matrix multiply, a norm, a rope, an add…) is a kernel
@@ -267,6 +269,7 @@ def vulkan_bf16_matrices(hw: "Hardware") -> bool:
     (VULKAN_BF16_MATRICES); a GPU of unknown architecture (custom figures) is taken to, as
     attention_kernel takes it to have matrix units llama.cpp uses."""
     return not hw.architecture or hw.architecture in VULKAN_BF16_MATRICES
+
 
 def flash_attention_query_rows(hw: "Hardware", kernel: str) -> int | None:
     """Query rows a flash-attention workgroup handles per read of the KV cache, where llama.cpp's
@@ -623,7 +626,7 @@ def generation(prof: Profile, hw: Hardware, depth: int = 0,
         w = part.dense_bytes + part.output_bytes + prof._active(part.expert_bytes)
         flops = 2 * (part.dense_params + part.output_params + prof._active(part.expert_params))
         bandwidth = hw.host_bandwidth if on_host else hw.memory_bandwidth_gbs
-        rate = bandwidth * GB * c.bandwidth_fraction
+        bytes_per_s = bandwidth * GB * c.bandwidth_fraction
         batched_bytes, batched_s = 0.0, 0.0
         if not on_host and part.expert_bf16_params and hw.backend == "vulkan":
             # llama.cpp's Vulkan backend has no one-token shader for BF16 experts
@@ -633,10 +636,10 @@ def generation(prof: Profile, hw: Hardware, depth: int = 0,
             share = part.expert_bf16_params / part.expert_params
             batched_bytes = prof._active(part.expert_bytes) * share
             batched_flops = 2 * prof._active(part.expert_bf16_params)
-            batched_s = max(batched_bytes / rate, batched_flops / (
+            batched_s = max(batched_bytes / bytes_per_s, batched_flops / (
                 _bf16_matrix_rate(hw, c) * _gemm_efficiency(1, EXPERT_GEMM_HALF_TOKENS)))
             flops -= batched_flops
-        t_mem = (w - batched_bytes + kv) / rate
+        t_mem = (w - batched_bytes + kv) / bytes_per_s
         # the weights' products at the one-token rate, the attention at its kernel's (it is
         # what makes latent attention, 16 heads over one 576-wide cache row, compute-bound
         # at depth); the host's compute is only known when the CPU is the hardware
