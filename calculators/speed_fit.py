@@ -92,8 +92,9 @@ BOUNDS = {"bandwidth_fraction": (0.05, 1.5), "kernel_overhead_us": (0.0, 100.0)}
 ROUNDING = {"kernel_overhead_us": 2}  # the rest: 3 digits
 
 
-# constants only some backends have: cuBLAS's on CUDA, a vector-unit attention kernel's where
-# llama.cpp runs one on some GPUs (speed.attention_kernel); a variant (VARIANT_OF) has its backend's
+# constants only some backends have: cuBLAS's on CUDA, the vector-unit shaders' where llama.cpp
+# runs them on some GPUs (speed.attention_kernel, speed.vulkan_bf16_matrices); a variant
+# (VARIANT_OF) has its backend's
 ONLY_ON = {"blas_fraction": (speed.MMQ_BACKEND,), "scalar_fraction": ("rocm", "vulkan")}
 
 
