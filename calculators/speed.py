@@ -50,7 +50,8 @@ of t tokens:
     the float weights' rate plus the score matrix (t × context × heads, f32) written,
     soft-maxed and read back through memory;
   - the weights read once (for MoE the experts that the t tokens touch: 1 - (1 - k/E)^t of
-    them), and every graph operation's launch once.
+    them), each token's activations around the matrix multiplies ACTIVATION_PASSES times,
+    and every graph operation's launch once.
 Layers kept on the CPU of a machine with a discrete GPU are computed on the GPU after
 copying their weights over PCIe, as llama.cpp does for large batches.
 """
@@ -83,18 +84,25 @@ DEFAULT_HOST_COMPUTE_TFLOPS = 8 * 4.5 * 2 * 8 * 2 / 1000
 # llama.cpp copies CPU-resident weights to the GPU only for batches this large
 # (ggml-backend's op offload, GGML_OP_OFFLOAD_MIN_BATCH).
 OFFLOAD_MIN_BATCH = 32
-# A matrix multiply over n tokens reaches n / (n + half) of its full rate: small batches cannot
-# fill the GPU's tiles. For the dense weights half is GEMM_HALF_TOKENS: with it the estimate
-# follows llama.cpp's own micro-batch sweep (an RTX 4090 reading Llama 3 8B Q3_K_S prompts at
-# 2,046 tokens/s in micro-batches of 16 and 10,556 in micro-batches of 512, PR #22298) within 8 %
-# from 16 to 2048 (tests/calculators/test_speed.py). A mixture of experts' routed experts each see
-# only n·k/E tokens of a batch (n·8/128 = 32 of 512 for Qwen3-30B-A3B) and have a value of their
-# own, EXPERT_GEMM_HALF_TOKENS, chosen by leave-one-hardware-out cross-validation on the fitted
-# rows (prompt processing, median error and measurements off by more than 2×: 26.7 % and 13 with
-# 16 as for dense weights, 26.6 % and 9 with 48, 24.4 % and 7 with 64, 25.1 % and 8 with 80,
-# 26.0 % and 13 with 128, 31.2 % and 23 with 256).
-GEMM_HALF_TOKENS = 16
-EXPERT_GEMM_HALF_TOKENS = 64
+# A matrix multiply over n tokens reaches n / (n + GEMM_HALF_TOKENS) of its full rate: small
+# batches cannot fill the GPU's tiles. A mixture of experts' routed expert sees only n·k/E tokens
+# of a batch (n·8/128 = 32 of 512 for Qwen3-30B-A3B), and runs at that many tokens' rate.
+# A prompt also moves its activations: every f32 value a matrix multiply takes in or gives out is
+# written and read around it by the element-wise operations of the graph (norms, rope, the
+# activation function, residual adds, the quantized copy MMQ multiplies), ACTIVATION_PASSES
+# times through memory, each token. It is what keeps small models (a 2,560-wide Gemma 3 4B) further
+# below the compute peak than wide ones (an 8,192-wide 70B): per FLOP they move three times as much.
+# GEMM_HALF_TOKENS makes the estimate follow llama.cpp's own micro-batch sweep (an RTX 4090 reading
+# Llama 3 8B Q3_K_S prompts at 2,046 tokens/s in micro-batches of 16 and 10,556 in micro-batches
+# of 512, PR #22298) within 13 % from 16 to 2048 (tests/calculators/test_speed.py).
+# ACTIVATION_PASSES was chosen by leave-one-hardware-out cross-validation on the fitted rows
+# (prompt processing, median error and measurements off by more than 2×: 27.1 % and 22 without
+# it, 24.3 % and 16 with 1, 23.1 % and 15 with 2, 21.8 % and 14 with 3, 23.9 % and 14 with 4; all
+# measurements 19.3 %, 17.9 %, 17.7 %, 17.0 %, 17.7 %). With it the routed experts need no small-
+# batch value of their own: 16, 24 and 32 for them cross-validate within 0.4 points of each other
+# (64, which they had before, 24.4 %).
+GEMM_HALF_TOKENS = 32
+ACTIVATION_PASSES = 3
 
 
 def _gemm_efficiency(tokens: float, half_tokens: float) -> float:
@@ -130,13 +138,13 @@ class BackendConstants:
 # (neither held out nor outside the build window); the test suite re-runs the fit, checks
 # these values, and checks the error on the held-out rows.
 CONSTANTS: dict[str, BackendConstants] = {
-    "cuda": BackendConstants(0.847, 2.17, 0.264, 0.182, 0.3, blas_fraction=0.356),
-    "rocm": BackendConstants(0.876, 3.89, 0.372, 0.134, 0.3, scalar_fraction=0.054),
-    "vulkan": BackendConstants(0.805, 1.71, 0.445, 0.313, 0.3, scalar_fraction=0.1),
-    "metal": BackendConstants(0.816, 4.83, 0.746, 0.514, 0.3),
-    "cpu": BackendConstants(0.702, 3.0, 0.606, 0.3, 0.302),
-    "vulkan-intel": BackendConstants(0.48, 11.86, 0.178, 0.313, 0.3, scalar_fraction=0.1),
-    "rocm-gcn": BackendConstants(0.671, 6.02, 0.546, 0.134, 0.3, scalar_fraction=0.12),
+    "cuda": BackendConstants(0.865, 2.25, 0.415, 0.237, 0.3, blas_fraction=0.424),
+    "rocm": BackendConstants(0.843, 3.68, 0.489, 0.151, 0.3, scalar_fraction=0.056),
+    "vulkan": BackendConstants(0.788, 1.6, 0.577, 0.309, 0.3, scalar_fraction=0.1),
+    "metal": BackendConstants(0.808, 4.77, 0.823, 0.505, 0.3),
+    "cpu": BackendConstants(0.708, 3.0, 0.634, 0.3, 0.302),
+    "vulkan-intel": BackendConstants(0.467, 11.29, 0.232, 0.309, 0.3, scalar_fraction=0.1),
+    "rocm-gcn": BackendConstants(0.662, 5.93, 0.502, 0.151, 0.3, scalar_fraction=0.122),
 }
 # Intel's GPUs under Vulkan get their own constants: in the fitted rows an Arc Pro B70 reads its
 # weights at about half of its peak bandwidth where NVIDIA's and AMD's GPUs under the same backend
@@ -362,6 +370,10 @@ class _Part:
     # for each block of query rows (flash_attention_query_rows)
     query_reads_full_per_cell: float = 0.0
     query_reads_swa_per_cell: float = 0.0
+    # f32 values a token's matrix multiplies take in and give out (the routed experts' for the
+    # n_expert_used a token goes to; the output layer's apart): the activations that a prompt's
+    # element-wise operations read and write around them (ACTIVATION_PASSES)
+    activation_values: int = 0
 
 
 @dataclass(frozen=True)
@@ -523,12 +535,14 @@ def profile(model: Architecture | GGUFHeader, *, quant: str | None = None, n_gpu
             part.expert_params += params
             part.expert_float_params += floats
             part.expert_bf16_params += bf16
+            part.activation_values += (t.shape[0] + t.shape[1]) * hp.n_expert_used
         else:
             part.dense_bytes += t.bytes
             if _is_matrix(t.shape):
                 part.dense_params += params
                 part.dense_float_params += floats
                 part.dense_bf16_params += bf16
+                part.activation_values += t.shape[0] + t.shape[1]
     if not has_output and embd is not None:
         # tied embeddings: the output layer multiplies by token_embd (a GPU copy when offloaded)
         part = parts[output_device]
@@ -627,7 +641,7 @@ def generation(prof: Profile, hw: Hardware, depth: int = 0,
         flops = 2 * (part.dense_params + part.output_params + prof._active(part.expert_params))
         bandwidth = hw.host_bandwidth if on_host else hw.memory_bandwidth_gbs
         bytes_per_s = bandwidth * GB * c.bandwidth_fraction
-        batched_bytes, batched_s = 0.0, 0.0
+        batched_bytes = batched_memory_s = batched_compute_s = 0.0
         if not on_host and part.expert_bf16_params and hw.backend == "vulkan":
             # llama.cpp's Vulkan backend has no one-token shader for BF16 experts
             # (ggml_vk_use_mul_mat_vec_id admits F32, F16 and quantized weights only): they go
@@ -636,8 +650,8 @@ def generation(prof: Profile, hw: Hardware, depth: int = 0,
             share = part.expert_bf16_params / part.expert_params
             batched_bytes = prof._active(part.expert_bytes) * share
             batched_flops = 2 * prof._active(part.expert_bf16_params)
-            batched_s = max(batched_bytes / bytes_per_s, batched_flops / (
-                _bf16_matrix_rate(hw, c) * _gemm_efficiency(1, EXPERT_GEMM_HALF_TOKENS)))
+            batched_memory_s = batched_bytes / bytes_per_s
+            batched_compute_s = batched_flops / (_bf16_matrix_rate(hw, c) * _gemm_efficiency(1, GEMM_HALF_TOKENS))
             flops -= batched_flops
         t_mem = (w - batched_bytes + kv) / bytes_per_s
         # the weights' products at the one-token rate, the attention at its kernel's (it is
@@ -650,7 +664,9 @@ def generation(prof: Profile, hw: Hardware, depth: int = 0,
         kv_total += kv
         memory_s += t_mem if t_mem >= t_compute else 0.0
         compute_s += t_compute if t_compute > t_mem else 0.0
-        compute_s += batched_s  # its own kernels, after the rest
+        # the batched experts' own kernels, after the rest
+        memory_s += batched_memory_s if batched_memory_s >= batched_compute_s else 0.0
+        compute_s += batched_compute_s if batched_compute_s > batched_memory_s else 0.0
     total = memory_s + compute_s + overhead_s
     bound = max((("memory", memory_s), ("compute", compute_s), ("overhead", overhead_s)), key=lambda x: x[1])[0]
     return Generation(tokens_per_second=1 / total, bound=bound, weights_bytes=weights, kv_cache_bytes=kv_total,
@@ -701,7 +717,7 @@ def prompt_processing(prof: Profile, hw: Hardware, depth: int = 0, n_prompt: int
         # a matrix multiply over n tokens runs at n / (n + half) of the rate: a routed expert
         # sees only t·k/E of the batch's tokens
         dense_eff = _gemm_efficiency(t, GEMM_HALF_TOKENS)
-        expert_eff = (_gemm_efficiency(t * prof.n_expert_used / prof.n_expert, EXPERT_GEMM_HALF_TOKENS)
+        expert_eff = (_gemm_efficiency(t * prof.n_expert_used / prof.n_expert, GEMM_HALF_TOKENS)
                       if prof.n_expert else 1.0)
         for device, part in (("gpu", gpu), ("cpu", cpu)):
             _, attn = _attended(part, full, swa)
@@ -744,6 +760,9 @@ def prompt_processing(prof: Profile, hw: Hardware, depth: int = 0, n_prompt: int
                     memory_s += cpu_bytes / (rate * GB)
                 else:  # small batches run on the CPU, memory-bound
                     memory_s += cpu_bytes / (hw.host_bandwidth * GB * host_c.bandwidth_fraction)
+        if ACTIVATION_PASSES:  # on the GPU, which also computes a CPU part's large batches
+            bandwidth = hw.memory_bandwidth_gbs * GB * (host_c if on_cpu else device_c).bandwidth_fraction
+            memory_s += t * (gpu.activation_values + cpu.activation_values) * 4 * ACTIVATION_PASSES / bandwidth
         overhead_s += (gpu.operations * c.kernel_overhead_us + cpu.operations * host_c.kernel_overhead_us) * 1e-6
         done += t
     total = compute_s + attention_s + memory_s + overhead_s
@@ -822,9 +841,10 @@ def _vulkan_bf16_notes(hw: Hardware, moe: bool) -> list[str]:
     if moe:
         notes.append("BF16 experts under Vulkan: llama.cpp has no one-token path for them, so every generated "
                      "token runs them through its batched shader; the generation figure counts that at the "
-                     "prompt's rate for a batch of one token, and a Radeon 8060S measured half of even that. "
+                     "prompt's rate for a batch of one token, and a Radeon 8060S measured a third of even that. "
                      "A quantized file (Q8_0) avoids it.")
     return notes
+
 
 def _flash_attention(requested: bool | str, hp, hw: Hardware, gpu_layers: bool, cache_type_k: str,
                      cache_type_v: str) -> tuple[bool, str]:
