@@ -105,8 +105,8 @@ GEMM_HALF_TOKENS = 32
 ACTIVATION_PASSES = 3
 
 
-def _gemm_efficiency(tokens: float, half_tokens: float) -> float:
-    return tokens / (tokens + half_tokens)
+def _gemm_efficiency(tokens: float) -> float:
+    return tokens / (tokens + GEMM_HALF_TOKENS)
 
 
 @dataclass(frozen=True)
@@ -651,7 +651,7 @@ def generation(prof: Profile, hw: Hardware, depth: int = 0,
             batched_bytes = prof._active(part.expert_bytes) * share
             batched_flops = 2 * prof._active(part.expert_bf16_params)
             batched_memory_s = batched_bytes / bytes_per_s
-            batched_compute_s = batched_flops / (_bf16_matrix_rate(hw, c) * _gemm_efficiency(1, GEMM_HALF_TOKENS))
+            batched_compute_s = batched_flops / (_bf16_matrix_rate(hw, c) * _gemm_efficiency(1))
             flops -= batched_flops
         t_mem = (w - batched_bytes + kv) / bytes_per_s
         # the weights' products at the one-token rate, the attention at its kernel's (it is
@@ -714,11 +714,10 @@ def prompt_processing(prof: Profile, hw: Hardware, depth: int = 0, n_prompt: int
         ctx = depth + done + (t + 1) / 2  # causal: each token attends to what precedes it
         full, swa = ctx, min(ctx, prof.window) if prof.window else ctx
         last = done + t >= n_prompt
-        # a matrix multiply over n tokens runs at n / (n + half) of the rate: a routed expert
-        # sees only t·k/E of the batch's tokens
-        dense_eff = _gemm_efficiency(t, GEMM_HALF_TOKENS)
-        expert_eff = (_gemm_efficiency(t * prof.n_expert_used / prof.n_expert, GEMM_HALF_TOKENS)
-                      if prof.n_expert else 1.0)
+        # a matrix multiply over n tokens runs at n / (n + GEMM_HALF_TOKENS) of the rate: a
+        # routed expert sees only t·k/E of the batch's tokens
+        dense_eff = _gemm_efficiency(t)
+        expert_eff = _gemm_efficiency(t * prof.n_expert_used / prof.n_expert) if prof.n_expert else 1.0
         for device, part in (("gpu", gpu), ("cpu", cpu)):
             _, attn = _attended(part, full, swa)
             flops_total += t * (2 * (part.dense_params + prof._active(part.expert_params)) + attn) \
