@@ -138,12 +138,12 @@ class BackendConstants:
 # (neither held out nor outside the build window); the test suite re-runs the fit, checks
 # these values, and checks the error on the held-out rows.
 CONSTANTS: dict[str, BackendConstants] = {
-    "cuda": BackendConstants(0.865, 2.25, 0.415, 0.237, 0.3, blas_fraction=0.424),
+    "cuda": BackendConstants(0.865, 2.26, 0.415, 0.237, 0.3, blas_fraction=0.424),
     "rocm": BackendConstants(0.843, 3.68, 0.489, 0.151, 0.3, scalar_fraction=0.056),
-    "vulkan": BackendConstants(0.788, 1.6, 0.577, 0.309, 0.3, scalar_fraction=0.1),
+    "vulkan": BackendConstants(0.789, 1.61, 0.578, 0.309, 0.3, scalar_fraction=0.1),
     "metal": BackendConstants(0.808, 4.77, 0.823, 0.505, 0.3),
     "cpu": BackendConstants(0.708, 3.0, 0.634, 0.3, 0.302),
-    "vulkan-intel": BackendConstants(0.467, 11.29, 0.232, 0.309, 0.3, scalar_fraction=0.1),
+    "vulkan-intel": BackendConstants(0.459, 10.93, 0.254, 0.309, 0.3, scalar_fraction=0.1),
     "rocm-gcn": BackendConstants(0.662, 5.93, 0.502, 0.151, 0.3, scalar_fraction=0.122),
 }
 # Intel's GPUs under Vulkan get their own constants: in the fitted rows an Arc Pro B70 reads its
@@ -290,6 +290,26 @@ def flash_attention_query_rows(hw: "Hardware", kernel: str) -> int | None:
     return VULKAN_FLASH_ATTENTION_ROWS["coopmat2" if hw.architecture in VULKAN_COOPMAT2 else "coopmat1"]
 
 
+# How fast a backend's prompt kernels multiply each quantized type, relative to the rest (1.0):
+# unpacking a 3-bit or 6-bit K-quant block into the matrix units' operands costs more than a
+# 4-bit or 8-bit one. Vulkan, from the baseline pp512 column of llama.cpp PR #27471 (0cc4m, one
+# build on three GPUs, 2026-08-26), each rate being the one that makes this estimator's ratio of
+# two files on one GPU the published one: Q3_K 0.74 (Llama 3.1 8B Q3_K_S against Q4_K_S, RTX
+# 3090) and 0.64 (Llama 3 8B, Radeon AI PRO R9700), taken as 0.69; Q6_K then 0.62 (Q6_K against
+# Q3_K_S, DGX Spark); Q8_0 0.96 (RTX 3090), taken as 1. Types without a published sweep: 1.
+# tests/calculators/test_speed.py holds the estimator to that table.
+PROMPT_TYPE_RATE: dict[str, dict[str, float]] = {
+    "vulkan": {"Q3_K": 0.69, "Q6_K": 0.62},
+}
+
+
+def _quant_seconds_per_flop(type_params: dict[str, int], backend: str, quant_rate: float) -> float:
+    """Seconds per FLOP-weighted parameter of the quantized weights in type_params (params by
+    ggml type): each type at its share of the quantized rate (PROMPT_TYPE_RATE)."""
+    rates = PROMPT_TYPE_RATE.get(backend, {})
+    return sum(params / (quant_rate * rates.get(qtype, 1.0)) for qtype, params in type_params.items())
+
+
 # Without flash attention the scores of a micro-batch (t × context × heads, f32) cross
 # memory four times: written by the K·Q product, read and written by the softmax, read by
 # the product with V.
@@ -359,6 +379,10 @@ class _Part:
     dense_bf16_params: int = 0
     expert_bf16_params: int = 0
     output_bf16_params: int = 0
+    # the quantized rest, by ggml type (PROMPT_TYPE_RATE)
+    dense_quant_types: dict[str, int] = field(default_factory=dict)
+    expert_quant_types: dict[str, int] = field(default_factory=dict)
+    output_quant_types: dict[str, int] = field(default_factory=dict)
     kv_full_per_cell: float = 0.0  # KV bytes per context token, full-attention layers
     kv_swa_per_cell: float = 0.0  # the same for sliding-window layers
     attn_full_per_cell: int = 0  # attention FLOPs per token per context token
@@ -461,6 +485,12 @@ def _is_matrix(shape: tuple[int, ...]) -> bool:
     return len(shape) >= 2
 
 
+def _count_quant(counts: dict[str, int], qtype: str, params: int) -> None:
+    """Add a quantized tensor's weights to its type's count (float types are counted apart)."""
+    if qtype not in FLOAT_TYPES:
+        counts[qtype] = counts.get(qtype, 0) + params
+
+
 def profile(model: Architecture | GGUFHeader, *, quant: str | None = None, n_gpu_layers: int = 10**6,
             n_cpu_moe: int = 0, context_length: int = 4096, cache_type_k: str = "f16",
             cache_type_v: str = "f16", flash_attention: bool = False, imatrix: bool = False,
@@ -526,6 +556,7 @@ def profile(model: Architecture | GGUFHeader, *, quant: str | None = None, n_gpu
             part.output_params += params
             part.output_float_params += floats
             part.output_bf16_params += bf16
+            _count_quant(part.output_quant_types, t.type, params)
         elif role == "expert":
             layer = int(t.name.split(".")[1])
             if layer < n_cpu_moe and device == "gpu":
@@ -535,6 +566,7 @@ def profile(model: Architecture | GGUFHeader, *, quant: str | None = None, n_gpu
             part.expert_params += params
             part.expert_float_params += floats
             part.expert_bf16_params += bf16
+            _count_quant(part.expert_quant_types, t.type, params)
             part.activation_values += (t.shape[0] + t.shape[1]) * hp.n_expert_used
         else:
             part.dense_bytes += t.bytes
@@ -542,6 +574,7 @@ def profile(model: Architecture | GGUFHeader, *, quant: str | None = None, n_gpu
                 part.dense_params += params
                 part.dense_float_params += floats
                 part.dense_bf16_params += bf16
+                _count_quant(part.dense_quant_types, t.type, params)
                 part.activation_values += t.shape[0] + t.shape[1]
     if not has_output and embd is not None:
         # tied embeddings: the output layer multiplies by token_embd (a GPU copy when offloaded)
@@ -550,6 +583,7 @@ def profile(model: Architecture | GGUFHeader, *, quant: str | None = None, n_gpu
         part.output_params += math.prod(embd.shape)
         part.output_float_params += math.prod(embd.shape) if embd.type in FLOAT_TYPES else 0
         part.output_bf16_params += math.prod(embd.shape) if embd.type == "BF16" else 0
+        _count_quant(part.output_quant_types, embd.type, math.prod(embd.shape))
     if moved:
         notes.append(f"--n-cpu-moe {n_cpu_moe}: {moved / 2**30:,.2f} GiB of expert weights stay in host memory.")
 
@@ -704,10 +738,13 @@ def prompt_processing(prof: Profile, hw: Hardware, depth: int = 0, n_prompt: int
     flops_total = 0.0
     done = 0
 
-    def matmul_seconds(params: float, float_params: float, bf16_params: float) -> float:
-        """2 FLOPs per weight and token, at the rate of its kind of multiply."""
-        return 2 * ((params - float_params) / quant_rate + (float_params - bf16_params) / float_rate
-                    + bf16_params / bf16_rate)
+    def matmul_seconds(quant_types: dict[str, float], float_params: float, bf16_params: float) -> float:
+        """2 FLOPs per weight and token, at the rate of its kind of multiply (and quantized type)."""
+        return 2 * (_quant_seconds_per_flop(quant_types, hw.backend, quant_rate)
+                    + (float_params - bf16_params) / float_rate + bf16_params / bf16_rate)
+
+    def active(types: dict[str, int]) -> dict[str, float]:
+        return {qtype: prof._active(params) for qtype, params in types.items()}
 
     while done < n_prompt:
         t = min(ubatch, n_prompt - done)
@@ -722,12 +759,12 @@ def prompt_processing(prof: Profile, hw: Hardware, depth: int = 0, n_prompt: int
             _, attn = _attended(part, full, swa)
             flops_total += t * (2 * (part.dense_params + prof._active(part.expert_params)) + attn) \
                 + (2 * part.output_params if last else 0)
-            compute_s += (t * matmul_seconds(part.dense_params, part.dense_float_params,
+            compute_s += (t * matmul_seconds(part.dense_quant_types, part.dense_float_params,
                                              part.dense_bf16_params) / dense_eff
-                          + t * matmul_seconds(prof._active(part.expert_params),
+                          + t * matmul_seconds(active(part.expert_quant_types),
                                                prof._active(part.expert_float_params),
                                                prof._active(part.expert_bf16_params)) / expert_eff
-                          + (matmul_seconds(part.output_params, part.output_float_params,
+                          + (matmul_seconds(part.output_quant_types, part.output_float_params,
                                             part.output_bf16_params) if last else 0))
             if prof.flash_attention:
                 arithmetic = t * attn / attention_rate

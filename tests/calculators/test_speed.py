@@ -413,6 +413,33 @@ def test_small_micro_batches_fill_the_gpu_as_llama_cpps_sweep_shows(n_ubatch, me
     assert rate(n_ubatch) / rate(512) == pytest.approx(measured / MICRO_BATCH_SWEEP[512], rel=0.15)
 
 
+# Vulkan prompt speeds of one build in several quantized types, baseline column of
+# https://github.com/ggml-org/llama.cpp/pull/27471 (0cc4m, 2026-08-26): what PROMPT_TYPE_RATE's
+# Vulkan entries were read from. (GPU, model, type, pp512 t/s; flash attention not printed: off.)
+VULKAN_TYPE_SWEEP = [
+    ("rtx-3090", "llama-3.1-8b", "Q3_K_S", 2873.1), ("rtx-3090", "llama-3.1-8b", "Q4_K_S", 3600.7),
+    ("rtx-3090", "llama-3.1-8b", "Q8_0", 3370.7),
+    ("dgx-spark", "llama-3.1-8b", "Q3_K_S", 1809.3), ("dgx-spark", "llama-3.1-8b", "Q6_K", 1624.0),
+    ("radeon-ai-pro-r9700", "llama-3.1-8b", "Q3_K_S", 3358.0), ("radeon-ai-pro-r9700", "llama-3.1-8b", "Q4_K_S", 4432.6),
+]
+
+
+@pytest.mark.parametrize("gpu", sorted({row[0] for row in VULKAN_TYPE_SWEEP}))
+def test_quantized_types_read_prompts_at_their_own_rates_as_published(gpu):
+    """Within one GPU and build, each type's prompt speed relative to the first type's is the
+    published one within 10 % (one rate per type serves GPUs whose own rates differ by ±7 %): a
+    3-bit file is not faster than a 4-bit one just for being smaller."""
+    rows = [row for row in VULKAN_TYPE_SWEEP if row[0] == gpu]
+    built = datetime.date(2026, 8, 26)
+
+    def rate(model, quant):
+        return speed.estimate(arch(model), hw(gpu, "vulkan", build_date=built), quant=quant).prompt.tokens_per_second
+
+    (_, model0, quant0, measured0), *others = rows
+    for _, model, quant, measured in others:
+        assert rate(model, quant) / rate(model0, quant0) == pytest.approx(measured / measured0, rel=0.10), quant
+
+
 def test_smaller_quants_generate_faster():
     rates = [speed.estimate(arch("qwen2.5-7b"), hw("apple-m2-max"), quant=q).generation.tokens_per_second
              for q in ("F16", "Q8_0", "Q4_K_M", "Q2_K")]
