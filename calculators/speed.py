@@ -310,6 +310,13 @@ def _quant_seconds_per_flop(type_params: dict[str, int], backend: str, quant_rat
     return sum(params / (quant_rate * rates.get(qtype, 1.0)) for qtype, params in type_params.items())
 
 
+# AMD's GPUs, whose Vulkan driver on Linux may be Mesa's RADV or AMD's AMDVLK: the constants are
+# RADV's (the fitted logs' driver); with llama.cpp's 2026 builds AMDVLK read prompts 1.1-4× slower
+# on the same Strix Halo and build (speed_fit.REGRESSION_FACTOR sets that log apart), so an
+# estimate for them says which driver it assumes.
+AMD_ARCHITECTURES = {"gcn5", "rdna2", "rdna3", "rdna3.5", "rdna4", "cdna3"}
+
+
 # Without flash attention the scores of a micro-batch (t × context × heads, f32) cross
 # memory four times: written by the K·Q product, read and written by the softmax, read by
 # the product with V.
@@ -855,6 +862,10 @@ def estimate(model: Architecture | GGUFHeader, hw: Hardware, *, quant: str | Non
         notes.append(f"No published llama.cpp prompt speed on {kind} GPUs under {BACKEND_NAMES[hw.backend]} "
                      f"is among the measurements this estimator is fitted to and checked against: the prompt "
                      f"figure assumes the share of the peak that other GPUs reach under it.")
+    if hw.backend == "vulkan" and hw.architecture in AMD_ARCHITECTURES:
+        notes.append("Vulkan on an AMD GPU: the estimate assumes Mesa's RADV driver; with 2026 llama.cpp builds "
+                     "AMD's AMDVLK driver read prompts 1.1 to 4 times slower on the same machine and build "
+                     "(generation was unaffected).")
     bf16_bytes = sum(t.n_bytes for t in loaded.tensors if t.type.name == "BF16")
     if hw.backend == "vulkan" and bf16_bytes > sum(t.n_bytes for t in loaded.tensors) / 2:
         notes.extend(_vulkan_bf16_notes(hw, prof.is_moe))

@@ -659,6 +659,16 @@ def test_an_estimate_says_when_no_prompt_speed_of_its_gpu_kind_was_measured():
     assert not says("rtx-4090", "cuda") and not says("rtx-4090", "vulkan") and not says("apple-m2-max", "metal")
 
 
+def test_vulkan_on_amd_says_which_driver_it_assumes():
+    def notes(slug, backend):
+        return speed.estimate(arch("llama-3.1-8b"), hw(slug, backend), quant="Q4_K_M").notes
+
+    assert any("RADV" in note and "AMDVLK" in note for note in notes("ryzen-ai-max-395", "vulkan"))
+    assert any("RADV" in note for note in notes("radeon-ai-pro-r9700", "vulkan"))
+    for slug, backend in (("ryzen-ai-max-395", "rocm"), ("rtx-4090", "vulkan"), ("arc-a770-16gb", "vulkan")):
+        assert not any("AMDVLK" in note for note in notes(slug, backend)), (slug, backend)
+
+
 def test_bf16_under_vulkan_says_what_it_assumes_of_the_driver(tmp_path):
     gpu = hw("ryzen-ai-max-395", "vulkan")
     bf16 = speed.estimate(arch("qwen3-30b-a3b"), gpu, quant="BF16")
