@@ -303,9 +303,9 @@ PROMPT_TYPE_RATE: dict[str, dict[str, float]] = {
 }
 
 
-def _quant_seconds_per_flop(type_params: dict[str, int], backend: str, quant_rate: float) -> float:
-    """Seconds per FLOP-weighted parameter of the quantized weights in type_params (params by
-    ggml type): each type at its share of the quantized rate (PROMPT_TYPE_RATE)."""
+def _quant_seconds(type_params: dict[str, float], backend: str, quant_rate: float) -> float:
+    """Seconds for one FLOP per quantized weight in type_params (weights by ggml type), each type
+    at its share of quant_rate (FLOPs per second; PROMPT_TYPE_RATE)."""
     rates = PROMPT_TYPE_RATE.get(backend, {})
     return sum(params / (quant_rate * rates.get(qtype, 1.0)) for qtype, params in type_params.items())
 
@@ -747,7 +747,7 @@ def prompt_processing(prof: Profile, hw: Hardware, depth: int = 0, n_prompt: int
 
     def matmul_seconds(quant_types: dict[str, float], float_params: float, bf16_params: float) -> float:
         """2 FLOPs per weight and token, at the rate of its kind of multiply (and quantized type)."""
-        return 2 * (_quant_seconds_per_flop(quant_types, hw.backend, quant_rate)
+        return 2 * (_quant_seconds(quant_types, hw.backend, quant_rate)
                     + (float_params - bf16_params) / float_rate + bf16_params / bf16_rate)
 
     def active(types: dict[str, int]) -> dict[str, float]:

@@ -68,8 +68,8 @@ WINDOW_DAYS = 365  # rows dated this long before the newest row are neither fitt
 # same machine, model and test at least REGRESSION_FACTOR times as fast under another release of
 # the same backend's toolchain (ROCm 6.4.4 against 7.2, say) or another driver of it (Mesa's RADV
 # against AMD's AMDVLK under Vulkan): a fault of that release or driver, which no input of the
-# estimator describes (it assumes the one that runs llama.cpp's kernels as they were tuned). The rule reads only the evidence, never a prediction; such
-# measurements are neither fitted nor scored with the rest, and the report lists them apart.
+# estimator describes. The rule reads only the evidence, never a prediction; such measurements
+# are neither fitted nor scored with the rest, and the report lists them apart.
 REGRESSION_FACTOR = 2.0
 # A physical prior: 70 % of the peak bandwidth, 3 µs per kernel launch, 30 % of the peak
 # compute in matrix multiplies and in attention; a third of that in attention on the vector
