@@ -140,10 +140,10 @@ class BackendConstants:
 CONSTANTS: dict[str, BackendConstants] = {
     "cuda": BackendConstants(0.865, 2.26, 0.415, 0.237, 0.3, blas_fraction=0.424),
     "rocm": BackendConstants(0.843, 3.68, 0.489, 0.151, 0.3, scalar_fraction=0.056),
-    "vulkan": BackendConstants(0.789, 1.61, 0.578, 0.309, 0.3, scalar_fraction=0.1),
-    "metal": BackendConstants(0.808, 4.77, 0.823, 0.505, 0.3),
+    "vulkan": BackendConstants(0.795, 1.63, 0.536, 0.313, 0.3, scalar_fraction=0.1),
+    "metal": BackendConstants(0.809, 4.77, 0.823, 0.505, 0.3),
     "cpu": BackendConstants(0.708, 3.0, 0.634, 0.3, 0.302),
-    "vulkan-intel": BackendConstants(0.459, 10.93, 0.254, 0.309, 0.3, scalar_fraction=0.1),
+    "vulkan-intel": BackendConstants(0.459, 10.95, 0.254, 0.313, 0.3, scalar_fraction=0.1),
     "rocm-gcn": BackendConstants(0.662, 5.93, 0.502, 0.151, 0.3, scalar_fraction=0.122),
 }
 # Intel's GPUs under Vulkan get their own constants: in the fitted rows an Arc Pro B70 reads its
