@@ -65,7 +65,7 @@ from dataclasses import dataclass, field
 from calculators import memory
 from calculators.architecture import Architecture, tensor_role
 from calculators.gguf_header import GGUFHeader
-from calculators.gpus import ARCHITECTURE_NAMES
+from calculators.gpus import ARCHITECTURE_NAMES, GPUS
 from calculators.memory import InputError, check_int
 from calculators.placement import FLASH_ATTENTION_CHOICES, resolve_flash_attention
 
@@ -314,7 +314,7 @@ def _quant_seconds(type_params: dict[str, float], backend: str, quant_rate: floa
 # RADV's (the fitted logs' driver); with llama.cpp's 2026 builds AMDVLK read prompts 1.1-4× slower
 # on the same Strix Halo and build (speed_fit.REGRESSION_FACTOR sets that log apart), so an
 # estimate for them says which driver it assumes.
-AMD_ARCHITECTURES = {"gcn5", "rdna2", "rdna3", "rdna3.5", "rdna4", "cdna3"}
+AMD_ARCHITECTURES = frozenset(gpu.architecture for gpu in GPUS if gpu.vendor == "amd")
 
 
 # Without flash attention the scores of a micro-batch (t × context × heads, f32) cross
@@ -753,6 +753,15 @@ def prompt_processing(prof: Profile, hw: Hardware, depth: int = 0, n_prompt: int
     def active(types: dict[str, int]) -> dict[str, float]:
         return {qtype: prof._active(params) for qtype, params in types.items()}
 
+    # seconds per token of each part's weight multiplies at full efficiency: the same for every
+    # micro-batch, so worked out once
+    per_token = {device: (matmul_seconds(part.dense_quant_types, part.dense_float_params, part.dense_bf16_params),
+                          matmul_seconds(active(part.expert_quant_types), prof._active(part.expert_float_params),
+                                         prof._active(part.expert_bf16_params)),
+                          matmul_seconds(part.output_quant_types, part.output_float_params,
+                                         part.output_bf16_params))
+                 for device, part in (("gpu", gpu), ("cpu", cpu))}
+
     while done < n_prompt:
         t = min(ubatch, n_prompt - done)
         ctx = depth + done + (t + 1) / 2  # causal: each token attends to what precedes it
@@ -766,13 +775,8 @@ def prompt_processing(prof: Profile, hw: Hardware, depth: int = 0, n_prompt: int
             _, attn = _attended(part, full, swa)
             flops_total += t * (2 * (part.dense_params + prof._active(part.expert_params)) + attn) \
                 + (2 * part.output_params if last else 0)
-            compute_s += (t * matmul_seconds(part.dense_quant_types, part.dense_float_params,
-                                             part.dense_bf16_params) / dense_eff
-                          + t * matmul_seconds(active(part.expert_quant_types),
-                                               prof._active(part.expert_float_params),
-                                               prof._active(part.expert_bf16_params)) / expert_eff
-                          + (matmul_seconds(part.output_quant_types, part.output_float_params,
-                                            part.output_bf16_params) if last else 0))
+            dense_s, expert_s, output_s = per_token[device]
+            compute_s += t * dense_s / dense_eff + t * expert_s / expert_eff + (output_s if last else 0)
             if prof.flash_attention:
                 arithmetic = t * attn / attention_rate
                 if query_rows and device == "gpu":
