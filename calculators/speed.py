@@ -20,7 +20,8 @@ context (sliding-window layers at most their window). Time per token, per device
 (the attention term is what latent attention, 16 heads over one 576-wide cache row, is bound
 by deep in the context, where an ordinary model is still bound by reading its KV cache).
 BF16 experts under Vulkan are the exception: llama.cpp has no one-token shader for them, so
-they are multiplied apart, in the batched shader, as a prompt of one token would be.
+they are multiplied apart, in the batched shader, at the rate measured for that
+(VULKAN_BF16_EXPERT_TOKEN_SHARE).
 
 The last term is what keeps small models on fast cards far below bandwidth ÷ size: every
 operation of llama.cpp's graph (a matrix multiply, a norm, a rope, an add…) is a kernel
@@ -257,10 +258,29 @@ VULKAN_COOPMAT2 = {"turing", "ampere", "ada", "hopper", "blackwell"}
 # widens each weight to fp32 ("BF16 fallback for coopmat devices without bf16 coopmat support",
 # ggml-vulkan.cpp). Published device lines: NVIDIA's driver (Turing and newer) and Mesa's for
 # Intel's Xe2 print bf16: 1; Mesa's RADV, the driver llama.cpp's Vulkan users on AMD run, prints
-# bf16: 0 on RDNA 3, 3.5 and 4 through build 9193 (August 2026), as does Intel's Xe-HPG, which
-# has no cooperative matrices at all. (AMD's own Windows driver prints bf16: 1 on recent RDNA 3
-# and 4 releases; the estimate assumes RADV and its note says so.)
-VULKAN_BF16_MATRICES = {"turing", "ampere", "ada", "hopper", "blackwell", "xe2"}
+# bf16: 1 on RDNA 4 (every Radeon AI PRO R9700 log of kyuz0/amd-r9700-ai-toolboxes, builds 7205 to
+# 7423, December 2025) but bf16: 0 on RDNA 3 and 3.5 (every Radeon 8060S log of
+# kyuz0/amd-strix-halo-toolboxes, through build 9193 of August 2026), as does Intel's Xe-HPG,
+# which has no cooperative matrices at all. (AMD's own Windows driver prints bf16: 1 on recent
+# RDNA 3 releases; the estimate assumes RADV and its note says so.)
+VULKAN_BF16_MATRICES = {"turing", "ampere", "ada", "hopper", "blackwell", "rdna4", "xe2"}
+
+
+# The rate, as a share of the FP16 peak, at which Vulkan's batched shader multiplies BF16 experts
+# for one generated token (llama.cpp has no one-token shader for them: see generation). A prompt's
+# batch of one would run at _gemm_efficiency(1) = 1/33 of the prompt rate; this path runs three
+# to four times slower than that on the vector units, and no faster where bfloat16 matrices do
+# the multiply. Read from the one published measurement of it on hardware that is not held out:
+# kyuz0's pair of Radeon AI PRO R9700s under RADV (bf16: 1), build 7423 (2aa45ef9e),
+# Qwen3-Coder-30B-A3B's BF16 file split by layers over both cards (a token passes every layer
+# once, as on one card), tg128 30.49 t/s (github.com/kyuz0/amd-r9700-ai-toolboxes,
+# benchmark/results/Qwen3-Coder-30B-A3B-Instruct-BF16-00001-of-00002__vulkan_radv__fa1__dual.log).
+# To cancel what the pair adds, it is read from ratios on the same cards and build: to the Q8_0
+# file under RADV (84.79 t/s) and to the BF16 file under ROCm 7.1.1 (58.31, a one-token shader),
+# which give 0.00103 and 0.00071; this value misses each by 14 % (tests/calculators/test_speed.py
+# holds both). The Radeon 8060S (RDNA 3.5, bf16: 0, held out: never fitted) measured 9.42 t/s for
+# Qwen3-30B-A3B's BF16 file at build 7938, 17 % below the 11.4 this gives.
+VULKAN_BF16_EXPERT_TOKEN_SHARE = 0.00084
 
 
 def _bf16_matrix_rate(hw: "Hardware", c: "BackendConstants") -> float:
@@ -686,13 +706,13 @@ def generation(prof: Profile, hw: Hardware, depth: int = 0,
         if not on_host and part.expert_bf16_params and hw.backend == "vulkan":
             # llama.cpp's Vulkan backend has no one-token shader for BF16 experts
             # (ggml_vk_use_mul_mat_vec_id admits F32, F16 and quantized weights only): they go
-            # through the batched shader with one token, at the prompt's rate for a routed
-            # expert's batch of one (prompt_processing), or as fast as they can be read
+            # through the batched shader with one token, at VULKAN_BF16_EXPERT_TOKEN_SHARE of the
+            # FP16 peak, or as fast as they can be read
             share = part.expert_bf16_params / part.expert_params
             batched_bytes = prof._active(part.expert_bytes) * share
             batched_flops = 2 * prof._active(part.expert_bf16_params)
             batched_memory_s = batched_bytes / bytes_per_s
-            batched_compute_s = batched_flops / (_bf16_matrix_rate(hw, c) * _gemm_efficiency(1))
+            batched_compute_s = batched_flops / (hw.compute_tflops * 1e12 * VULKAN_BF16_EXPERT_TOKEN_SHARE)
             flops -= batched_flops
         t_mem = (w - batched_bytes + kv) / bytes_per_s
         # the weights' products at the one-token rate, the attention at its kernel's (it is
@@ -882,17 +902,18 @@ def _vulkan_bf16_notes(hw: Hardware, moe: bool) -> list[str]:
     does with BF16 experts (ggml-vulkan.cpp, read at 000651caa)."""
     if vulkan_bf16_matrices(hw):
         notes = ["BF16 weights under Vulkan: the prompt figure assumes a driver with bfloat16 cooperative "
-                 "matrices (NVIDIA's, and Mesa's for Intel Xe2, whose llama.cpp device line prints bf16: 1); "
+                 "matrices (NVIDIA's, Mesa's RADV on RDNA 4 and Mesa's for Intel Xe2, whose llama.cpp device "
+                 "line prints bf16: 1); "
                  "without them llama.cpp multiplies BF16 weights on the vector units, several times slower."]
     else:
         notes = ["BF16 weights under Vulkan: the prompt figure assumes llama.cpp multiplies them on the vector "
                  "units, as it does where the driver offers no bfloat16 cooperative matrices (its device line "
-                 "prints bf16: 0, as Mesa's RADV does on AMD GPUs); a quantized file (Q8_0) or another backend "
+                 "prints bf16: 0, as Mesa's RADV does on RDNA 3 and 3.5); a quantized file (Q8_0) or another backend "
                  "multiplies on the matrix units, several times faster."]
     if moe:
         notes.append("BF16 experts under Vulkan: llama.cpp has no one-token path for them, so every generated "
-                     "token runs them through its batched shader; the generation figure counts that at the "
-                     "prompt's rate for a batch of one token, and a Radeon 8060S measured a third of even that. "
+                     "token runs them through its batched shader, at the rate measured on a pair of Radeon AI PRO "
+                     "R9700s (about half the speed of the same file under ROCm, a third of a Q8_0 file's). "
                      "A quantized file (Q8_0) avoids it.")
     return notes
 
