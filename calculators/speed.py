@@ -279,7 +279,9 @@ VULKAN_BF16_MATRICES = {"turing", "ampere", "ada", "hopper", "blackwell", "rdna4
 # file under RADV (84.79 t/s) and to the BF16 file under ROCm 7.1.1 (58.31, a one-token shader),
 # which give 0.00103 and 0.00071; this value misses each by 14 % (tests/calculators/test_speed.py
 # holds both). The Radeon 8060S (RDNA 3.5, bf16: 0, held out: never fitted) measured 9.42 t/s for
-# Qwen3-30B-A3B's BF16 file at build 7938, 17 % below the 11.4 this gives.
+# Qwen3-30B-A3B's BF16 file at build 7938, 17 % below the 11.4 this gives. No published
+# measurement of this path on an NVIDIA or Intel GPU was found; they are given the same share, since
+# the shader and its one-token dispatch are the same.
 VULKAN_BF16_EXPERT_TOKEN_SHARE = 0.00084
 
 
