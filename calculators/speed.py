@@ -915,7 +915,7 @@ def _vulkan_bf16_notes(hw: Hardware, moe: bool) -> list[str]:
     if moe:
         notes.append("BF16 experts under Vulkan: llama.cpp has no one-token path for them, so every generated "
                      "token runs them through its batched shader, at the rate measured on a pair of Radeon AI PRO "
-                     "R9700s (about half the speed of the same file under ROCm, a third of a Q8_0 file's). "
+                     "R9700s: a third to a half of the speed ROCm gives the same file on the same card. "
                      "A quantized file (Q8_0) avoids it.")
     return notes
 
