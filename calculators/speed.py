@@ -325,11 +325,6 @@ PROMPT_TYPE_RATE: dict[str, dict[str, float]] = {
 }
 
 
-def _quant_seconds(type_params: dict[str, float], backend: str, quant_rate: float) -> float:
-    """Seconds for one FLOP per quantized weight in type_params (weights by ggml type), each type
-    at its share of quant_rate (FLOPs per second; PROMPT_TYPE_RATE)."""
-    rates = PROMPT_TYPE_RATE.get(backend, {})
-    return sum(params / (quant_rate * rates.get(qtype, 1.0)) for qtype, params in type_params.items())
 
 
 # AMD's GPUs, whose Vulkan driver on Linux may be Mesa's RADV or AMD's AMDVLK: the constants are
@@ -399,19 +394,16 @@ class _Part:
     expert_params: int = 0  # all routed-expert weights
     output_bytes: int = 0
     output_params: int = 0
-    # the part of the three parameter counts above stored as floats (F32, F16, BF16): these
-    # are multiplied at the FP16 rate, never through INT8
-    dense_float_params: int = 0
-    expert_float_params: int = 0
-    output_float_params: int = 0
-    # of those, the BF16 ones (vulkan_bf16_matrices)
-    dense_bf16_params: int = 0
-    expert_bf16_params: int = 0
-    output_bf16_params: int = 0
-    # the quantized rest, by ggml type (PROMPT_TYPE_RATE)
-    dense_quant_types: dict[str, int] = field(default_factory=dict)
-    expert_quant_types: dict[str, int] = field(default_factory=dict)
-    output_quant_types: dict[str, int] = field(default_factory=dict)
+    # the three parameter counts above by ggml type: float types (F32, F16, BF16) are multiplied
+    # at the FP16 rate, never through INT8, BF16 under Vulkan apart (vulkan_bf16_matrices), and
+    # each quantized type at its own rate (PROMPT_TYPE_RATE)
+    dense_types: dict[str, int] = field(default_factory=dict)
+    expert_types: dict[str, int] = field(default_factory=dict)
+    output_types: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def expert_bf16_params(self) -> int:
+        return self.expert_types.get("BF16", 0)
     kv_full_per_cell: float = 0.0  # KV bytes per context token, full-attention layers
     kv_swa_per_cell: float = 0.0  # the same for sliding-window layers
     attn_full_per_cell: int = 0  # attention FLOPs per token per context token
@@ -514,10 +506,8 @@ def _is_matrix(shape: tuple[int, ...]) -> bool:
     return len(shape) >= 2
 
 
-def _count_quant(counts: dict[str, int], qtype: str, params: int) -> None:
-    """Add a quantized tensor's weights to its type's count (float types are counted apart)."""
-    if qtype not in FLOAT_TYPES:
-        counts[qtype] = counts.get(qtype, 0) + params
+def _count_type(counts: dict[str, int], ggml_type: str, params: int) -> None:
+    counts[ggml_type] = counts.get(ggml_type, 0) + params
 
 
 def profile(model: Architecture | GGUFHeader, *, quant: str | None = None, n_gpu_layers: int = 10**6,
@@ -577,15 +567,11 @@ def profile(model: Architecture | GGUFHeader, *, quant: str | None = None, n_gpu
         if role in ("embedding", "mtp") or (t.name.startswith("blk.") and int(t.name.split(".")[1]) not in run):
             continue  # lookups, and the multi-token-prediction block
         part = parts[device]
-        floats = params if t.type in FLOAT_TYPES else 0
-        bf16 = params if t.type == "BF16" else 0
         if role == "output" and _is_matrix(t.shape):
             has_output = True
             part.output_bytes += t.bytes
             part.output_params += params
-            part.output_float_params += floats
-            part.output_bf16_params += bf16
-            _count_quant(part.output_quant_types, t.type, params)
+            _count_type(part.output_types, t.type, params)
         elif role == "expert":
             layer = int(t.name.split(".")[1])
             if layer < n_cpu_moe and device == "gpu":
@@ -593,26 +579,20 @@ def profile(model: Architecture | GGUFHeader, *, quant: str | None = None, n_gpu
                 moved += t.bytes
             part.expert_bytes += t.bytes
             part.expert_params += params
-            part.expert_float_params += floats
-            part.expert_bf16_params += bf16
-            _count_quant(part.expert_quant_types, t.type, params)
+            _count_type(part.expert_types, t.type, params)
             part.activation_values += (t.shape[0] + t.shape[1]) * hp.n_expert_used
         else:
             part.dense_bytes += t.bytes
             if _is_matrix(t.shape):
                 part.dense_params += params
-                part.dense_float_params += floats
-                part.dense_bf16_params += bf16
-                _count_quant(part.dense_quant_types, t.type, params)
+                _count_type(part.dense_types, t.type, params)
                 part.activation_values += t.shape[0] + t.shape[1]
     if not has_output and embd is not None:
         # tied embeddings: the output layer multiplies by token_embd (a GPU copy when offloaded)
         part = parts[output_device]
         part.output_bytes += embd.bytes
         part.output_params += math.prod(embd.shape)
-        part.output_float_params += math.prod(embd.shape) if embd.type in FLOAT_TYPES else 0
-        part.output_bf16_params += math.prod(embd.shape) if embd.type == "BF16" else 0
-        _count_quant(part.output_quant_types, embd.type, math.prod(embd.shape))
+        _count_type(part.output_types, embd.type, math.prod(embd.shape))
     if moved:
         notes.append(f"--n-cpu-moe {n_cpu_moe}: {moved / 2**30:,.2f} GiB of expert weights stay in host memory.")
 
@@ -767,21 +747,25 @@ def prompt_processing(prof: Profile, hw: Hardware, depth: int = 0, n_prompt: int
     flops_total = 0.0
     done = 0
 
-    def matmul_seconds(quant_types: dict[str, float], float_params: float, bf16_params: float) -> float:
-        """2 FLOPs per weight and token, at the rate of its kind of multiply (and quantized type)."""
-        return 2 * (_quant_seconds(quant_types, hw.backend, quant_rate)
-                    + (float_params - bf16_params) / float_rate + bf16_params / bf16_rate)
+    type_rates = PROMPT_TYPE_RATE.get(hw.backend, {})
 
-    def active(types: dict[str, int]) -> dict[str, float]:
-        return {qtype: prof._active(params) for qtype, params in types.items()}
+    def rate(ggml_type: str) -> float:
+        """FLOPs per second at which weights of this type are multiplied."""
+        if ggml_type == "BF16":
+            return bf16_rate
+        if ggml_type in FLOAT_TYPES:
+            return float_rate
+        return quant_rate * type_rates.get(ggml_type, 1.0)
+
+    def matmul_seconds(params_by_type: dict[str, float]) -> float:
+        """2 FLOPs per weight and token, each type at its rate."""
+        return 2 * sum(params / rate(ggml_type) for ggml_type, params in params_by_type.items())
 
     # seconds per token of each part's weight multiplies at full efficiency: the same for every
     # micro-batch, so worked out once
-    per_token = {device: (matmul_seconds(part.dense_quant_types, part.dense_float_params, part.dense_bf16_params),
-                          matmul_seconds(active(part.expert_quant_types), prof._active(part.expert_float_params),
-                                         prof._active(part.expert_bf16_params)),
-                          matmul_seconds(part.output_quant_types, part.output_float_params,
-                                         part.output_bf16_params))
+    per_token = {device: (matmul_seconds(part.dense_types),
+                          matmul_seconds({k: prof._active(v) for k, v in part.expert_types.items()}),
+                          matmul_seconds(part.output_types))
                  for device, part in (("gpu", gpu), ("cpu", cpu))}
 
     while done < n_prompt:
